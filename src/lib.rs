@@ -1,0 +1,16 @@
+//! hotpush: the library behind the `hotpush` binary. See ARCHITECTURE.md for the
+//! map of modules and the invariants they keep.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod createrepo;
+pub mod logging;
+pub mod metalink;
+pub mod push;
+pub mod repodata;
+pub mod rpm;
+pub mod server;
+pub mod signing;
+pub mod sop;
+pub mod verify;
