@@ -1,0 +1,748 @@
+//! The state store: one SQLite database (WAL) holding users and tokens, the
+//! append-only audit log, advisories, pushes and their packages, the durable job
+//! queue, published revisions and partner state.
+//!
+//! This is the only module that contains SQL. It knows nothing of HTTP, of the
+//! file tree or of repodata formats.
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::Context;
+use rusqlite::{params, Connection, OptionalExtension};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    allowed INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    remote_addr TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS advisories (
+    id TEXT PRIMARY KEY,
+    severity TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    description TEXT NOT NULL,
+    cves TEXT NOT NULL,
+    releases TEXT NOT NULL,
+    state TEXT NOT NULL,
+    issued INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pushes (
+    id INTEGER PRIMARY KEY,
+    advisory_id TEXT NOT NULL REFERENCES advisories(id),
+    state TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    accepted_at_ms INTEGER,
+    published_at_ms INTEGER,
+    error TEXT,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS push_packages (
+    push_id INTEGER NOT NULL REFERENCES pushes(id),
+    sha256 TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    nevra TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    time_file INTEGER NOT NULL,
+    signed_by TEXT,
+    PRIMARY KEY (push_id, file_name)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    push_id INTEGER,
+    reason TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    started_at_ms INTEGER,
+    finished_at_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs(state, priority, id);
+CREATE TABLE IF NOT EXISTS repo_revisions (
+    repo TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    content_key TEXT NOT NULL,
+    repomd_sha256 TEXT NOT NULL,
+    files TEXT NOT NULL,
+    published_at_ms INTEGER NOT NULL,
+    superseded_at_ms INTEGER,
+    PRIMARY KEY (repo, revision)
+);
+CREATE TABLE IF NOT EXISTS mirror_state (
+    mirror TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    verified_at_ms INTEGER,
+    last_attempt_ms INTEGER NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (mirror, repo)
+);
+"#;
+
+/// A handle to the database; cheap to clone, serialised by a mutex (every
+/// statement here is short).
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub user: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub allowed: bool,
+    pub reason: String,
+    pub remote_addr: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdvisoryRow {
+    pub id: String,
+    pub severity: String,
+    pub summary: String,
+    pub description: String,
+    pub cves: Vec<String>,
+    pub releases: Vec<String>,
+    /// `pending` (no accepted push yet), `live`, `retired`.
+    pub state: String,
+    pub issued: i64,
+    pub updated: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PushRow {
+    pub id: i64,
+    pub advisory_id: String,
+    /// `uploading`, `accepted`, `published`, `failed`.
+    pub state: String,
+    pub created_at_ms: i64,
+    pub accepted_at_ms: Option<i64>,
+    pub published_at_ms: Option<i64>,
+    pub error: Option<String>,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PushPackage {
+    pub sha256: String,
+    pub file_name: String,
+    pub nevra: String,
+    pub arch: String,
+    pub size: u64,
+    pub time_file: u64,
+    pub signed_by: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub priority: i64,
+    pub state: String,
+    pub push_id: Option<i64>,
+    pub reason: String,
+    pub created_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevisionRow {
+    pub repo: String,
+    pub revision: u64,
+    pub content_key: String,
+    pub repomd_sha256: String,
+    /// Paths relative to the repo directory that this revision's repomd.xml needs.
+    pub files: Vec<String>,
+    pub published_at_ms: i64,
+    pub superseded_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MirrorStateRow {
+    pub mirror: String,
+    pub repo: String,
+    pub revision: u64,
+    pub verified: bool,
+    pub verified_at_ms: Option<i64>,
+    pub last_attempt_ms: i64,
+    pub last_error: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn split_list(s: String) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the state database `{}`", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("cannot create the schema in `{}`", path.display()))?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // --- tokens and audit ---------------------------------------------------
+
+    pub fn add_token(&self, user: &str, group: &str, token_sha256: &str) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO tokens (user, grp, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![user, group, token_sha256, now_ms() / 1000],
+        )?;
+        Ok(())
+    }
+
+    pub fn token_owner(&self, token_sha256: &str) -> anyhow::Result<Option<TokenOwner>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user, grp FROM tokens WHERE token_sha256 = ?1",
+                params![token_sha256],
+                |r| {
+                    Ok(TokenOwner {
+                        user: r.get(0)?,
+                        group: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn count_tokens(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        allowed: bool,
+        reason: &str,
+        remote_addr: &str,
+    ) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO audit (at_ms, actor, action, target, allowed, reason, remote_addr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                now_ms(),
+                actor,
+                action,
+                target,
+                allowed,
+                reason,
+                remote_addr
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn audit_entries(&self, limit: u32) -> anyhow::Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at_ms, actor, action, target, allowed, reason, remote_addr
+             FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                allowed: r.get(5)?,
+                reason: r.get(6)?,
+                remote_addr: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // --- advisories and pushes ----------------------------------------------
+
+    /// Creates the advisory if it does not exist, or updates its texts if it does
+    /// (a second push for the same advisory adds packages to it).
+    pub fn upsert_advisory(&self, a: &AdvisoryRow) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO advisories (id, severity, summary, description, cves, releases, state, issued, updated, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, summary = excluded.summary,
+                description = excluded.description, cves = excluded.cves, releases = excluded.releases,
+                updated = excluded.updated,
+                state = CASE WHEN advisories.state = 'retired' THEN 'pending' ELSE advisories.state END",
+            params![
+                a.id,
+                a.severity,
+                a.summary,
+                a.description,
+                a.cves.join(","),
+                a.releases.join(","),
+                a.state,
+                a.issued,
+                a.updated,
+                a.created_by
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn advisory_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdvisoryRow> {
+        Ok(AdvisoryRow {
+            id: r.get(0)?,
+            severity: r.get(1)?,
+            summary: r.get(2)?,
+            description: r.get(3)?,
+            cves: split_list(r.get(4)?),
+            releases: split_list(r.get(5)?),
+            state: r.get(6)?,
+            issued: r.get(7)?,
+            updated: r.get(8)?,
+            created_by: r.get(9)?,
+        })
+    }
+
+    pub fn advisory(&self, id: &str) -> anyhow::Result<Option<AdvisoryRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, severity, summary, description, cves, releases, state, issued, updated, created_by
+                 FROM advisories WHERE id = ?1",
+                params![id],
+                Self::advisory_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn advisories(&self) -> anyhow::Result<Vec<AdvisoryRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, severity, summary, description, cves, releases, state, issued, updated, created_by
+             FROM advisories ORDER BY issued DESC, id",
+        )?;
+        let rows = stmt.query_map([], Self::advisory_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_advisory_state(&self, id: &str, state: &str) -> anyhow::Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE advisories SET state = ?2, updated = ?3 WHERE id = ?1",
+            params![id, state, now_ms() / 1000],
+        )?;
+        Ok(n > 0)
+    }
+
+    pub fn create_push(&self, advisory_id: &str, created_by: &str) -> anyhow::Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by) VALUES (?1, 'uploading', ?2, ?3)",
+            params![advisory_id, now_ms(), created_by],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn push_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushRow> {
+        Ok(PushRow {
+            id: r.get(0)?,
+            advisory_id: r.get(1)?,
+            state: r.get(2)?,
+            created_at_ms: r.get(3)?,
+            accepted_at_ms: r.get(4)?,
+            published_at_ms: r.get(5)?,
+            error: r.get(6)?,
+            created_by: r.get(7)?,
+        })
+    }
+
+    pub fn push(&self, id: i64) -> anyhow::Result<Option<PushRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, advisory_id, state, created_at_ms, accepted_at_ms, published_at_ms, error, created_by
+                 FROM pushes WHERE id = ?1",
+                params![id],
+                Self::push_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn pushes(&self, limit: u32) -> anyhow::Result<Vec<PushRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, advisory_id, state, created_at_ms, accepted_at_ms, published_at_ms, error, created_by
+             FROM pushes ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], Self::push_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records an uploaded, verified package of a push (replacing one of the same name).
+    pub fn add_push_package(&self, push_id: i64, p: &PushPackage) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO push_packages (push_id, sha256, file_name, nevra, arch, size, time_file, signed_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                push_id,
+                p.sha256,
+                p.file_name,
+                p.nevra,
+                p.arch,
+                p.size as i64,
+                p.time_file as i64,
+                p.signed_by
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn push_packages(&self, push_id: i64) -> anyhow::Result<Vec<PushPackage>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT sha256, file_name, nevra, arch, size, time_file, signed_by
+             FROM push_packages WHERE push_id = ?1 ORDER BY file_name",
+        )?;
+        let rows = stmt.query_map(params![push_id], |r| {
+            Ok(PushPackage {
+                sha256: r.get(0)?,
+                file_name: r.get(1)?,
+                nevra: r.get(2)?,
+                arch: r.get(3)?,
+                size: r.get::<_, i64>(4)? as u64,
+                time_file: r.get::<_, i64>(5)? as u64,
+                signed_by: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Accepts a push and queues its publication in one transaction: once this
+    /// returns, the push survives any crash.
+    pub fn accept_push(&self, push_id: i64, priority: i64) -> anyhow::Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let advisory: String = tx.query_row(
+            "SELECT advisory_id FROM pushes WHERE id = ?1",
+            params![push_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1",
+            params![push_id, now],
+        )?;
+        tx.execute(
+            "UPDATE advisories SET state = 'live' WHERE id = ?1",
+            params![advisory],
+        )?;
+        tx.execute(
+            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
+             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4)",
+            params![
+                priority,
+                push_id,
+                format!("push {push_id} of {advisory}"),
+                now
+            ],
+        )?;
+        let job = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(job)
+    }
+
+    /// Every package of every accepted or published push of a live advisory.
+    pub fn live_packages(&self) -> anyhow::Result<Vec<(String, PushPackage)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT a.id, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
+             FROM advisories a JOIN pushes p ON p.advisory_id = a.id
+             JOIN push_packages pp ON pp.push_id = p.id
+             WHERE a.state = 'live' AND p.state IN ('accepted', 'published')
+             ORDER BY a.id, pp.file_name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                PushPackage {
+                    sha256: r.get(1)?,
+                    file_name: r.get(2)?,
+                    nevra: r.get(3)?,
+                    arch: r.get(4)?,
+                    size: r.get::<_, i64>(5)? as u64,
+                    time_file: r.get::<_, i64>(6)? as u64,
+                    signed_by: r.get(7)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_pushes_published(&self, push_ids: &[i64]) -> anyhow::Result<()> {
+        let conn = self.conn();
+        for id in push_ids {
+            conn.execute(
+                "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
+                params![id, now_ms()],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn mark_pushes_failed(&self, push_ids: &[i64], error: &str) -> anyhow::Result<()> {
+        let conn = self.conn();
+        for id in push_ids {
+            conn.execute(
+                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
+                params![id, error],
+            )?;
+        }
+        Ok(())
+    }
+
+    // --- jobs ---------------------------------------------------------------
+
+    pub fn enqueue_job(&self, kind: &str, priority: i64, reason: &str) -> anyhow::Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO jobs (kind, priority, state, reason, created_at_ms) VALUES (?1, ?2, 'queued', ?3, ?4)",
+            params![kind, priority, reason, now_ms()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Jobs left `running` by a crash go back to the queue.
+    pub fn requeue_interrupted(&self) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE jobs SET state = 'queued', started_at_ms = NULL WHERE state = 'running'",
+            [],
+        )?)
+    }
+
+    /// Takes every queued job at once (they are coalesced into one run), highest
+    /// priority (lowest number) first, and marks them running.
+    pub fn claim_queued(&self) -> anyhow::Result<Vec<JobRow>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let jobs: Vec<JobRow> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
+                 FROM jobs WHERE state = 'queued' ORDER BY priority, id LIMIT 1000",
+            )?;
+            let rows = stmt.query_map([], Self::job_from_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let now = now_ms();
+        for j in &jobs {
+            tx.execute(
+                "UPDATE jobs SET state = 'running', started_at_ms = ?2 WHERE id = ?1",
+                params![j.id, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(jobs)
+    }
+
+    fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+        Ok(JobRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            priority: r.get(2)?,
+            state: r.get(3)?,
+            push_id: r.get(4)?,
+            reason: r.get(5)?,
+            created_at_ms: r.get(6)?,
+            started_at_ms: r.get(7)?,
+            finished_at_ms: r.get(8)?,
+            error: r.get(9)?,
+        })
+    }
+
+    pub fn finish_jobs(&self, ids: &[i64], error: Option<&str>) -> anyhow::Result<()> {
+        let conn = self.conn();
+        let state = if error.is_some() { "failed" } else { "done" };
+        for id in ids {
+            conn.execute(
+                "UPDATE jobs SET state = ?2, finished_at_ms = ?3, error = ?4 WHERE id = ?1",
+                params![id, state, now_ms(), error],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn jobs(&self, limit: u32) -> anyhow::Result<Vec<JobRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
+             FROM jobs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit], Self::job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn queue_depth(&self) -> anyhow::Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    // --- revisions ----------------------------------------------------------
+
+    pub fn current_revision(&self, repo: &str) -> anyhow::Result<Option<RevisionRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT repo, revision, content_key, repomd_sha256, files, published_at_ms, superseded_at_ms
+                 FROM repo_revisions WHERE repo = ?1 ORDER BY revision DESC LIMIT 1",
+                params![repo],
+                Self::revision_from_row,
+            )
+            .optional()?)
+    }
+
+    fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
+        Ok(RevisionRow {
+            repo: r.get(0)?,
+            revision: r.get::<_, i64>(1)? as u64,
+            content_key: r.get(2)?,
+            repomd_sha256: r.get(3)?,
+            files: split_list(r.get(4)?),
+            published_at_ms: r.get(5)?,
+            superseded_at_ms: r.get(6)?,
+        })
+    }
+
+    /// Revisions of `repo` that still need their files: the current one and every
+    /// one superseded after `since_ms`.
+    pub fn retained_revisions(
+        &self,
+        repo: &str,
+        since_ms: i64,
+    ) -> anyhow::Result<Vec<RevisionRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT repo, revision, content_key, repomd_sha256, files, published_at_ms, superseded_at_ms
+             FROM repo_revisions WHERE repo = ?1 AND (superseded_at_ms IS NULL OR superseded_at_ms >= ?2)",
+        )?;
+        let rows = stmt.query_map(params![repo, since_ms], Self::revision_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_revision(&self, rev: &RevisionRow) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE repo_revisions SET superseded_at_ms = ?2 WHERE repo = ?1 AND superseded_at_ms IS NULL",
+            params![rev.repo, rev.published_at_ms],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO repo_revisions (repo, revision, content_key, repomd_sha256, files, published_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                rev.repo,
+                rev.revision as i64,
+                rev.content_key,
+                rev.repomd_sha256,
+                rev.files.join(","),
+                rev.published_at_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // --- partners -----------------------------------------------------------
+
+    pub fn set_mirror_state(&self, s: &MirrorStateRow) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO mirror_state (mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.mirror,
+                s.repo,
+                s.revision as i64,
+                s.verified,
+                s.verified_at_ms,
+                s.last_attempt_ms,
+                s.last_error
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn mirror_states(&self) -> anyhow::Result<Vec<MirrorStateRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error
+             FROM mirror_state ORDER BY mirror, repo",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MirrorStateRow {
+                mirror: r.get(0)?,
+                repo: r.get(1)?,
+                revision: r.get::<_, i64>(2)? as u64,
+                verified: r.get(3)?,
+                verified_at_ms: r.get(4)?,
+                last_attempt_ms: r.get(5)?,
+                last_error: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,402 @@
+//! Test fixtures built with real tools: a GnuPG signing key, RPMs built with
+//! rpmbuild and signed with rpmsign, a running `hotpush serve` on loopback, and
+//! a real dnf 4 in a throw-away installroot.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{hotpush, require_tool, run_ok};
+
+/// A GnuPG home with one passphrase-less signing key.
+pub struct Gpg {
+    pub home: PathBuf,
+    pub email: String,
+    /// The armored public key.
+    pub public_key: PathBuf,
+}
+
+impl Gpg {
+    pub fn new(dir: &Path, email: &str) -> Gpg {
+        require_tool("gpg");
+        let home = dir.join(format!("gnupg-{email}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let mut perms = std::fs::metadata(&home).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
+        std::fs::set_permissions(&home, perms).unwrap();
+        run_ok(Command::new("gpg").args([
+            "--batch",
+            "--homedir",
+            home.to_str().unwrap(),
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            &format!("hotpush test <{email}>"),
+            "rsa2048",
+            "sign",
+            "never",
+        ]));
+        let out = run_ok(Command::new("gpg").args([
+            "--batch",
+            "--homedir",
+            home.to_str().unwrap(),
+            "--armor",
+            "--export",
+            email,
+        ]));
+        let public_key = dir.join(format!("{email}.asc"));
+        std::fs::write(&public_key, out.stdout).unwrap();
+        Gpg {
+            home,
+            email: email.to_owned(),
+            public_key,
+        }
+    }
+
+    /// Signs an RPM in place with rpmsign.
+    pub fn sign(&self, rpm: &Path) {
+        require_tool("rpmsign");
+        run_ok(
+            Command::new("rpmsign")
+                .arg("--addsign")
+                .arg("--define")
+                .arg(format!("_gpg_name {}", self.email))
+                .arg("--define")
+                .arg(format!("_gpg_path {}", self.home.display()))
+                .arg(rpm)
+                .env("GNUPGHOME", &self.home),
+        );
+    }
+}
+
+/// Builds `name-version-release.arch.rpm` with rpmbuild into `out`; returns its path.
+pub fn build_rpm(out: &Path, name: &str, version: &str, release: &str, arch: &str) -> PathBuf {
+    build_rpm_sized(out, name, version, release, arch, 0)
+}
+
+/// Like [`build_rpm`], with an incompressible payload file of `payload_bytes`.
+pub fn build_rpm_sized(
+    out: &Path,
+    name: &str,
+    version: &str,
+    release: &str,
+    arch: &str,
+    payload_bytes: usize,
+) -> PathBuf {
+    require_tool("rpmbuild");
+    let top = out.join(format!("rpmbuild-{name}-{version}-{release}-{arch}"));
+    for d in ["SPECS", "SOURCES", "BUILD", "RPMS", "SRPMS", "BUILDROOT"] {
+        std::fs::create_dir_all(top.join(d)).unwrap();
+    }
+    let payload = if payload_bytes > 0 {
+        format!(
+            "head -c {payload_bytes} /dev/urandom > %{{buildroot}}/usr/share/{name}/payload.bin\n"
+        )
+    } else {
+        String::new()
+    };
+    let spec = format!(
+        r#"Name: {name}
+Version: {version}
+Release: {release}
+Summary: Test package {name}
+License: MIT
+BuildArch: {arch}
+%description
+A package built by the hotpush tests.
+%install
+mkdir -p %{{buildroot}}/usr/share/{name}
+echo "{name} {version}-{release}" > %{{buildroot}}/usr/share/{name}/version.txt
+{payload}%files
+/usr/share/{name}
+%changelog
+* Mon Nov 02 2026 Test <test@example.com> - {version}-{release}
+- Release {release}
+"#
+    );
+    let spec_path = top.join("SPECS").join(format!("{name}.spec"));
+    std::fs::write(&spec_path, spec).unwrap();
+    run_ok(
+        Command::new("rpmbuild")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg("--define")
+            .arg("_binary_payload w2.zstdio")
+            .arg("--quiet")
+            .arg("-bb")
+            .arg(&spec_path),
+    );
+    let built = top
+        .join("RPMS")
+        .join(arch)
+        .join(format!("{name}-{version}-{release}.{arch}.rpm"));
+    let dest = out.join(built.file_name().unwrap());
+    std::fs::rename(&built, &dest).unwrap();
+    let _ = std::fs::remove_dir_all(&top);
+    dest
+}
+
+/// A free TCP port on `[::1]`.
+pub fn free_port() -> u16 {
+    TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `hotpush serve` on `[::1]`, killed on drop.
+pub struct Origin {
+    pub dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub url: String,
+    pub port: u16,
+    pub child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Origin {
+    /// Writes a `hotpush.toml` (with `extra` appended) and starts the service.
+    pub fn start(dir: &Path, trusted_key: Option<&Path>, extra: &str) -> Origin {
+        let port = free_port();
+        let data_dir = dir.join("origin-data");
+        let url = format!("http://[::1]:{port}");
+        let keys = trusted_key
+            .map(|k| format!("trusted_keys = [{:?}]\n", k.display().to_string()))
+            .unwrap_or_default();
+        let config = dir.join("hotpush.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = {:?}\nlisten = [\"[::1]:{port}\"]\npublic_url = \"{url}\"\n\n[repos]\nchannel = \"critical\"\nreleases = [\"43\"]\narches = [\"x86_64\", \"aarch64\", \"source\"]\n\n[intake]\n{keys}package_bytes_max = 52428800\n{extra}",
+                data_dir.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut origin = Origin {
+            dir: dir.to_owned(),
+            data_dir,
+            config,
+            url,
+            port,
+            child: None,
+            log: dir.join("origin.log"),
+        };
+        origin.restart();
+        origin
+    }
+
+    /// Starts (again) the service process and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = hotpush()
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(body) = http_get(&format!("{}/api/v1/status", self.url)) {
+                if body.0 == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "origin did not start; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL, no cleanup: what a crash looks like.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Issues a token and writes it to a private file; returns the file.
+    pub fn token(&self, user: &str, group: &str) -> PathBuf {
+        let out = run_ok(
+            hotpush()
+                .args(["token", "create", "--config"])
+                .arg(&self.config)
+                .args(["--user", user, "--group", group]),
+        );
+        let token = String::from_utf8(out.stdout).unwrap();
+        let path = self.dir.join(format!("{user}.token"));
+        std::fs::write(&path, token.trim()).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+        std::fs::set_permissions(&path, perms).unwrap();
+        path
+    }
+
+    /// `hotpush push` with the given extra arguments; returns the process output.
+    pub fn push(
+        &self,
+        token: &Path,
+        advisory: &str,
+        rpms: &[&Path],
+        extra: &[&str],
+    ) -> std::process::Output {
+        let mut cmd = hotpush();
+        cmd.arg("push")
+            .args(["--server", &self.url, "--token-file"])
+            .arg(token)
+            .args([
+                "--advisory",
+                advisory,
+                "--severity",
+                "critical",
+                "--cve",
+                "CVE-2026-0001",
+                "--summary",
+                "Fix for a test hole",
+            ])
+            .args(extra)
+            .args(rpms);
+        cmd.output().unwrap()
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let (code, body) = http_get(&format!("{}/api/v1/status", self.url)).unwrap();
+        assert_eq!(code, 200);
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A blocking GET on loopback: (status, body).
+pub fn http_get(url: &str) -> Result<(u16, Vec<u8>), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        Ok((status, body.to_vec()))
+    })
+}
+
+/// The real dnf 4 in a throw-away installroot, with its own dnf.conf and repos.d.
+pub struct Dnf {
+    pub work: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Dnf {
+    pub fn new(dir: &Path, repo_text: &str) -> Dnf {
+        require_tool("dnf");
+        let work = dir.join("dnf");
+        let root = work.join("root");
+        std::fs::create_dir_all(work.join("repos.d")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            work.join("dnf.conf"),
+            "[main]\nskip_if_unavailable=False\ninstall_weak_deps=False\nlogfilelevel=10\n",
+        )
+        .unwrap();
+        std::fs::write(work.join("repos.d/critical.repo"), repo_text).unwrap();
+        Dnf { work, root }
+    }
+
+    /// Runs `dnf -y <args>` in the installroot; returns (exit code, stdout+stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new("dnf")
+            .arg("-y")
+            .arg(format!("--installroot={}", self.root.display()))
+            .arg(format!("--config={}", self.work.join("dnf.conf").display()))
+            .arg(format!(
+                "--setopt=reposdir={}",
+                self.work.join("repos.d").display()
+            ))
+            .arg("--releasever=43")
+            .arg("--forcearch=x86_64")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// Like [`Dnf::run`], failing the test with dnf's output and librepo log on error.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, text) = self.run(args);
+        assert!(
+            code == 0,
+            "dnf {args:?} exited {code}:\n{text}\n--- librepo log tail\n{}",
+            self.librepo_tail()
+        );
+        text
+    }
+
+    pub fn librepo_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.root.join("var/log/dnf.librepo.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(25)..].join("\n")
+    }
+
+    /// `rpm -q` in the installroot.
+    pub fn installed(&self, name: &str) -> Option<String> {
+        let out = Command::new("rpm")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["-q", name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Installs an RPM file directly with rpm (no repo involved), e.g. the
+    /// vulnerable version the fix replaces.
+    pub fn rpm_install(&self, rpm: &Path) {
+        run_ok(
+            Command::new("rpm")
+                .arg("--root")
+                .arg(&self.root)
+                .args(["-i", "--nodeps", "--nosignature"])
+                .arg(rpm),
+        );
+    }
+}
