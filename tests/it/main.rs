@@ -4,4 +4,5 @@
 
 mod fixtures;
 mod origin;
+mod repodata;
 mod support;
