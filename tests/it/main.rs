@@ -5,4 +5,5 @@
 mod fixtures;
 mod origin;
 mod repodata;
+mod intake;
 mod support;
