@@ -7,6 +7,7 @@ pub mod config;
 pub mod createrepo;
 pub mod logging;
 pub mod metalink;
+pub mod mirrors;
 pub mod push;
 pub mod repodata;
 pub mod rpm;

@@ -62,7 +62,10 @@ impl Package {
     /// `name-[epoch:]version-release.arch`, the way dnf prints it.
     pub fn nevra(&self) -> String {
         if self.epoch == "0" {
-            format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch)
+            format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            )
         } else {
             format!(
                 "{}-{}:{}-{}.{}",
