@@ -2,8 +2,12 @@
 //! real `hotpush` binary, real dnf, createrepo_c, rsync and ssh on loopback only.
 #![allow(unreachable_pub)]
 
+mod config;
 mod fixtures;
+mod intake;
+mod metalink;
 mod origin;
 mod repodata;
-mod intake;
+mod signing;
 mod support;
+mod verify;
