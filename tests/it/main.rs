@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)]
 
 mod config;
+mod createrepo;
 mod fixtures;
 mod intake;
 mod metalink;
