@@ -50,6 +50,8 @@ pub struct App {
     pub wake: Notify,
     pub events: broadcast::Sender<Event>,
     pub metrics: crate::http::metrics::Metrics,
+    /// Serialises fan-outs to the partners (after a publish, and catch-up).
+    pub fanout_lock: tokio::sync::Mutex<()>,
 }
 
 impl App {

@@ -66,6 +66,9 @@ pub struct AuthConfig {
 pub struct PublishConfig {
     /// Codec of the metadata files: `zst` (default) or `gz`.
     pub compression: Compression,
+    /// How long one fan-out to the partners may take before the publisher stops
+    /// waiting for a slow or dead partner (it keeps catching up in the background).
+    pub partner_deadline_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +103,7 @@ impl Default for Config {
             },
             publish: PublishConfig {
                 compression: Compression::Zst,
+                partner_deadline_secs: 60,
             },
             metalink: MetalinkConfig {
                 alternates_minutes: 0,
@@ -228,6 +232,7 @@ struct RawAuth {
 #[serde(deny_unknown_fields)]
 struct RawPublish {
     compression: Option<String>,
+    partner_deadline_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -390,7 +395,19 @@ impl RawConfig {
             .unwrap_or(defaults.auth.push_group);
         check_name(ctx, "auth.push_group", &push_group)?;
 
-        let compression = match self.publish.unwrap_or_default().compression.as_deref() {
+        let raw_publish = self.publish.unwrap_or_default();
+        let partner_deadline_secs = raw_publish
+            .partner_deadline_secs
+            .unwrap_or(defaults.publish.partner_deadline_secs);
+        if !(1..=3600).contains(&partner_deadline_secs) {
+            return Err(ctx.invalid(
+                "publish.partner_deadline_secs",
+                &partner_deadline_secs.to_string(),
+                "out of range",
+                "use between 1 and 3600 seconds",
+            ));
+        }
+        let compression = match raw_publish.compression.as_deref() {
             None => defaults.publish.compression,
             Some("zst") => Compression::Zst,
             Some("gz") => Compression::Gz,
@@ -438,7 +455,10 @@ impl RawConfig {
                 package_bytes_max,
             },
             auth: AuthConfig { push_group },
-            publish: PublishConfig { compression },
+            publish: PublishConfig {
+                compression,
+                partner_deadline_secs,
+            },
             metalink: MetalinkConfig { alternates_minutes },
         })
     }
