@@ -36,7 +36,9 @@ impl RsyncTarget {
     pub fn parse(url: &str) -> Result<RsyncTarget, String> {
         // The URL parser would quietly resolve `..`: refuse it in the text as written.
         if url.split(['/', '?', '#']).any(|s| s == ".." || s == ".") {
-            return Err(format!("`{url}`: the path may not contain `.` or `..` segments"));
+            return Err(format!(
+                "`{url}`: the path may not contain `.` or `..` segments"
+            ));
         }
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         if parsed.scheme() != "ssh" {
