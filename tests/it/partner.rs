@@ -237,7 +237,7 @@ pub(crate) fn build_revision(
     signer: &Signer,
 ) -> RepoRevision {
     support::require_tool("createrepo_c");
-    let repo = work.join(format!("rev{revision}"));
+    let repo = work.join(format!("{}-rev{revision}", repo_path.replace('/', "_")));
     for name in rpm_names {
         let dest = repo
             .join("Packages")
