@@ -51,7 +51,7 @@ impl Sshd {
             ),
         )
         .unwrap();
-        let user = String::from_utf8(support::run_ok(&mut Command::new("id").arg("-un")).stdout)
+        let user = String::from_utf8(support::run_ok(Command::new("id").arg("-un")).stdout)
             .unwrap()
             .trim()
             .to_string();
