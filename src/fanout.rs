@@ -192,10 +192,40 @@ async fn sync(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<MirrorOu
     };
     let started = std::time::Instant::now();
     let outcomes = crate::push::fanout(mirrors, &revisions, &opts).await;
+    record_outcomes(app, &outcomes, &revisions)?;
+    tracing::info!(
+        partners = outcomes.len(),
+        verified = outcomes.iter().filter(|o| o.verified).count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "partner fan-out finished"
+    );
+    app.emit(
+        "metalink-updated",
+        format!(
+            "metalink lists the origin and {} of {} partner(s)",
+            outcomes.iter().filter(|o| o.verified).count(),
+            app.mirrors.len()
+        ),
+        None,
+        None,
+    );
+    push_metalinks(app, mirrors).await;
+    Ok(outcomes)
+}
+
+/// Records what each partner now holds and rebuilds every metalink from it, all
+/// under the served-state write lock: an API reader that sees a partner as
+/// current also sees a metalink that lists it.
+fn record_outcomes(
+    app: &App,
+    outcomes: &[MirrorOutcome],
+    revisions: &[RepoRevision],
+) -> anyhow::Result<()> {
+    let mut map = app.served.write().unwrap_or_else(|p| p.into_inner());
     let now = now_ms();
     let previous = app.store.mirror_states()?;
-    for o in &outcomes {
-        for rev in &revisions {
+    for o in outcomes {
+        for rev in revisions {
             let prev = previous
                 .iter()
                 .find(|s| s.mirror == o.mirror && s.repo == rev.repo_path);
@@ -218,50 +248,19 @@ async fn sync(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<MirrorOu
             })?;
         }
     }
-    refresh_metalinks(app)?;
-    tracing::info!(
-        partners = outcomes.len(),
-        verified = outcomes.iter().filter(|o| o.verified).count(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "partner fan-out finished"
-    );
-    app.emit(
-        "metalink-updated",
-        format!(
-            "metalink lists the origin and {} of {} partner(s)",
-            outcomes.iter().filter(|o| o.verified).count(),
-            app.mirrors.len()
-        ),
-        None,
-        None,
-    );
-    push_metalinks(app, mirrors).await;
-    Ok(outcomes)
-}
-
-/// Rebuilds every repository's metalink from the partner state, keeping the
-/// served repomd.xml and .asc as they are.
-pub fn refresh_metalinks(app: &App) -> anyhow::Result<()> {
     for repo in app.repos() {
-        let Some(cur) = app.served(&repo.path()) else {
+        let Some(cur) = map.get(&repo.path()).cloned() else {
             continue;
         };
         let verified = verified_partners(app, &repo, cur.revision)?;
         let metalink = metalink_body(app, &repo, &cur.repomd, cur.revision, &verified);
-        let mut map = app.served.write().unwrap_or_else(|p| p.into_inner());
-        // Only replace the value we computed from; a newer revision keeps its own.
-        let replacement = map
-            .get(&repo.path())
-            .filter(|now| now.revision == cur.revision)
-            .map(|now| {
-                Arc::new(Served {
-                    metalink,
-                    ..(**now).clone()
-                })
-            });
-        if let Some(r) = replacement {
-            map.insert(repo.path(), r);
-        }
+        map.insert(
+            repo.path(),
+            Arc::new(Served {
+                metalink,
+                ..(*cur).clone()
+            }),
+        );
     }
     Ok(())
 }

@@ -167,14 +167,29 @@ pub struct Origin {
     pub port: u16,
     pub child: Option<Child>,
     pub log: PathBuf,
+    /// `mirrors.toml` handed to `serve --mirrors`.
+    pub mirrors: Option<PathBuf>,
 }
 
 impl Origin {
     /// Writes a `hotpush.toml` (with `extra` appended) and starts the service.
     pub fn start(dir: &Path, trusted_key: Option<&Path>, extra: &str) -> Origin {
+        Self::start_full(dir, trusted_key, extra, None, None)
+    }
+
+    /// Like [`Origin::start`], with partners and a public URL other than the
+    /// listener (e.g. a proxy in front of it).
+    pub fn start_full(
+        dir: &Path,
+        trusted_key: Option<&Path>,
+        extra: &str,
+        mirrors: Option<&Path>,
+        public_url: Option<&str>,
+    ) -> Origin {
         let port = free_port();
         let data_dir = dir.join("origin-data");
         let url = format!("http://[::1]:{port}");
+        let public = public_url.map(str::to_owned).unwrap_or_else(|| url.clone());
         let keys = trusted_key
             .map(|k| format!("trusted_keys = [{:?}]\n", k.display().to_string()))
             .unwrap_or_default();
@@ -182,7 +197,7 @@ impl Origin {
         std::fs::write(
             &config,
             format!(
-                "data_dir = {:?}\nlisten = [\"[::1]:{port}\"]\npublic_url = \"{url}\"\n\n[repos]\nchannel = \"critical\"\nreleases = [\"43\"]\narches = [\"x86_64\", \"aarch64\", \"source\"]\n\n[intake]\n{keys}package_bytes_max = 52428800\n{extra}",
+                "data_dir = {:?}\nlisten = [\"[::1]:{port}\"]\npublic_url = \"{public}\"\n\n[repos]\nchannel = \"critical\"\nreleases = [\"43\"]\narches = [\"x86_64\", \"aarch64\", \"source\"]\n\n[intake]\n{keys}package_bytes_max = 52428800\n{extra}",
                 data_dir.display().to_string()
             ),
         )
@@ -195,6 +210,7 @@ impl Origin {
             port,
             child: None,
             log: dir.join("origin.log"),
+            mirrors: mirrors.map(Path::to_owned),
         };
         origin.restart();
         origin
@@ -212,6 +228,11 @@ impl Origin {
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
+            .args(
+                self.mirrors
+                    .iter()
+                    .flat_map(|m| [std::ffi::OsStr::new("--mirrors"), m.as_os_str()]),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -407,5 +428,96 @@ impl Dnf {
                 .args(["-i", "--nodeps", "--nosignature"])
                 .arg(rpm),
         );
+    }
+}
+
+/// An HTTP proxy on `[::1]` in front of the origin; `fail_pub` makes every
+/// `/pub/...` request answer 503 while the metalink and API still pass through,
+/// like an origin whose file tree is failing.
+pub struct Proxy {
+    pub url: String,
+    pub port: u16,
+    pub fail_pub: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Listens on `port` and forwards to `upstream` (e.g. `http://[::1]:8080`).
+    pub fn start(port: u16, upstream: String) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let fail_pub = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = fail_pub.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let client = reqwest::Client::new();
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let client = client.clone();
+                    let upstream = upstream.clone();
+                    let flag = flag.clone();
+                    async move {
+                        use axum::response::IntoResponse;
+                        let path = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_default();
+                        if flag.load(Ordering::Relaxed) && path.starts_with("/pub/") {
+                            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "failing\n")
+                                .into_response();
+                        }
+                        match client.get(format!("{upstream}{path}")).send().await {
+                            Ok(r) => {
+                                let status = r.status().as_u16();
+                                let body = r.bytes().await.unwrap_or_default();
+                                (axum::http::StatusCode::from_u16(status).unwrap(), body)
+                                    .into_response()
+                            }
+                            Err(_) => (axum::http::StatusCode::BAD_GATEWAY, "origin down\n")
+                                .into_response(),
+                        }
+                    }
+                });
+                let listener = tokio::net::TcpListener::bind(("::1", port)).await.unwrap();
+                ready_tx.send(()).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        ready_rx.recv().unwrap();
+        Proxy {
+            url: format!("http://[::1]:{port}"),
+            port,
+            fail_pub,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn set_fail_pub(&self, fail: bool) {
+        self.fail_pub
+            .store(fail, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -11,6 +11,7 @@ mod createrepo;
 mod fixtures;
 mod intake;
 mod metalink;
+mod mirrors_e2e;
 mod origin;
 mod partner;
 mod repodata;

@@ -14,15 +14,15 @@ use crate::partner::{
 use crate::support;
 
 /// A throw-away `sshd` on `[::1]` that lets one generated key run `rrsync DIR`.
-struct Sshd {
+pub(crate) struct Sshd {
     _process: KillOnDrop,
-    dir: tempfile::TempDir,
-    port: u16,
-    user: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) user: String,
 }
 
 impl Sshd {
-    fn start(rrsync_dir: &Path) -> Sshd {
+    pub(crate) fn start(rrsync_dir: &Path) -> Sshd {
         for tool in ["/usr/sbin/sshd", "ssh-keygen", "rsync", "rrsync"] {
             support::require_tool(tool);
         }
@@ -93,7 +93,7 @@ impl Sshd {
         }
     }
 
-    fn client_key(&self) -> PathBuf {
+    pub(crate) fn client_key(&self) -> PathBuf {
         self.dir.path().join("client_key")
     }
 }
