@@ -152,6 +152,11 @@ pub struct CreaterepoArgs {
     /// Trusted OpenPGP public key (repeatable); every package must be signed by one.
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
+    /// Advisories for updateinfo.xml: a TOML file with `[[advisory]]` tables
+    /// (id, severity, title, summary, description, issued, cves, packages; see
+    /// `hotpush::createrepo` for the format).
+    #[arg(long)]
+    pub updateinfo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

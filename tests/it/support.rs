@@ -35,12 +35,17 @@ pub fn require_tool(name: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "`{name}` is not installed; run the suite through `tests/run`, which installs it");
+    assert!(
+        found,
+        "`{name}` is not installed; run the suite through `tests/run`, which installs it"
+    );
 }
 
 /// Runs a command, panicking with its output when it fails.
 pub fn run_ok(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
