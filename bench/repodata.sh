@@ -33,7 +33,10 @@ fi
 
 (cd "$repo" && cargo build --release --quiet)
 target=${CARGO_TARGET_DIR:-$repo/target}
-bin="$target/release/hotpush"
+# Private copy: a target directory shared by several worktrees may get another
+# build's binary at the same path while we run.
+bin="$work/hotpush"
+cp "$target/release/hotpush" "$bin"
 crc="createrepo_c -q --no-database --workers 2"
 
 python3 "$tools/bench_repodata.py" --data "$data" --work "$work" --reps "$reps" \

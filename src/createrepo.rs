@@ -146,10 +146,19 @@ fn load_policy(key_files: &[PathBuf]) -> anyhow::Result<(SignaturePolicy, String
         h.update((k.len() as u64).to_le_bytes());
         h.update(k.as_bytes());
     }
-    Ok((
-        SignaturePolicy::Require(TrustedKeys { armored }),
-        hex::encode(h.finalize()),
-    ))
+    let keys = TrustedKeys::from_armored(armored).map_err(|e| {
+        let file = key_files
+            .get(e.position.saturating_sub(1))
+            .map_or_else(String::new, |p| p.display().to_string());
+        user_error(
+            format!(
+                "the trusted key file `{file}` is not a usable OpenPGP public key: {}",
+                e.reason
+            ),
+            e.hint,
+        )
+    })?;
+    Ok((SignaturePolicy::Require(keys), hex::encode(h.finalize())))
 }
 
 fn read_small_text(path: &Path, what: &str) -> anyhow::Result<String> {
