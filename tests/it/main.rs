@@ -8,6 +8,7 @@
 
 mod config;
 mod createrepo;
+mod dnf_repodata;
 mod fixtures;
 mod intake;
 mod metalink;
