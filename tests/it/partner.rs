@@ -241,7 +241,7 @@ pub(crate) fn build_revision(
     for name in rpm_names {
         let dest = repo
             .join("Packages")
-            .join(&name[..1].to_lowercase())
+            .join(name[..1].to_lowercase())
             .join(name);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::copy(support::real_rpms().join("createrepo_c").join(name), &dest).unwrap();

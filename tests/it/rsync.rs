@@ -44,14 +44,14 @@ impl Sshd {
         std::fs::write(
             dir.path().join("authorized_keys"),
             format!(
-                "command=\"{} {}\",restrict {}",
+                "command=\"{} -wo -no-del {}\",restrict {}",
                 rrsync.trim(),
                 rrsync_dir.display(),
                 client_pub
             ),
         )
         .unwrap();
-        let user = String::from_utf8(support::run_ok(&mut Command::new("id").arg("-un")).stdout)
+        let user = String::from_utf8(support::run_ok(Command::new("id").arg("-un")).stdout)
             .unwrap()
             .trim()
             .to_string();
