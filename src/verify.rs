@@ -330,15 +330,7 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
     let text = std::str::from_utf8(bytes).context("repomd.xml is not UTF-8")?;
     let mut reader = Reader::from_str(text);
     let mut out = Vec::new();
-    // (kind, href, checksum type, checksum, size) of the `<data>` being read.
-    type Partial = (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<u64>,
-    );
-    let mut current: Option<Partial> = None;
+    let mut current: Option<PartialEntry> = None;
     let mut path: Vec<String> = Vec::new();
     let mut text_buf = String::new();
     let mut saw_repomd = false;
@@ -367,7 +359,10 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
                 match name.as_str() {
                     "data" if path.len() == 1 => {
                         let kind = attr("type")?.context("a `<data>` has no `type`")?;
-                        current = Some((kind, None, None, None, None));
+                        current = Some(PartialEntry {
+                            kind,
+                            ..PartialEntry::default()
+                        });
                     }
                     "location" if current.is_some() => {
                         if attr("xml:base")?.is_some() {
@@ -375,13 +370,13 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
                         }
                         let href = attr("href")?.context("a `<location>` has no `href`")?;
                         if let Some(c) = current.as_mut() {
-                            c.1 = Some(href);
+                            c.href = Some(href);
                         }
                     }
                     "checksum" if current.is_some() => {
                         let kind = attr("type")?.context("a `<checksum>` has no `type`")?;
                         if let Some(c) = current.as_mut() {
-                            c.2 = Some(kind);
+                            c.checksum_type = Some(kind);
                         }
                     }
                     _ => {}
@@ -409,7 +404,7 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
                 match name.as_str() {
                     "checksum" if path.len() == 2 => {
                         if let Some(c) = current.as_mut() {
-                            c.3 = Some(value.to_ascii_lowercase());
+                            c.checksum = Some(value.to_ascii_lowercase());
                         }
                     }
                     "size" if path.len() == 2 => {
@@ -417,11 +412,18 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
                             .parse::<u64>()
                             .with_context(|| format!("`<size>{value}</size>` is not a number"))?;
                         if let Some(c) = current.as_mut() {
-                            c.4 = Some(size);
+                            c.size = Some(size);
                         }
                     }
                     "data" if path.len() == 1 => {
-                        let Some((kind, href, ctype, checksum, size)) = current.take() else {
+                        let Some(PartialEntry {
+                            kind,
+                            href,
+                            checksum_type: ctype,
+                            checksum,
+                            size,
+                        }) = current.take()
+                        else {
                             continue;
                         };
                         let href = href
@@ -453,6 +455,16 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
         anyhow::bail!("not a repomd.xml (no `<repomd>` element)");
     }
     Ok(out)
+}
+
+/// A `<data>` record while it is being read.
+#[derive(Default)]
+struct PartialEntry {
+    kind: String,
+    href: Option<String>,
+    checksum_type: Option<String>,
+    checksum: Option<String>,
+    size: Option<u64>,
 }
 
 /// `…/repodata/repomd.xml` -> `…/` (the directory that holds `repodata/`).

@@ -430,33 +430,10 @@ async fn verify_with(
         )));
     }
     let asc = fetch(format!("{base}.asc")).await?;
-    verify_detached(repo_public_key, &repomd, &asc)
+    let asc = std::str::from_utf8(&asc)
+        .map_err(|_| PushError::Transient(format!("{base}.asc: not ASCII armor")))?;
+    crate::signing::verify_detached(repo_public_key, &repomd, asc)
         .map_err(|e| PushError::Transient(format!("{base}.asc: {e:#}")))
-}
-
-/// Checks a detached ASCII-armored signature against an armored public key (its
-/// primary key or any subkey).
-// Stand-in for `crate::signing::verify_detached`, which the `signing` branch is
-// writing; switch to it when that branch is merged.
-fn verify_detached(public_armored: &str, data: &[u8], sig_armored: &[u8]) -> anyhow::Result<()> {
-    use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
-    let (key, _) = SignedPublicKey::from_string(public_armored)
-        .map_err(|e| anyhow::anyhow!("the repo public key does not parse: {e}"))?;
-    let text = std::str::from_utf8(sig_armored)
-        .map_err(|_| anyhow::anyhow!("the signature is not ASCII armor"))?;
-    let (signature, _) = DetachedSignature::from_string(text)
-        .map_err(|e| anyhow::anyhow!("the signature does not parse: {e}"))?;
-    if signature.verify(&key.primary_key, data).is_ok() {
-        return Ok(());
-    }
-    if key
-        .public_subkeys
-        .iter()
-        .any(|sub| signature.verify(&sub.key, data).is_ok())
-    {
-        return Ok(());
-    }
-    anyhow::bail!("the signature does not verify with the repo key")
 }
 
 /// Pushes a copy of a metalink document to an `https` receiver (it serves it at

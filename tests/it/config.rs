@@ -58,8 +58,10 @@ fn no_file_gives_design_defaults_with_data_dir_under_the_current_directory() {
     assert_eq!(config.metalink.alternates_minutes, 0);
     assert_eq!(config.repo_id("43"), "critical-f43");
     // Default differs from load(None) only by resolving data_dir.
-    let mut default = Config::default();
-    default.data_dir = config.data_dir.clone();
+    let default = Config {
+        data_dir: config.data_dir.clone(),
+        ..Config::default()
+    };
     assert_eq!(default, config);
 }
 
@@ -89,10 +91,12 @@ push_group = "security"
     let tmp = tempfile::tempdir().unwrap();
     let path = write(tmp.path(), text);
     let config = Config::load(Some(&path)).unwrap();
-    let mut expected = Config::default();
-    expected.data_dir = std::path::absolute(tmp.path())
-        .unwrap()
-        .join("hotpush-data");
+    let expected = Config {
+        data_dir: std::path::absolute(tmp.path())
+            .unwrap()
+            .join("hotpush-data"),
+        ..Config::default()
+    };
     assert_eq!(config, expected);
 }
 

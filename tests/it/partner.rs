@@ -937,6 +937,7 @@ fn fanout_survives_down_stalled_corrupting_and_dying_partners() {
     let started = Instant::now();
     let outcomes = runtime().block_on(fanout(&mirrors, std::slice::from_ref(&rev), &opts));
     let elapsed = started.elapsed();
+    eprintln!("fan-out to 5 partners (4 faulty) took {elapsed:?}: {outcomes:#?}");
     assert!(
         elapsed < deadline + Duration::from_secs(1),
         "fan-out took {elapsed:?}"

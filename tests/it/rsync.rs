@@ -44,7 +44,7 @@ impl Sshd {
         std::fs::write(
             dir.path().join("authorized_keys"),
             format!(
-                "command=\"{} {}\",restrict {}",
+                "command=\"{} -wo -no-del {}\",restrict {}",
                 rrsync.trim(),
                 rrsync_dir.display(),
                 client_pub

@@ -56,6 +56,7 @@ fn key_generation_is_fast() {
     let started = Instant::now();
     let key = RepoKey::generate("hotpush repository key <security@example.invalid>").unwrap();
     let elapsed = started.elapsed();
+    eprintln!("Ed25519 key generation (incl. self-test): {elapsed:?}");
     assert!(
         elapsed < Duration::from_secs(1),
         "key generation took {elapsed:?}"

@@ -326,6 +326,7 @@ fn verify_names_a_host_with_a_bad_or_missing_signature() {
     std::fs::remove_file(fx.roots[2].join(REPO_PATH).join("repodata/repomd.xml.asc")).unwrap();
 
     let out = fx.verify(&[]);
+    eprintln!("{}", describe(&out));
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let lines = stdout_lines(&out);
     assert!(line_for(&lines, &fx.repomd_url(0)).starts_with("OK "));
