@@ -92,14 +92,27 @@ pub fn run(args: &CreaterepoArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    let started = std::time::Instant::now();
+    let elapsed_ms = || started.elapsed().as_secs_f64() * 1000.0;
     let files = find_rpms(dir)?;
+    tracing::debug!(
+        files = files.len(),
+        elapsed_ms = elapsed_ms(),
+        "directory scanned"
+    );
     let cache_path = out.join("repodata").join(CACHE_FILE_NAME);
     let old_cache_bytes = fs::read(&cache_path).ok();
     let old_cache = old_cache_bytes
         .as_deref()
         .and_then(|b| cache::decode(b, cache_tag()))
         .unwrap_or_default();
+    tracing::debug!(
+        entries = old_cache.len(),
+        elapsed_ms = elapsed_ms(),
+        "cache loaded"
+    );
     let records = read_all(&files, old_cache, &policy, &keys_digest)?;
+    tracing::debug!(elapsed_ms = elapsed_ms(), "packages read");
 
     let advisories = match advisory_specs {
         Some(specs) => resolve_advisories(specs, &records, args.updateinfo.as_deref())?,
@@ -110,10 +123,13 @@ pub fn run(args: &CreaterepoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| records.iter().map(|r| r.time_file).max().unwrap_or(0));
     let xmls: Vec<&PackageXml> = records.iter().map(|r| &r.xml).collect();
     let repo = build_rendered(&xmls, &advisories, revision, compression);
+    tracing::debug!(elapsed_ms = elapsed_ms(), "repodata built");
 
     let refs: Vec<&CacheEntry> = records.iter().collect();
     let cache_bytes = cache::encode(&refs, cache_tag());
+    tracing::debug!(elapsed_ms = elapsed_ms(), "cache encoded");
     let wrote = publish(&out, &repo, &cache_bytes, old_cache_bytes.as_deref())?;
+    tracing::debug!(elapsed_ms = elapsed_ms(), "published");
     tracing::info!(
         packages = records.len(),
         advisories = advisories.len(),
