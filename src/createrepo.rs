@@ -585,13 +585,25 @@ fn publish(
     fs::create_dir(&tmp).with_context(|| format!("creating `{}`", tmp.display()))?;
     let guard = RemoveOnDrop(Some(tmp.clone()));
 
-    for f in &repo.files {
-        let name = base_name(&f.href);
-        write_synced(&tmp.join(name), &f.bytes)?;
-    }
-    write_synced(&tmp.join("repomd.xml"), &repo.repomd)?;
+    // Each file is written and fsynced on its own thread: the fsyncs dominate
+    // and the disk can overlap them.
+    let mut writes: Vec<(PathBuf, &[u8], bool)> = repo
+        .files
+        .iter()
+        .map(|f| (tmp.join(base_name(&f.href)), &f.bytes[..], true))
+        .collect();
+    writes.push((tmp.join("repomd.xml"), &repo.repomd[..], true));
     // The cache is checksummed and verified on load, so it needs no fsync.
-    fs::write(tmp.join(CACHE_FILE_NAME), cache_bytes)?;
+    writes.push((tmp.join(CACHE_FILE_NAME), cache_bytes, false));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = writes
+            .iter()
+            .map(|(path, bytes, sync)| s.spawn(move || write_file(path, bytes, *sync)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })?;
     sync_dir(&tmp)?;
 
     if target.exists() {
@@ -640,10 +652,12 @@ fn unchanged(
     })
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_file(path: &Path, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     let mut f = fs::File::create(path)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     Ok(())
 }
 
