@@ -144,11 +144,13 @@ pub(crate) fn build_lists(raw: &RawDeps, own_files: &HashSet<&str>) -> DepLists 
         ..DepLists::default()
     };
     // Exact keys of the kept provides: name + flags string + full version string.
-    let provide_keys: HashSet<String> = raw
+    // (Compared as parts: the concatenation createrepo_c uses can only collide where
+    // a name ends in "EQ"/"GE"/…, which no real capability does.)
+    let provide_keys: HashSet<(&str, &str, &str)> = raw
         .provides
         .iter()
         .filter(|d| split_evr(&d.version).is_ok())
-        .map(|d| format!("{}{}{}", d.name, flag_str(d.flags), d.version))
+        .map(|d| (d.name.as_str(), flag_str(d.flags), d.version.as_str()))
         .collect();
 
     let mut moved_to_recommends = Vec::new();
@@ -162,7 +164,7 @@ pub(crate) fn build_lists(raw: &RawDeps, own_files: &HashSet<&str>) -> DepLists 
             continue;
         }
         let flags = flag_str(dep.flags);
-        if provide_keys.contains(&format!("{}{}{}", dep.name, flags, dep.version)) {
+        if provide_keys.contains(&(dep.name.as_str(), flags, dep.version.as_str())) {
             continue;
         }
         let pre = dep.flags & PRE_BITS != 0;

@@ -65,7 +65,7 @@ const SIGNATURE_DATA_BYTES_MAX: usize = 64 * 1024 * 1024;
 const HEADER_ENTRIES_MAX: usize = 0xffff;
 const HEADER_DATA_BYTES_MAX: usize = 0x0fff_ffff;
 const CHANGELOG_LIMIT: usize = 10;
-const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
 const TAG_PAYLOAD_SHA256: u32 = 5092;
 const TAG_PAYLOAD_SHA512: u32 = 5121;

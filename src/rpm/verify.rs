@@ -6,19 +6,23 @@
 //! The header signature covers the main header, which carries the payload digest
 //! that `parse` checks, so signature + payload digest together cover the whole file.
 
+use std::sync::{Arc, Mutex};
+
 use pgp::composed::{Deserializable, SignedPublicKey};
 use pgp::types::KeyDetails;
 use rpm::signature::Verifying;
+use sha2::{Digest, Sha256};
 
 use super::parse::IntakeError;
 
 /// OpenPGP public keys (v4 and v6) that may sign packages. Build it with
-/// [`TrustedKeys::from_armored`], which parses every key once.
-#[derive(Debug, Clone, Default)]
+/// [`TrustedKeys::from_armored`], which checks every key and parses it once; a value
+/// built as a struct literal is parsed on first use (and fails packages then if a key
+/// is unusable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedKeys {
     /// ASCII-armored public keys, as read from the configured files.
     pub armored: Vec<String>,
-    keys: Vec<TrustedKey>,
 }
 
 /// One certificate (primary key and its subkeys) out of the configured files.
@@ -38,7 +42,7 @@ pub enum SignaturePolicy {
 }
 
 /// A configured trusted key that cannot be used.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("trusted key #{position} is not a usable OpenPGP public key: {reason}\nhint: {hint}")]
 pub struct KeyError {
     /// 1-based position in the list handed to [`TrustedKeys::from_armored`].
@@ -47,50 +51,87 @@ pub struct KeyError {
     pub hint: &'static str,
 }
 
+/// Parsed key sets by the digest of their armored texts, so that keys are parsed once
+/// per process and not once per package. Bounded: a handful of key sets at most.
+type ParsedKeys = Arc<Vec<TrustedKey>>;
+static PARSED: Mutex<Vec<([u8; 32], ParsedKeys)>> = Mutex::new(Vec::new());
+const PARSED_SETS_MAX: usize = 16;
+
 impl TrustedKeys {
     /// Parses every armored text (one file each; a file may hold a keyring of several
     /// certificates). Fails on the first text that holds no usable public key.
     pub fn from_armored(armored: Vec<String>) -> Result<Self, KeyError> {
-        let mut keys = Vec::new();
-        for (index, text) in armored.iter().enumerate() {
-            let position = index + 1;
-            let fail = |reason: String| KeyError {
-                position,
-                reason,
-                hint: hint_for_key_text(text),
-            };
-            let (certs, _headers) =
-                SignedPublicKey::from_string_many(text).map_err(|e| fail(e.to_string()))?;
-            let mut found = 0usize;
-            for cert in certs {
-                let cert = cert.map_err(|e| fail(e.to_string()))?;
-                let fingerprint = hex::encode_upper(cert.fingerprint().as_bytes());
-                let single = cert
-                    .to_armored_string(Default::default())
-                    .map_err(|e| fail(e.to_string()))?;
-                let verifier = rpm::signature::pgp::Verifier::from_asc(&single)
-                    .map_err(|e| fail(format!("key `{fingerprint}`: {e}")))?;
-                keys.push(TrustedKey {
-                    fingerprint,
-                    verifier,
-                });
-                found += 1;
-            }
-            if found == 0 {
-                return Err(fail("the text holds no public key".into()));
-            }
-        }
-        Ok(TrustedKeys { armored, keys })
+        let keys = TrustedKeys { armored };
+        keys.parsed()?;
+        Ok(keys)
     }
 
     /// Upper-case hex fingerprints of every trusted certificate, in configuration order.
-    pub fn fingerprints(&self) -> Vec<&str> {
-        self.keys.iter().map(|k| k.fingerprint.as_str()).collect()
+    pub fn fingerprints(&self) -> Result<Vec<String>, KeyError> {
+        Ok(self
+            .parsed()?
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+    fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for text in &self.armored {
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        h.finalize().into()
     }
+
+    fn parsed(&self) -> Result<ParsedKeys, KeyError> {
+        let digest = self.digest();
+        let mut cache = PARSED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, keys)) = cache.iter().find(|(d, _)| *d == digest) {
+            return Ok(keys.clone());
+        }
+        let keys: ParsedKeys = Arc::new(parse_keys(&self.armored)?);
+        if cache.len() >= PARSED_SETS_MAX {
+            cache.remove(0);
+        }
+        cache.push((digest, keys.clone()));
+        Ok(keys)
+    }
+}
+
+fn parse_keys(armored: &[String]) -> Result<Vec<TrustedKey>, KeyError> {
+    let mut keys = Vec::new();
+    for (index, text) in armored.iter().enumerate() {
+        let position = index + 1;
+        let fail = |reason: String| KeyError {
+            position,
+            reason,
+            hint: hint_for_key_text(text),
+        };
+        let (certs, _headers) =
+            SignedPublicKey::from_string_many(text).map_err(|e| fail(e.to_string()))?;
+        let mut found = 0usize;
+        for cert in certs {
+            let cert = cert.map_err(|e| fail(e.to_string()))?;
+            let fingerprint = hex::encode_upper(cert.fingerprint().as_bytes());
+            let single = cert
+                .to_armored_string(Default::default())
+                .map_err(|e| fail(e.to_string()))?;
+            let verifier = rpm::signature::pgp::Verifier::from_asc(&single)
+                .map_err(|e| fail(format!("key `{fingerprint}`: {e}")))?;
+            keys.push(TrustedKey {
+                fingerprint,
+                verifier,
+            });
+            found += 1;
+        }
+        if found == 0 {
+            return Err(fail("the text holds no public key".into()));
+        }
+    }
+    Ok(keys)
 }
 
 fn hint_for_key_text(text: &str) -> &'static str {
@@ -120,11 +161,14 @@ pub(crate) fn verify_package(
     if raw.is_empty() {
         return Err(IntakeError::Unsigned);
     }
+    let parsed = keys
+        .parsed()
+        .map_err(|e| IntakeError::BadSignature(format!("cannot check signatures: {e}")))?;
     let infos = metadata.signatures().unwrap_or_default();
     let mut verified_by: Option<&str> = None;
     let mut bad: Option<String> = None;
     for (index, sig) in raw.iter().enumerate() {
-        for key in &keys.keys {
+        for key in parsed.iter() {
             match key.verifier.verify(header_bytes, sig) {
                 Ok(()) => {
                     verified_by.get_or_insert(key.fingerprint.as_str());

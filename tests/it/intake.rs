@@ -520,7 +520,7 @@ const SIGNED: &[(&str, &str)] = &[
 fn signed_packages_verify_with_their_key_and_only_with_it() {
     for (rpm, key) in SIGNED {
         let right = trusted(&[key]);
-        let fingerprint = right.fingerprints()[0].to_owned();
+        let fingerprint = right.fingerprints().unwrap()[0].clone();
         let read = read_bytes(&signed_rpm(rpm), &SignaturePolicy::Require(right))
             .unwrap_or_else(|e| panic!("{rpm} with {key}: {e}"));
         assert_eq!(
@@ -548,7 +548,7 @@ fn a_set_of_keys_finds_the_right_one_and_packages_with_several_signatures_verify
     let all: Vec<&str> = SIGNED.iter().map(|(_, k)| *k).collect();
     let keys = trusted(&all);
     for (rpm, key) in SIGNED {
-        let want = trusted(&[key]).fingerprints()[0].to_owned();
+        let want = trusted(&[key]).fingerprints().unwrap()[0].clone();
         let read = read_bytes(&signed_rpm(rpm), &SignaturePolicy::Require(keys.clone())).unwrap();
         assert_eq!(read.signed_by, Some(want), "{rpm}");
     }
@@ -796,4 +796,25 @@ fn parsing_a_thousand_packages_is_fast() {
     // unoptimized test builds on a busy 2-core machine and catches accidental
     // quadratic work or per-package setup costs.
     assert!(elapsed.as_secs_f64() < 3.0, "1000 parses took {elapsed:?}");
+}
+
+#[test]
+fn keys_built_as_a_literal_are_parsed_on_first_use() {
+    let (rpm, key) = SIGNED[1];
+    let literal = TrustedKeys {
+        armored: vec![key_text(key)],
+    };
+    let read = read_bytes(&signed_rpm(rpm), &SignaturePolicy::Require(literal)).unwrap();
+    assert_eq!(
+        read.signed_by,
+        Some(trusted(&[key]).fingerprints().unwrap()[0].clone())
+    );
+    let broken = TrustedKeys {
+        armored: vec!["not a key".into()],
+    };
+    let err = read_bytes(&signed_rpm(rpm), &SignaturePolicy::Require(broken)).unwrap_err();
+    assert!(
+        matches!(&err, IntakeError::BadSignature(m) if m.contains("trusted key #1")),
+        "{err}"
+    );
 }
