@@ -12,7 +12,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-shared=$(cd "$(dirname "$0")/../../shared" && pwd)
+# shared/ beside the repository, as the tests find it (override with HOTPUSH_SHARED).
+shared=$(cd "${HOTPUSH_SHARED:-$(dirname "$0")/../../shared}" && pwd)
 tools="$shared/tools/gen-rpms"
 reps=${1:-11}
 data=${HOTPUSH_BENCH_DATA:-${TMPDIR:-/tmp}/hotpush-bench-data}
@@ -35,7 +36,8 @@ fi
 target=${CARGO_TARGET_DIR:-$repo/target}
 # Private copy: a target directory shared by several worktrees may get another
 # build's binary at the same path while we run.
-bin="$work/hotpush"
+mkdir -p "$work/bin"
+bin="$work/bin/hotpush"
 cp "$target/release/hotpush" "$bin"
 crc="createrepo_c -q --no-database --workers 2"
 

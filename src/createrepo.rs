@@ -92,14 +92,27 @@ pub fn run(args: &CreaterepoArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    let started = std::time::Instant::now();
+    let elapsed_ms = || started.elapsed().as_secs_f64() * 1000.0;
     let files = find_rpms(dir)?;
+    tracing::debug!(
+        files = files.len(),
+        elapsed_ms = elapsed_ms(),
+        "directory scanned"
+    );
     let cache_path = out.join("repodata").join(CACHE_FILE_NAME);
     let old_cache_bytes = fs::read(&cache_path).ok();
     let old_cache = old_cache_bytes
         .as_deref()
         .and_then(|b| cache::decode(b, cache_tag()))
         .unwrap_or_default();
+    tracing::debug!(
+        entries = old_cache.len(),
+        elapsed_ms = elapsed_ms(),
+        "cache loaded"
+    );
     let records = read_all(&files, old_cache, &policy, &keys_digest)?;
+    tracing::debug!(elapsed_ms = elapsed_ms(), "packages read");
 
     let advisories = match advisory_specs {
         Some(specs) => resolve_advisories(specs, &records, args.updateinfo.as_deref())?,
@@ -110,10 +123,13 @@ pub fn run(args: &CreaterepoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| records.iter().map(|r| r.time_file).max().unwrap_or(0));
     let xmls: Vec<&PackageXml> = records.iter().map(|r| &r.xml).collect();
     let repo = build_rendered(&xmls, &advisories, revision, compression);
+    tracing::debug!(elapsed_ms = elapsed_ms(), "repodata built");
 
     let refs: Vec<&CacheEntry> = records.iter().collect();
     let cache_bytes = cache::encode(&refs, cache_tag());
+    tracing::debug!(elapsed_ms = elapsed_ms(), "cache encoded");
     let wrote = publish(&out, &repo, &cache_bytes, old_cache_bytes.as_deref())?;
+    tracing::debug!(elapsed_ms = elapsed_ms(), "published");
     tracing::info!(
         packages = records.len(),
         advisories = advisories.len(),
@@ -569,13 +585,25 @@ fn publish(
     fs::create_dir(&tmp).with_context(|| format!("creating `{}`", tmp.display()))?;
     let guard = RemoveOnDrop(Some(tmp.clone()));
 
-    for f in &repo.files {
-        let name = base_name(&f.href);
-        write_synced(&tmp.join(name), &f.bytes)?;
-    }
-    write_synced(&tmp.join("repomd.xml"), &repo.repomd)?;
+    // Each file is written and fsynced on its own thread: the fsyncs dominate
+    // and the disk can overlap them.
+    let mut writes: Vec<(PathBuf, &[u8], bool)> = repo
+        .files
+        .iter()
+        .map(|f| (tmp.join(base_name(&f.href)), &f.bytes[..], true))
+        .collect();
+    writes.push((tmp.join("repomd.xml"), &repo.repomd[..], true));
     // The cache is checksummed and verified on load, so it needs no fsync.
-    fs::write(tmp.join(CACHE_FILE_NAME), cache_bytes)?;
+    writes.push((tmp.join(CACHE_FILE_NAME), cache_bytes, false));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = writes
+            .iter()
+            .map(|(path, bytes, sync)| s.spawn(move || write_file(path, bytes, *sync)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })?;
     sync_dir(&tmp)?;
 
     if target.exists() {
@@ -624,10 +652,12 @@ fn unchanged(
     })
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_file(path: &Path, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     let mut f = fs::File::create(path)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     Ok(())
 }
 
