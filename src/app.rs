@@ -50,6 +50,8 @@ pub struct App {
     pub wake: Notify,
     pub events: broadcast::Sender<Event>,
     pub metrics: crate::http::metrics::Metrics,
+    /// Serialises fan-outs to the partners (after a publish, and catch-up).
+    pub fanout_lock: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -153,7 +155,19 @@ pub fn signature_policy(config: &Config) -> anyhow::Result<SignaturePolicy> {
             )
         })?);
     }
-    Ok(SignaturePolicy::Require(TrustedKeys { armored }))
+    let keys = TrustedKeys::from_armored(armored).map_err(|e| {
+        let file = config
+            .intake
+            .trusted_keys
+            .get(e.position.saturating_sub(1))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        crate::logging::user_error(
+            format!("the trusted key file `{file}` is not usable: {}", e.reason),
+            format!("{}; fix `intake.trusted_keys` in hotpush.toml", e.hint),
+        )
+    })?;
+    Ok(SignaturePolicy::Require(keys))
 }
 
 /// Groups of repo paths to their served state, for status views.

@@ -152,6 +152,11 @@ pub struct CreaterepoArgs {
     /// Trusted OpenPGP public key (repeatable); every package must be signed by one.
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<PathBuf>,
+    /// Advisories for updateinfo.xml: a TOML file with `[[advisory]]` tables
+    /// (id, severity, title, summary, description, issued, cves, packages; see
+    /// `hotpush::createrepo` for the format).
+    #[arg(long)]
+    pub updateinfo: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -162,15 +167,31 @@ pub enum CompressArg {
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
+    /// `receive.toml`; every setting has a default except the secret file.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Blob store, `/pub` tree, TLS certificate and state; default `hotpush-receive-data`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// HTTPS address for pushes and the `/pub` tree (repeatable); default `[::]:8443`.
     #[arg(long)]
     pub listen: Vec<String>,
-    /// HMAC secret shared with the origin.
+    /// Also serve the `/pub` tree over plain HTTP here (repeatable), e.g. for a
+    /// front web server.
     #[arg(long)]
-    pub secret_file: PathBuf,
+    pub public_listen: Vec<String>,
+    /// HMAC secret shared with the origin (not world-readable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// PEM certificate chain; default: a self-signed one generated into the data directory.
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Keep files that no current repomd.xml names this long; default 48.
+    #[arg(long)]
+    pub retention_hours: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,7 @@ pub fn open_app(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow:
         wake: Default::default(),
         events,
         metrics: Default::default(),
+        fanout_lock: Default::default(),
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;

@@ -101,16 +101,28 @@ pub async fn create_push(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(req): Json<NewPush>,
+    body: bytes::Bytes,
 ) -> ApiResult<impl IntoResponse> {
+    // Authenticate before looking at the body: a refusal must not depend on it.
+    let target = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     let owner = authorize(
         &app,
         &headers,
         &remote,
         "push",
-        &req.advisory,
+        &target,
         &app.config.auth.push_group,
     )?;
+    let req: NewPush = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!("the push request is not valid JSON for this API: {e}"),
+            "send {\"advisory\", \"severity\", \"summary\", \"cves\", \"description\", \"releases\"}",
+        )
+    })?;
     if !valid_advisory_id(&req.advisory) {
         return Err(ApiError::bad_request(
             "bad_advisory",
@@ -221,7 +233,18 @@ pub async fn upload_package(
         &format!("push {push_id}: {file_name}"),
         &app.config.auth.push_group,
     )?;
-    check_file_name(&file_name)?;
+    let refuse = |e: ApiError| -> ApiError {
+        let _ = app.store.audit(
+            &owner.user,
+            "upload-refused",
+            &format!("push {push_id}: {file_name}"),
+            false,
+            &e.message,
+            &remote.ip().to_string(),
+        );
+        e
+    };
+    check_file_name(&file_name).map_err(refuse)?;
     let push = app
         .store
         .push(push_id)?
@@ -246,7 +269,7 @@ pub async fn upload_package(
         Ok(size) => size,
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
+            return Err(refuse(e));
         }
     };
     let time_file = (now_ms() / 1000) as u64;
@@ -297,7 +320,7 @@ pub async fn upload_package(
     let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
     if !arch_ok {
         let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(ApiError::unprocessable(
+        return Err(refuse(ApiError::unprocessable(
             "unknown_arch",
             format!(
                 "`{file_name}` is for arch `{}`, which no repository here takes",
@@ -307,7 +330,7 @@ pub async fn upload_package(
                 "configured arches: {} (noarch goes to every binary arch, src to `source`)",
                 app.config.repos.arches.join(", ")
             ),
-        ));
+        )));
     }
     // Keep the blob under its sha256; the published name is the package's own.
     let blob = app.tree.blob_path(&pkg.sha256);

@@ -5,11 +5,13 @@
 //! the network or the clock. Callers supply file facts (location, time) that the
 //! bytes cannot say.
 
+mod deps;
 pub mod parse;
+mod raw;
 pub mod verify;
 
 pub use parse::{read_package, FileFacts, IntakeError, ReadPackage};
-pub use verify::{SignaturePolicy, TrustedKeys};
+pub use verify::{KeyError, SignaturePolicy, TrustedKeys};
 
 /// One package as the repodata writer needs it. The lists are already filtered
 /// and ordered the way createrepo_c writes them (see ARCHITECTURE.md).

@@ -67,6 +67,9 @@ impl Gpg {
                 .arg(format!("_gpg_name {}", self.email))
                 .arg("--define")
                 .arg(format!("_gpg_path {}", self.home.display()))
+                // Debian's rpm points %__gpg at gpg2, which the gnupg package no longer ships.
+                .arg("--define")
+                .arg("__gpg /usr/bin/gpg")
                 .arg(rpm)
                 .env("GNUPGHOME", &self.home),
         );
@@ -99,14 +102,19 @@ pub fn build_rpm_sized(
     } else {
         String::new()
     };
+    // Foreign arches are built with `--target` (BuildArch only allows compatible ones).
+    let buildarch = if arch == "noarch" {
+        "BuildArch: noarch\n"
+    } else {
+        ""
+    };
     let spec = format!(
         r#"Name: {name}
 Version: {version}
 Release: {release}
 Summary: Test package {name}
 License: MIT
-BuildArch: {arch}
-%description
+{buildarch}%description
 A package built by the hotpush tests.
 %install
 mkdir -p %{{buildroot}}/usr/share/{name}
@@ -127,6 +135,7 @@ echo "{name} {version}-{release}" > %{{buildroot}}/usr/share/{name}/version.txt
             .arg("--define")
             .arg("_binary_payload w2.zstdio")
             .arg("--quiet")
+            .arg(format!("--target={arch}"))
             .arg("-bb")
             .arg(&spec_path),
     );

@@ -2,6 +2,13 @@
 //! real `hotpush` binary, real dnf, createrepo_c, rsync and ssh on loopback only.
 #![allow(unreachable_pub)]
 
+mod config;
+mod createrepo;
 mod fixtures;
+mod intake;
+mod metalink;
 mod origin;
+mod repodata;
+mod signing;
 mod support;
+mod verify;

@@ -1,0 +1,344 @@
+//! `hotpush createrepo` as a user runs it: output layout, the record cache,
+//! `--updateinfo`, and bad input (truncated RPM, non-RPM file, signature
+//! failure) that must fail with exit code 1 and leave `repodata/` untouched.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use sha2::{Digest, Sha256};
+
+use crate::repodata::{assert_repomd_consistent, golden_input, read_repo};
+use crate::support::{hotpush, real_rpms, run_ok};
+
+/// File name -> sha256 of every file in `repodata/` (what "untouched" means).
+fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(root.join("repodata")).unwrap() {
+        let e = e.unwrap();
+        let bytes = std::fs::read(e.path()).unwrap();
+        out.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            hex::encode(Sha256::digest(bytes)),
+        );
+    }
+    out
+}
+
+fn createrepo(args: &[&str], dir: &Path) -> Output {
+    hotpush()
+        .arg("createrepo")
+        .args(args)
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// No leftovers of the temporary generation directory beside `repodata/`.
+fn assert_no_temp_dirs(root: &Path) {
+    for e in std::fs::read_dir(root).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with(".repodata"),
+            "leftover `{name}` in {}",
+            root.display()
+        );
+    }
+}
+
+#[test]
+fn empty_directory_gives_a_small_valid_repo() {
+    let tmp = tempfile::tempdir().unwrap();
+    run_ok(hotpush().arg("createrepo").arg(tmp.path()));
+    let (repomd, xml) = read_repo(tmp.path());
+    assert!(
+        repomd.contains("<revision>0</revision>"),
+        "revision defaults to 0 when empty:\n{repomd}"
+    );
+    assert!(
+        repomd.contains("-primary.xml.zst\"/>"),
+        "zst is the default codec"
+    );
+    assert_eq!(
+        xml.keys().collect::<Vec<_>>(),
+        ["filelists", "other", "primary"]
+    );
+    assert_repomd_consistent(&repomd, |href| {
+        std::fs::read(tmp.path().join(href)).unwrap()
+    });
+    let total: u64 = std::fs::read_dir(tmp.path().join("repodata"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(total < 1_900, "empty repodata is {total} bytes");
+    assert_no_temp_dirs(tmp.path());
+}
+
+#[test]
+fn not_a_directory_is_a_user_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = createrepo(&[], &tmp.path().join("missing"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Builds a valid repository of the real RPMs in `root` and returns its snapshot.
+fn valid_repo(root: &Path) -> BTreeMap<String, String> {
+    golden_input(root);
+    run_ok(hotpush().arg("createrepo").arg(root));
+    snapshot(root)
+}
+
+#[test]
+fn bad_packages_fail_and_leave_repodata_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let before = valid_repo(root);
+
+    // Not an RPM at all.
+    std::fs::write(root.join("notes.rpm"), b"this is not an rpm\n").unwrap();
+    let out = createrepo(&[], root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("notes.rpm"),
+        "names the file: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+    assert_eq!(
+        snapshot(root),
+        before,
+        "repodata untouched after a non-RPM file"
+    );
+    std::fs::remove_file(root.join("notes.rpm")).unwrap();
+
+    // A truncated copy of a real package.
+    let whole = std::fs::read(real_rpms().join("createrepo_c/Archer-3.4.5-6.x86_64.rpm")).unwrap();
+    std::fs::write(root.join("Archer-truncated.rpm"), &whole[..whole.len() / 2]).unwrap();
+    let out = createrepo(&[], root);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Archer-truncated.rpm"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        snapshot(root),
+        before,
+        "repodata untouched after a truncated RPM"
+    );
+    assert_no_temp_dirs(root);
+}
+
+#[test]
+fn signature_failure_under_trusted_key_fails_and_leaves_repodata_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let before = valid_repo(root);
+    // Most of the real packages are unsigned or signed by other keys.
+    let key = real_rpms().join("rpm-rs/keys/rpm-testkey-v4-ed25519.asc");
+    let out = hotpush()
+        .arg("createrepo")
+        .arg("--trusted-key")
+        .arg(&key)
+        .arg(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".rpm`"),
+        "names a package: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--trusted-key"),
+        "hint says what to do: {}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(root), before);
+
+    // Only the package signed by that key: accepted.
+    let signed = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        real_rpms().join("rpm-rs/v4/signed/rpm-basic-with-ed25519-2.3.4-5.el9.noarch.rpm"),
+        signed
+            .path()
+            .join("rpm-basic-with-ed25519-2.3.4-5.el9.noarch.rpm"),
+    )
+    .unwrap();
+    run_ok(
+        hotpush()
+            .arg("createrepo")
+            .arg("--trusted-key")
+            .arg(&key)
+            .arg(signed.path()),
+    );
+    let (_, xml) = read_repo(signed.path());
+    assert!(xml["primary"].contains("packages=\"1\""));
+}
+
+/// The cache makes no difference to the bytes: a run that reads every package,
+/// a run that reuses every cached record, and a run with a corrupt cache give
+/// the same repodata.
+#[test]
+fn cache_never_changes_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let first = valid_repo(root);
+    let cache = root.join("repodata/.hotpush-cache");
+    assert!(cache.exists(), "the cache is written");
+
+    // Second run: every record comes from the cache.
+    let out = run_ok(hotpush().args(["-v", "createrepo"]).arg(root));
+    assert!(
+        stderr(&out).contains("to_read=0"),
+        "all records cached: {}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(root), first);
+
+    // Corrupt cache: ignored, everything read again, same output.
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&cache, &bytes).unwrap();
+    let out = run_ok(hotpush().args(["-v", "createrepo"]).arg(root));
+    assert!(
+        stderr(&out).contains("to_read=34"),
+        "corrupt cache ignored: {}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(root), first);
+
+    // No cache: same output again.
+    std::fs::remove_file(&cache).unwrap();
+    run_ok(hotpush().arg("createrepo").arg(root));
+    assert_eq!(snapshot(root), first);
+
+    // A changed file (new mtime) is read again and its time shows up.
+    let archer = root.join("createrepo_c/Archer-3.4.5-6.x86_64.rpm");
+    run_ok(
+        std::process::Command::new("touch")
+            .args(["-d", "@1700000500"])
+            .arg(&archer),
+    );
+    let out = run_ok(hotpush().args(["-v", "createrepo"]).arg(root));
+    assert!(stderr(&out).contains("to_read=1"), "{}", stderr(&out));
+    let (repomd, xml) = read_repo(root);
+    assert!(xml["primary"].contains("<time file=\"1700000500\""));
+    assert!(
+        repomd.contains("<revision>1700000500</revision>"),
+        "revision = newest mtime"
+    );
+    assert_no_temp_dirs(root);
+}
+
+#[test]
+fn output_dir_and_updateinfo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
+    golden_input(&input);
+    let advisories = tmp.path().join("advisories.toml");
+    std::fs::write(
+        &advisories,
+        r#"
+[[advisory]]
+id = "FEDORA-2026-0001"
+severity = "Critical"
+title = "Critical fix for edge-cases"
+description = "Heap overflow & more."
+issued = 1763726400
+cves = ["CVE-2026-0001"]
+packages = ["edge-cases-3:2.5-7.fc99.x86_64", "Archer-3.4.5-6.x86_64.rpm"]
+release = "Fedora 43"
+collection = "F43"
+"#,
+    )
+    .unwrap();
+    run_ok(
+        hotpush()
+            .args(["createrepo", "--compress", "gz", "--output"])
+            .arg(&out)
+            .arg("--updateinfo")
+            .arg(&advisories)
+            .arg(&input),
+    );
+    assert!(
+        !input.join("repodata").exists(),
+        "--output puts repodata elsewhere"
+    );
+    let (repomd, xml) = read_repo(&out);
+    assert_repomd_consistent(&repomd, |href| std::fs::read(out.join(href)).unwrap());
+    let ui = &xml["updateinfo"];
+    assert!(ui.contains("<id>FEDORA-2026-0001</id>"), "{ui}");
+    assert!(
+        ui.contains("<issued date=\"2025-11-21 12:00:00\"/>"),
+        "{ui}"
+    );
+    assert!(
+        ui.contains("href=\"https://www.cve.org/CVERecord?id=CVE-2026-0001\""),
+        "{ui}"
+    );
+    assert!(
+        ui.contains("<filename>edge-cases-2.5-7.fc99.x86_64.rpm</filename>"),
+        "{ui}"
+    );
+    assert!(
+        ui.contains("<package name=\"Archer\" version=\"3.4.5\" release=\"6\" epoch=\"2\""),
+        "{ui}"
+    );
+    assert!(
+        ui.contains("<description>Heap overflow &amp; more.</description>"),
+        "{ui}"
+    );
+    // Locations stay relative to the input directory.
+    assert!(xml["primary"].contains("<location href=\"createrepo_c/Archer-3.4.5-6.x86_64.rpm\"/>"));
+
+    // An advisory naming a package that is not there: user error, nothing written.
+    let before = snapshot(&out);
+    std::fs::write(
+        &advisories,
+        "[[advisory]]\nid = \"X-1\"\nseverity = \"Low\"\ntitle = \"t\"\nissued = 0\npackages = [\"nope-1-1.noarch\"]\n",
+    )
+    .unwrap();
+    let o = hotpush()
+        .args(["createrepo", "--output"])
+        .arg(&out)
+        .arg("--updateinfo")
+        .arg(&advisories)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`nope-1-1.noarch` is not in the repository"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&out), before);
+
+    // A malformed field is named.
+    std::fs::write(
+        &advisories,
+        "[[advisory]]\nid = \"X-1\"\nseverity = \"Urgent\"\ntitle = \"t\"\nissued = 0\npackages = [\"x\"]\n",
+    )
+    .unwrap();
+    let o = hotpush()
+        .arg("createrepo")
+        .arg("--updateinfo")
+        .arg(&advisories)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("field `severity`"), "{}", stderr(&o));
+}
