@@ -4,11 +4,13 @@
 
 mod config;
 mod createrepo;
+mod dashboard;
 mod fixtures;
 mod intake;
 mod metalink;
 mod origin;
 mod repodata;
 mod signing;
+mod sop;
 mod support;
 mod verify;

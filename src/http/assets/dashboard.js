@@ -11,6 +11,8 @@
   const EVENT_KINDS = [
     'push-created', 'package-uploaded', 'push-accepted', 'push-published', 'push-failed',
     'publish-started', 'publish-finished', 'repo-published', 'advisory-retired',
+    'partner-data', 'partner-committed', 'partner-verified', 'partner-retrying', 'partner-failed',
+    'metalink-updated',
   ];
   const EVENTS_SHOWN_MAX = 50;
 
@@ -385,7 +387,9 @@
       list.insertBefore(el('li', { title: data.kind }, fmtTime(data.at_ms) + '  ' + data.message), list.firstChild);
       while (list.children.length > EVENTS_SHOWN_MAX) list.removeChild(list.lastChild);
     }
-    if (page === 'advisory' && data && data.advisory && data.advisory !== advisoryId && !data.kind.startsWith('publish') && !data.kind.startsWith('repo') && !data.kind.startsWith('mirror')) return;
+    // Another advisory's push does not change this page; repository and
+    // partner events carry no advisory and may.
+    if (page === 'advisory' && data && data.advisory && data.advisory !== advisoryId) return;
     refresh();
   }
 
