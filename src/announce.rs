@@ -81,10 +81,15 @@ pub fn render(n: &Notice<'_>) -> String {
     out.push('\n');
     if !n.description.trim().is_empty() {
         out.push_str("\nDescription:\n\n");
-        for para in n.description.trim().split("\n\n") {
-            out.push_str(&wrap(para, 72, ""));
-            out.push('\n');
-        }
+        let paragraphs: Vec<String> = n
+            .description
+            .trim()
+            .split("\n\n")
+            .map(|para| wrap(para, 72, ""))
+            .filter(|para| !para.is_empty())
+            .collect();
+        out.push_str(&paragraphs.join("\n\n"));
+        out.push('\n');
     }
 
     out.push_str("\nCVEs:\n\n");
@@ -255,6 +260,10 @@ mod tests {
             "hotpush verify --metalink 'http://[::1]:8080/metalink?repo=critical-f43&arch=x86_64'"
         ));
         assert!(text.contains("fingerprint ABCD1234"));
+        assert!(
+            text.contains("extension.\n\nAll services"),
+            "paragraphs stay apart: {text}"
+        );
         // Body lines stay mail-friendly.
         for line in text.lines().skip(1) {
             assert!(line.chars().count() <= 100, "long line: {line}");

@@ -348,6 +348,10 @@ pub struct PushFacts {
     pub advisory_updated_at_ms: Option<i64>,
 }
 
+/// What hotpush sees of a step: `Some((done, when))`, or `None` for a step a
+/// person does by hand.
+type Observed = Option<(bool, Option<i64>)>;
+
 /// The step keys of the emergency procedure, in order.
 pub const STEP_KEYS: [&str; 10] = [
     "declared",
@@ -383,8 +387,8 @@ pub fn checklist(f: &PushFacts) -> Vec<Step> {
         })
         .collect();
 
-    // (key, title, observed outcome: Some(done, at) or None for manual, detail)
-    let raw: [(&str, &str, Option<(bool, Option<i64>)>, String); 10] = [
+    // (key, title, observed outcome, detail)
+    let raw: [(&str, &str, Observed, String); 10] = [
         (
             "declared",
             "Declare the advisory and open the push",
@@ -448,7 +452,7 @@ pub fn checklist(f: &PushFacts) -> Vec<Step> {
         ),
         (
             "verify-client",
-            "Verify from a client (`hotpush verify --metalink`, dnf)",
+            "Verify from a client (hotpush verify --metalink, dnf)",
             None,
             String::new(),
         ),
