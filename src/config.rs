@@ -607,8 +607,10 @@ mod tests {
     #[test]
     fn empty_file_is_the_defaults_resolved_against_the_file() {
         let config = parse("").unwrap();
-        let mut expected = Config::default();
-        expected.data_dir = PathBuf::from("/etc/hotpush/hotpush-data");
+        let expected = Config {
+            data_dir: PathBuf::from("/etc/hotpush/hotpush-data"),
+            ..Config::default()
+        };
         assert_eq!(config, expected);
     }
 

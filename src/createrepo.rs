@@ -149,10 +149,12 @@ fn load_policy(key_files: &[PathBuf]) -> anyhow::Result<(SignaturePolicy, String
     let keys = TrustedKeys::from_armored(armored).map_err(|e| {
         let file = key_files
             .get(e.position.saturating_sub(1))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+            .map_or_else(String::new, |p| p.display().to_string());
         user_error(
-            format!("the trusted key file `{file}` is not usable: {}", e.reason),
+            format!(
+                "the trusted key file `{file}` is not a usable OpenPGP public key: {}",
+                e.reason
+            ),
             e.hint,
         )
     })?;

@@ -331,13 +331,14 @@ pub fn parse_repomd(bytes: &[u8]) -> anyhow::Result<Vec<RepomdEntry>> {
     let mut reader = Reader::from_str(text);
     let mut out = Vec::new();
     // (kind, href, checksum type, checksum, size) of the `<data>` being read.
-    let mut current: Option<(
+    type Partial = (
         String,
         Option<String>,
         Option<String>,
         Option<String>,
         Option<u64>,
-    )> = None;
+    );
+    let mut current: Option<Partial> = None;
     let mut path: Vec<String> = Vec::new();
     let mut text_buf = String::new();
     let mut saw_repomd = false;

@@ -6,7 +6,8 @@
 //! Then (`verify`): each committed mirror's public URL must serve the exact new
 //! repomd.xml bytes and a repomd.xml.asc that verifies with the repo key.
 //!
-//! Bounds: every step of every mirror runs under one deadline; transient failures
+//! Bounds: every step of every mirror runs under one deadline (stage 1 must end by
+//! 70 % of it and stage 2 by 85 %, so a stalled partner cannot starve the others); transient failures
 //! are retried at most `attempts_max` times with doubling backoff, never past the
 //! deadline. A bad mirror yields an outcome with `verified: false`, never a panic,
 //! and never holds up the others beyond the deadline.
@@ -45,6 +46,10 @@ pub async fn fanout(
 ) -> Vec<MirrorOutcome> {
     let started = Instant::now();
     let deadline_at = started + opts.deadline;
+    // A stalled partner must not eat the time the healthy ones need to commit and be
+    // verified: stage 1 ends by 70 % of the deadline, stage 2 by 85 %.
+    let data_deadline_at = started + opts.deadline.mul_f64(0.70);
+    let commit_deadline_at = started + opts.deadline.mul_f64(0.85);
     let emit = |event: FanoutEvent| {
         if let Some(sink) = &opts.on_event {
             sink(&event);
@@ -95,7 +100,7 @@ pub async fn fanout(
     let results = futures_util::future::join_all(lanes.iter().map(|lane| async {
         let transport = lane.transport.as_ref()?;
         Some(
-            retrying(&lane.mirror.name, "data", deadline_at, opts, || {
+            retrying(&lane.mirror.name, "data", data_deadline_at, opts, || {
                 stage_data(transport, revisions, opts)
             })
             .await,
@@ -124,9 +129,13 @@ pub async fn fanout(
         }
         let transport = lane.transport.as_ref()?;
         Some(
-            retrying(&lane.mirror.name, "commit", deadline_at, opts, || {
-                stage_commit(transport, revisions)
-            })
+            retrying(
+                &lane.mirror.name,
+                "commit",
+                commit_deadline_at,
+                opts,
+                || stage_commit(transport, revisions),
+            )
             .await,
         )
     }))

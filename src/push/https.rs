@@ -167,8 +167,10 @@ impl HttpsClient {
         let transient = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS
-            // An upload damaged on the way, or a blob the receiver found damaged and dropped.
-            || status == StatusCode::UNPROCESSABLE_ENTITY;
+            // An upload damaged on the way: sending it again may work. (A commit refused
+            // for a missing or damaged blob will not pass by repeating it: the next
+            // push's stage 1 uploads the blob again.)
+            || (status == StatusCode::UNPROCESSABLE_ENTITY && path_and_query.starts_with(protocol::PATH_BLOBS));
         Err(if transient {
             PushError::Transient(message)
         } else {

@@ -756,8 +756,10 @@ impl Receiver {
                 }
             };
             if size_bytes != file.size {
+                // Blobs are verified on upload, so this one was damaged since: drop it.
+                let _ = std::fs::remove_file(&blob);
                 return Err(unprocessable(format!(
-                    "`{}`: blob is {size_bytes} bytes, the commit says {}",
+                    "`{}`: blob is {size_bytes} bytes, the commit says {}; removed, push again",
                     file.path, file.size
                 )));
             }

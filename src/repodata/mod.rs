@@ -156,7 +156,7 @@ pub fn build_rendered(
     let count = sorted.len();
     let sorted = &sorted;
 
-    let docs: [(&'static str, String, fn(&PackageXml) -> &str, &'static str); 3] = [
+    let docs: [Document; 3] = [
         (
             "primary",
             format!(
@@ -217,6 +217,10 @@ pub fn build_rendered(
         repomd: repomd.into_bytes(),
     }
 }
+
+/// One of primary/filelists/other: type, opening (declaration and root
+/// element), the package block it takes, and the closing root tag.
+type Document = (&'static str, String, fn(&PackageXml) -> &str, &'static str);
 
 /// One data file plus what repomd.xml says about its uncompressed content.
 struct Record {

@@ -1,6 +1,10 @@
 //! The one integration-test binary; each module covers one area. Tests start the
 //! real `hotpush` binary, real dnf, createrepo_c, rsync and ssh on loopback only.
-#![allow(unreachable_pub)]
+#![allow(
+    unreachable_pub,
+    clippy::type_complexity,
+    clippy::field_reassign_with_default
+)]
 
 mod config;
 mod createrepo;
@@ -9,7 +13,9 @@ mod fixtures;
 mod intake;
 mod metalink;
 mod origin;
+mod partner;
 mod repodata;
+mod rsync;
 mod signing;
 mod sop;
 mod support;
