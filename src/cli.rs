@@ -205,10 +205,28 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct SopArgs {
+    /// `hotpush.toml` whose values fill in the procedures.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// `mirrors.toml`, for the partner names and URLs.
     #[arg(long)]
     pub mirrors: Option<PathBuf>,
+    /// Print only this procedure (default: all of them).
+    #[arg(long, value_parser = crate::sop::PROCEDURE_NAMES)]
+    pub procedure: Option<String>,
+    /// Fill in this advisory id.
+    #[arg(long)]
+    pub advisory: Option<String>,
+    /// The origin: overrides the configured public URL in the commands, and is
+    /// where `--announcement` and `--push` read from.
+    #[arg(long, env = "HOTPUSH_SERVER")]
+    pub server: Option<String>,
+    /// Print the advisory's announcement email from the origin instead.
+    #[arg(long, requires = "advisory", requires = "server")]
+    pub announcement: bool,
+    /// Print the checklist of this push from the origin instead.
+    #[arg(long, requires = "server")]
+    pub push: Option<i64>,
 }
 
 /// Runs the parsed command; the error carries what to tell the user.

@@ -1,6 +1,7 @@
 //! hotpush: the library behind the `hotpush` binary. See ARCHITECTURE.md for the
 //! map of modules and the invariants they keep.
 
+pub mod announce;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -747,3 +747,158 @@ pub async fn events(
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
+
+/// `GET /api/v1/pushes/{id}/checklist`: the emergency procedure's steps for this
+/// push, ticked from what the store and the served metalinks say.
+pub async fn push_checklist(
+    State(app): State<Arc<App>>,
+    Path(push_id): Path<i64>,
+) -> ApiResult<Json<ChecklistView>> {
+    Ok(Json(checklist_view(&app, push_id)?))
+}
+
+pub(crate) fn checklist_view(app: &App, push_id: i64) -> ApiResult<ChecklistView> {
+    let view = push_view(app, push_id)?;
+    let rows = app.store.push_packages(push_id)?;
+    let advisory = app.store.advisory(&view.advisory)?;
+    // The metalink of every repository this push touched must list each partner
+    // that is verified at its current revision; then it is up to date.
+    let touched: std::collections::BTreeSet<String> = app
+        .repos()
+        .into_iter()
+        .filter(|r| view.packages.iter().any(|p| r.takes_arch(&p.arch)))
+        .map(|r| r.path())
+        .collect();
+    let metalink_updated_at_ms = if view.state == "published" && !touched.is_empty() {
+        let mut latest = view.published_at_ms;
+        let mut complete = true;
+        for repo in &touched {
+            let Some(served) = app.served(repo) else {
+                complete = false;
+                break;
+            };
+            let body = String::from_utf8_lossy(&served.metalink);
+            let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
+            let partners_listed = view
+                .mirrors
+                .iter()
+                .filter(|m| &m.repo == repo && m.current)
+                .all(|m| body.contains(m.public_url.trim_end_matches('/')));
+            complete &= origin_listed && partners_listed;
+            latest = latest.max(Some(served.published_at_ms));
+            latest = latest.max(
+                view.mirrors
+                    .iter()
+                    .filter(|m| &m.repo == repo && m.current)
+                    .filter_map(|m| m.verified_at_ms)
+                    .max(),
+            );
+        }
+        latest.filter(|_| complete)
+    } else {
+        None
+    };
+    let facts = crate::sop::PushFacts {
+        push_id: view.id,
+        advisory: view.advisory.clone(),
+        state: view.state.clone(),
+        created_at_ms: view.created_at_ms,
+        accepted_at_ms: view.accepted_at_ms,
+        published_at_ms: view.published_at_ms,
+        error: view.error.clone(),
+        packages: rows.len(),
+        last_upload_at_ms: rows.iter().map(|p| p.time_file as i64 * 1000).max(),
+        signed_packages: rows.iter().filter(|p| p.signed_by.is_some()).count(),
+        partners: view
+            .mirrors
+            .iter()
+            .map(|m| crate::sop::PartnerFacts {
+                name: m.name.clone(),
+                repo: m.repo.clone(),
+                current: m.current,
+                verified_at_ms: m.verified_at_ms,
+                last_error: m.last_error.clone(),
+            })
+            .collect(),
+        metalink_updated_at_ms,
+        advisory_state: advisory
+            .as_ref()
+            .map(|a| a.state.clone())
+            .unwrap_or_default(),
+        advisory_updated_at_ms: advisory.as_ref().map(|a| a.updated * 1000),
+    };
+    Ok(ChecklistView {
+        push_id: view.id,
+        advisory: view.advisory,
+        state: view.state,
+        steps: crate::sop::checklist(&facts)
+            .into_iter()
+            .map(|s| ChecklistStepView {
+                key: s.key.to_owned(),
+                title: s.title.to_owned(),
+                state: s.state.as_str().to_owned(),
+                at_ms: s.at_ms,
+                detail: s.detail,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /api/v1/advisories/{id}/announcement`: the announcement email, as text.
+pub async fn announcement(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let adv = advisory_views(&app)?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))?;
+    let public_url = app.config.public_url.trim_end_matches('/').to_owned();
+    let metalinks: Vec<String> = app
+        .repos()
+        .into_iter()
+        .filter(|r| adv.releases.is_empty() || adv.releases.contains(&r.release))
+        .filter(|r| r.arch != "source")
+        .map(|r| {
+            format!(
+                "{public_url}/metalink?repo={}&arch={}",
+                app.metalink_id(&r),
+                r.arch
+            )
+        })
+        .collect();
+    let fingerprint = app.key.fingerprint();
+    let repo_id = format!("{}-updates", app.config.repos.channel);
+    let text = crate::announce::render(&crate::announce::Notice {
+        advisory: &adv.id,
+        severity: &adv.severity,
+        summary: &adv.summary,
+        description: &adv.description,
+        cves: &adv.cves,
+        packages: &adv.packages,
+        releases: &adv.releases,
+        issued_unix: adv.issued,
+        public_url: &public_url,
+        repo_id: &repo_id,
+        metalinks: &metalinks,
+        key_fingerprint: &fingerprint,
+    });
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// The OpenAPI 3 description of `/api/v1`, hand-written.
+pub const OPENAPI_JSON: &str = include_str!("assets/openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}

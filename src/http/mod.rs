@@ -2,6 +2,7 @@
 //! the repo key, `/api/v1`, `/metrics` and the dashboard. Handlers do I/O only
 //! through `App` (store, tree, served snapshot).
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod metrics;
 pub mod pubtree;
@@ -42,6 +43,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/events", get(api::events))
         .route("/metrics", get(metrics_handler))
+        .route("/api/v1/pushes/{id}/checklist", get(api::push_checklist))
+        .route(
+            "/api/v1/advisories/{id}/announcement",
+            get(api::announcement),
+        )
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/", get(dashboard::index))
+        .route("/advisory/{id}", get(dashboard::advisory_page))
+        .route("/assets/{file}", get(dashboard::asset))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app)

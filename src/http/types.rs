@@ -144,3 +144,25 @@ pub struct EventView {
     pub advisory: Option<String>,
     pub at_ms: i64,
 }
+
+/// One step of the emergency procedure for one push.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChecklistStepView {
+    /// Stable key: `declared`, `uploaded`, `accepted`, `published`, `partners`,
+    /// `metalink`, `verify-client`, `announced`, `monitor`, `retired`.
+    pub key: String,
+    pub title: String,
+    /// `done`, `pending`, `failed` or `manual` (a step for a person).
+    pub state: String,
+    pub at_ms: Option<i64>,
+    pub detail: String,
+}
+
+/// `GET /api/v1/pushes/{id}/checklist`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChecklistView {
+    pub push_id: i64,
+    pub advisory: String,
+    pub state: String,
+    pub steps: Vec<ChecklistStepView>,
+}

@@ -8,6 +8,7 @@
 
 mod config;
 mod createrepo;
+mod dashboard;
 mod dnf_repodata;
 mod fixtures;
 mod intake;
@@ -18,5 +19,6 @@ mod partner;
 mod repodata;
 mod rsync;
 mod signing;
+mod sop;
 mod support;
 mod verify;
