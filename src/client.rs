@@ -227,6 +227,7 @@ async fn follow(
                     .collect();
                 if behind.is_empty() {
                     spinner.finish_and_clear();
+                    print_checklist(client, server, push_id).await;
                     let partners: std::collections::BTreeSet<&str> =
                         view.mirrors.iter().map(|m| m.name.as_str()).collect();
                     if partners.is_empty() {
@@ -242,6 +243,7 @@ async fn follow(
                 spinner.set_message(format!("waiting for partners: {}", behind.join(", ")));
                 if started.elapsed() > timeout {
                     spinner.finish_and_clear();
+                    print_checklist(client, server, push_id).await;
                     return Err(user_error(
                         format!(
                             "push {push_id} is live at the origin, but these partners are behind: {}",
@@ -266,6 +268,19 @@ async fn follow(
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Prints the push's SOP checklist as the server ticks it (best effort: the push
+/// itself is already decided).
+async fn print_checklist(client: &reqwest::Client, server: &str, push_id: i64) {
+    let url = format!("{server}/api/v1/pushes/{push_id}/checklist");
+    let view = match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r.json::<crate::http::types::ChecklistView>().await,
+        _ => return,
+    };
+    if let Ok(view) = view {
+        crate::sop::print_checklist(&view);
     }
 }
 

@@ -11,6 +11,7 @@ mod createrepo;
 mod dashboard;
 mod dnf_repodata;
 mod fixtures;
+mod hooks;
 mod intake;
 mod metalink;
 mod mirrors_e2e;
