@@ -274,12 +274,71 @@ def mirror_key(m):
     return (m["name"], m["repo"])
 
 
+PARTNER_POLL_SECS = 0.002
+
+
+class EventLog:
+    """Follows GET /api/v1/events (SSE) in a daemon thread and keeps every event."""
+
+    def __init__(self, base):
+        host, port, _ = split_url(base)
+        self.events = []
+        self.lock = threading.Lock()
+        self.conn = http.client.HTTPConnection(host, port, timeout=600)
+        self.conn.request("GET", "/api/v1/events", headers={"Accept": "text/event-stream"})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            die(f"GET /api/v1/events answered {self.resp.status}")
+        threading.Thread(target=self.follow, daemon=True).start()
+
+    def follow(self):
+        try:
+            for raw in self.resp:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                if line.startswith("data:"):
+                    try:
+                        e = json.loads(line[5:].strip())
+                    except ValueError:
+                        continue
+                    with self.lock:
+                        self.events.append(e)
+        except (OSError, http.client.HTTPException):
+            pass
+
+    def partner_stages(self, since_ms):
+        """{mirror: {kind: ms after since_ms}} for partner-* events at or after since_ms."""
+        out = {}
+        with self.lock:
+            for e in self.events:
+                kind = e.get("kind", "")
+                if not kind.startswith("partner-") or e.get("at_ms", 0) < since_ms:
+                    continue
+                mirror = e.get("message", "").split(":", 1)[0]
+                out.setdefault(mirror, {}).setdefault(kind, e["at_ms"] - since_ms)
+        return out
+
+
+def settle_partners(api, deadline_secs=30.0):
+    """Waits (bounded) until the start-up publication has reached every partner, so
+    that round 1 does not queue behind the start-up fan-out."""
+    until = time.monotonic() + deadline_secs
+    while time.monotonic() < until:
+        mirrors = api.json("GET", "/api/v1/status")["mirrors"]
+        if mirrors and all(m["current"] for m in mirrors) and api.json("GET", "/api/v1/status")["queue_depth"] == 0:
+            return
+        time.sleep(0.05)
+    print(f"hpbench: warning: partners not all current after {deadline_secs} s; round 1 may wait for the "
+          "start-up fan-out", file=sys.stderr)
+
+
 def cmd_partners(a):
     """Issue 4: submit's 202 -> every mirror verified current, with the rsync anchor."""
     token = open(a.token).read().strip()
     api = Client(a.origin, token)
     poll = Client(a.origin)
     rows = []
+    events = EventLog(a.origin)
+    settle_partners(api)
     for n, d in enumerate(a.rpm_dirs, start=1):
         rpms = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".rpm"))
         advisory = f"BENCH-2026-{100 + n:04d}"
@@ -309,7 +368,12 @@ def cmd_partners(a):
                 break
             if now > until:
                 die(f"not every partner verified within {POLL_DEADLINE_SECS} s: {json.dumps(mirrors)}")
+            # Each poll costs the origin a SQLite read; on 2 cores a busy loop would
+            # steal CPU from the fan-out it measures.
+            time.sleep(PARTNER_POLL_SECS)
         names = sorted({m["name"] for m in mirrors})
+        # Server clock, from the SSE events: each partner's stages after the acceptance.
+        per_mirror = events.partner_stages(view["accepted_at_ms"])
         # Anchor: the same published tree, two-pass rsync to three directories in parallel.
         with concurrent.futures.ThreadPoolExecutor(len(a.anchor_dest)) as pool:
             t = time.monotonic()
@@ -323,6 +387,7 @@ def cmd_partners(a):
             "all_verified_ms": ms(t_all - t_accepted),
             "fanout_ms": ms(t_all - t_published),
             "polls": polls,
+            "stages_after_accept_ms": per_mirror,
             "rsync_anchor_ms": ms(t_anchor),
         }
         row["ratio"] = round(row["all_verified_ms"] / row["rsync_anchor_ms"], 3)
@@ -334,6 +399,9 @@ def cmd_partners(a):
             f"{row['rsync_anchor_ms']} ms | ratio {row['ratio']} (fan-out only {row['ratio_fanout_only']})",
             flush=True,
         )
+        for name, st in sorted(per_mirror.items()):
+            print(f"  {name}: " + ", ".join(f"{k[8:]} +{v} ms" for k, v in sorted(st.items(), key=lambda kv: kv[1])),
+                  flush=True)
     tot = [r["all_verified_ms"] for r in rows]
     fan = [r["fanout_ms"] for r in rows]
     anc = [r["rsync_anchor_ms"] for r in rows]
@@ -345,6 +413,9 @@ def cmd_partners(a):
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
+        with open(a.json + ".events", "w") as f:
+            with events.lock:
+                json.dump(events.events, f, indent=1)
 
 
 class Proxy:
