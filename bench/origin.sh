@@ -9,7 +9,7 @@
 #
 # Usage: bench/origin.sh            (as root; env: HOTPUSH, ROUNDS=5, PKG_BYTES=10485760,
 #                                    WRK_SECS=10, KEEP=1 keeps the work dir)
-# Loopback only ([::1]). Takes about 2 minutes on 2 cores.
+# Loopback only ([::1]). Takes about 1 minute on 2 cores.
 set -u -o pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -19,7 +19,7 @@ WRK_SECS=${WRK_SECS:-10}
 need rpmbuild rpmsign gpg createrepo_c wrk dnf rpm python3 curl
 [ -x /usr/sbin/nginx ] || die "nginx not found at /usr/sbin/nginx; hint: apt-get install nginx-light"
 
-echo "== hotpush origin benchmark ($(date -u +%FT%TZ), $(cpus) cpus, $("$HOTPUSH" --version 2>/dev/null))"
+echo "== hotpush origin benchmark ($(date -u +%FT%TZ), $(cpus) cpus, load $(cut -d" " -f1-3 /proc/loadavg), $("$HOTPUSH" --version 2>/dev/null))"
 
 # --- keys and packages ---------------------------------------------------------
 make_gpg "$WORK/gnupg-pkg" pkg@bench.invalid rsa2048

@@ -22,7 +22,7 @@ PKG_BYTES=${PKG_BYTES:-10485760}
 need rpmbuild rpmsign gpg rsync ssh ssh-keygen python3 curl
 [ -x /usr/sbin/sshd ] || die "sshd not found at /usr/sbin/sshd; hint: apt-get install openssh-server"
 
-echo "== hotpush partner push benchmark ($(date -u +%FT%TZ), $(cpus) cpus, $("$HOTPUSH" --version 2>/dev/null))"
+echo "== hotpush partner push benchmark ($(date -u +%FT%TZ), $(cpus) cpus, load $(cut -d" " -f1-3 /proc/loadavg), $("$HOTPUSH" --version 2>/dev/null))"
 
 make_gpg "$WORK/gnupg-pkg" pkg@bench.invalid rsa2048
 say "building $ROUNDS x 5 signed packages of $PKG_BYTES bytes"
