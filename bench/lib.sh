@@ -38,7 +38,8 @@ cleanup() {
   for p in ${PIDS[@]+"${PIDS[@]}"}; do
     wait "$p" 2>/dev/null
   done
-  for h in "$WORK"/gnupg*; do
+  # Our keys, and the agents dnf starts for the keyrings in its installroot.
+  for h in "$WORK"/gnupg* $(find "$WORK" -type d -name pubring 2>/dev/null); do
     [ -d "$h" ] && gpgconf --homedir "$h" --kill gpg-agent 2>/dev/null
   done
   if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
