@@ -114,36 +114,46 @@ pub fn spawn_catch_up(app: Arc<App>) {
         let mut backoff = CATCH_UP_BACKOFF_MIN;
         loop {
             tokio::time::sleep(backoff).await;
-            let lagging = match behind(&app) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "cannot read partner state");
-                    continue;
-                }
-            };
-            if lagging.is_empty() {
-                backoff = CATCH_UP_BACKOFF_MIN;
-                continue;
-            }
-            let names: Vec<&str> = lagging.iter().map(|m| m.name.as_str()).collect();
-            tracing::info!(
-                partners = names.join(","),
-                "catching up partners that are behind"
-            );
-            match sync(&app, &lagging).await {
+            match catch_up(&app).await {
                 Ok(outcomes) if outcomes.iter().all(|o| o.verified) => {
                     backoff = CATCH_UP_BACKOFF_MIN;
                 }
-                Ok(_) | Err(_) => backoff = (backoff * 2).min(CATCH_UP_BACKOFF_MAX),
+                Ok(_) => backoff = (backoff * 2).min(CATCH_UP_BACKOFF_MAX),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "partner catch-up failed");
+                    backoff = (backoff * 2).min(CATCH_UP_BACKOFF_MAX);
+                }
             }
         }
     });
+}
+
+/// One catch-up round: decides which partners are behind only once it holds the
+/// fan-out lock, so that a fan-out in flight (after a publish) is not repeated in
+/// full as soon as it finishes.
+async fn catch_up(app: &Arc<App>) -> anyhow::Result<Vec<MirrorOutcome>> {
+    let _guard = app.fanout_lock.lock().await;
+    let lagging = behind(app)?;
+    if lagging.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = lagging.iter().map(|m| m.name.as_str()).collect();
+    tracing::info!(
+        partners = names.join(","),
+        "catching up partners that are behind"
+    );
+    sync_locked(app, &lagging).await
 }
 
 /// One fan-out of every repository's current revision to `mirrors`, serialised
 /// with every other fan-out; records the outcome and rebuilds the metalinks.
 async fn sync(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<MirrorOutcome>> {
     let _guard = app.fanout_lock.lock().await;
+    sync_locked(app, mirrors).await
+}
+
+/// [`sync`] for a caller that already holds `app.fanout_lock`.
+async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<MirrorOutcome>> {
     let revisions = current_revisions(app)?;
     if revisions.is_empty() {
         return Ok(Vec::new());
