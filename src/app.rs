@@ -52,19 +52,24 @@ pub struct App {
     pub metrics: crate::http::metrics::Metrics,
     /// Serialises fan-outs to the partners (after a publish, and catch-up).
     pub fanout_lock: tokio::sync::Mutex<()>,
+    /// Wakes the fan-out worker after a publish.
+    pub fanout_wake: Notify,
+    /// Every repository of the configuration, computed once.
+    pub repo_list: Vec<RepoId>,
 }
 
 impl App {
     /// Every repository the configuration defines, in a stable order.
     pub fn repos(&self) -> Vec<RepoId> {
-        repos_of(&self.config)
+        self.repo_list.clone()
     }
 
-    /// Finds a repository by its metalink id (`critical-f43`) and arch.
-    pub fn repo_by_metalink(&self, repo: &str, arch: &str) -> Option<RepoId> {
+    /// Finds a repository by its metalink id (`critical-f43`) and arch, without
+    /// allocating (this is on the metalink's hot path).
+    pub fn repo_by_metalink(&self, repo: &str, arch: &str) -> Option<&RepoId> {
         let release = repo.strip_prefix(&self.config.metalink_repo_prefix)?;
-        self.repos()
-            .into_iter()
+        self.repo_list
+            .iter()
             .find(|r| r.release == release && r.arch == arch)
     }
 

@@ -69,15 +69,32 @@ pub fn verified_partners(app: &App, repo: &RepoId, revision: u64) -> anyhow::Res
         .collect())
 }
 
-/// Pushes the repositories to every partner after a publish.
-pub async fn after_publish(app: &Arc<App>, changed: &[RepoId]) {
+/// Asks the fan-out worker to push the current revisions to every partner.
+/// Returns at once: the publisher never waits on a partner, so a security push
+/// that arrives during a slow fan-out is published at the origin without delay.
+/// Requests made while a fan-out runs coalesce into one more run.
+pub fn after_publish(app: &Arc<App>, changed: &[RepoId]) {
     if app.mirrors.is_empty() || changed.is_empty() {
         return;
     }
-    let mirrors = app.mirrors.clone();
-    if let Err(e) = sync(app, &mirrors).await {
-        tracing::error!(error = format!("{e:#}"), "partner fan-out failed");
+    app.fanout_wake.notify_one();
+}
+
+/// The fan-out worker: one fan-out of every repository's current revision to
+/// every partner each time the publisher asks, until the process ends.
+pub fn spawn_fanout_worker(app: Arc<App>) {
+    if app.mirrors.is_empty() {
+        return;
     }
+    tokio::spawn(async move {
+        loop {
+            app.fanout_wake.notified().await;
+            let mirrors = app.mirrors.clone();
+            if let Err(e) = sync(&app, &mirrors).await {
+                tracing::error!(error = format!("{e:#}"), "partner fan-out failed");
+            }
+        }
+    });
 }
 
 /// Partners that do not hold the current revision of every repository.

@@ -87,9 +87,7 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
                     None,
                     None,
                 );
-                if !changed.is_empty() {
-                    crate::fanout::after_publish(app, &changed).await;
-                }
+                crate::fanout::after_publish(app, &changed);
             }
             Err(e) => {
                 let msg = format!("{e:#}");

@@ -44,6 +44,7 @@ pub fn open_app(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow:
     let key = app::load_or_create_key(&config.data_dir)?;
     let policy = app::signature_policy(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
+    let repo_list = app::repos_of(&config);
     let app = Arc::new(App {
         config,
         store,
@@ -57,6 +58,8 @@ pub fn open_app(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow:
         events,
         metrics: Default::default(),
         fanout_lock: Default::default(),
+        fanout_wake: Default::default(),
+        repo_list,
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;
@@ -165,6 +168,7 @@ async fn serve(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow::
         );
     }
     tokio::spawn(crate::jobs::worker(app.clone()));
+    crate::fanout::spawn_fanout_worker(app.clone());
     crate::fanout::spawn_catch_up(app.clone());
     let router = crate::http::router(app.clone());
     let mut tasks = Vec::new();

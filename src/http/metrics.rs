@@ -1,8 +1,9 @@
 //! `/metrics` in Prometheus text format: publish durations, queue depth, partner
 //! lag, and requests by route and status. Counters live in memory.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 /// Upper bounds of the publish-duration histogram, in seconds.
 const BUCKETS_S: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
@@ -10,6 +11,9 @@ const BUCKETS_S: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Route → status → count. Counting takes a read lock and an atomic add;
+    /// the write lock is only taken the first time a (route, status) is seen.
+    requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
 }
 
 #[derive(Default)]
@@ -18,7 +22,6 @@ struct Inner {
     publish_count: u64,
     publish_sum_s: f64,
     publish_failures: u64,
-    requests: BTreeMap<(String, u16), u64>,
 }
 
 impl Metrics {
@@ -38,8 +41,19 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, route: &str, status: u16) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *m.requests.entry((route.to_owned(), status)).or_default() += 1;
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get(route).and_then(|s| s.get(&status)) {
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        map.entry(route.to_owned())
+            .or_default()
+            .entry(status)
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Renders everything, with the gauges the caller reads at scrape time.
@@ -86,7 +100,18 @@ impl Metrics {
         }
         out.push_str("# HELP hotpush_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE hotpush_http_requests_total counter\n");
-        for ((route, status), n) in &m.requests {
+        let requests: BTreeMap<(String, u16), u64> = self
+            .requests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|(route, by_status)| {
+                by_status
+                    .iter()
+                    .map(move |(s, n)| ((route.clone(), *s), n.load(Ordering::Relaxed)))
+            })
+            .collect();
+        for ((route, status), n) in &requests {
             let _ = writeln!(
                 out,
                 "hotpush_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"

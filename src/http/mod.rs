@@ -77,12 +77,9 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    app.metrics.observe_request(&route, resp.status().as_u16());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    app.metrics.observe_request(route, resp.status().as_u16());
     resp
 }
