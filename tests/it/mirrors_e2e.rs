@@ -328,3 +328,61 @@ fn a_partner_behind_is_never_listed_nor_accepted_and_catches_up() {
     .unwrap();
     assert_eq!(code, 200);
 }
+
+#[test]
+fn a_stalled_partner_never_delays_publication_at_the_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A partner that accepts connections and never answers.
+    let stall = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = stall.local_addr().unwrap().port();
+    let secret = dir.join("stall.secret");
+    std::fs::write(&secret, "a-secret-that-is-long-enough\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mirrors = dir.join("mirrors.toml");
+    std::fs::write(
+        &mirrors,
+        format!(
+            "[[mirror]]\nname = \"stalled\"\npublic_url = \"http://[::1]:{port}/pub\"\nmethod = \"https\"\npush_url = \"https://[::1]:{port}\"\nsecret_file = {}\n",
+            toml_str(&secret)
+        ),
+    )
+    .unwrap();
+    let origin = Origin::start_full(
+        dir,
+        None,
+        "require_signed_packages = false\n\n[publish]\npartner_deadline_secs = 120\n",
+        Some(&mirrors),
+        None,
+    );
+    let token = origin.token("alice", "security");
+    for i in 0..3 {
+        let rpm = build_rpm(dir, &format!("stallfix{i}"), "1", "1", "noarch");
+        let out = origin.push(&token, &format!("STALL-{i}"), &[&rpm], &["--no-wait"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // Published at the origin long before the 120 s partner deadline, even
+        // though a fan-out to the stalled partner is in flight.
+        let started = Instant::now();
+        loop {
+            let (_, body) = http_get(&format!("{}/api/v1/pushes/{id}", origin.url)).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if v["state"] == "published" {
+                assert_eq!(v["mirrors"][0]["current"], false, "{v}");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "push {id} waited on the stalled partner: {v}\n{}",
+                origin_log(&origin)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(metalink_urls(&origin).len(), 1, "only the origin is listed");
+    drop(stall);
+}
