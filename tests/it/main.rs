@@ -17,6 +17,7 @@ mod mirrors_e2e;
 mod origin;
 mod partner;
 mod repodata;
+mod reposrpm;
 mod rsync;
 mod signing;
 mod sop;
