@@ -296,7 +296,8 @@ pub fn newest_revision(status: &StatusView) -> Option<u64> {
     status.repos.iter().filter_map(|r| r.revision).max()
 }
 
-async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)> {
+/// Fetches the origin's status, `/keys/repo.asc` and `/keys/packages.asc`.
+pub async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))

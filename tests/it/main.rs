@@ -9,6 +9,7 @@
 mod config;
 mod createrepo;
 mod dashboard;
+mod demo;
 mod dnf_repodata;
 mod fixtures;
 mod intake;
