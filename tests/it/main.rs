@@ -11,6 +11,7 @@ mod createrepo;
 mod dashboard;
 mod demo;
 mod dnf_repodata;
+mod doctor;
 mod fixtures;
 mod intake;
 mod metalink;
