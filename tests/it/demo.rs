@@ -52,7 +52,7 @@ fn demo_serves_a_fix_dnf_installs_and_stops_on_sigterm() {
         lines
             .iter()
             .find_map(|l| l.trim().strip_prefix(name))
-            .map(|v| v.trim().split_whitespace().next().unwrap().to_owned())
+            .map(|v| v.split_whitespace().next().unwrap().to_owned())
             .unwrap_or_else(|| panic!("no `{name}` line in:\n{printed}"))
     };
     let repo_file = field("repo file:");
