@@ -38,7 +38,15 @@ const RECEIVER_START_SECS: u64 = 20;
 const PUSH_TIMEOUT_SECS: u64 = 120;
 /// How long the origin may take to close its connections at the end.
 const SHUTDOWN_SECS: u64 = 5;
-const PARTNERS: [&str; 2] = ["partner-a", "partner-b"];
+/// The partners are `partner-a` and `partner-b`.
+const PARTNER_SUFFIXES: [char; 2] = ['a', 'b'];
+
+fn partner_names() -> Vec<String> {
+    PARTNER_SUFFIXES
+        .iter()
+        .map(|c| format!("partner-{c}"))
+        .collect()
+}
 
 /// Where everything lives inside the demo directory.
 #[derive(Debug, Clone)]
@@ -99,7 +107,7 @@ impl Layout {
             self.dnf_conf(),
             self.client_root(),
         ];
-        v.extend(PARTNERS.iter().map(|p| self.partner(p)));
+        v.extend(partner_names().iter().map(|p| self.partner(p)));
         v
     }
 }
@@ -198,14 +206,14 @@ pub fn sample_package(signer_secret: &str) -> anyhow::Result<(String, Vec<u8>)> 
 
 /// A started receiver.
 struct Partner {
-    name: &'static str,
+    name: String,
     push_url: String,
     public_url: String,
     mirror: Mirror,
 }
 
-async fn start_partner(layout: &Layout, name: &'static str) -> anyhow::Result<Partner> {
-    let root = layout.partner(name);
+async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner> {
+    let root = layout.partner(&name);
     fs_err::create_dir_all(&root)?;
     let secret_file = root.join("secret");
     crate::auth::write_private(
@@ -248,7 +256,7 @@ async fn start_partner(layout: &Layout, name: &'static str) -> anyhow::Result<Pa
     let push_url = url("push")?;
     let public_url = format!("{}/pub", url("public")?);
     let mirror = Mirror {
-        name: name.to_owned(),
+        name: name.clone(),
         public_url: public_url.clone(),
         method: PushMethod::Https,
         push_url: push_url.clone(),
@@ -340,7 +348,7 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
 
     // Partners, then the origin that pushes to them.
     let mut partners = Vec::new();
-    for name in PARTNERS {
+    for name in partner_names() {
         partners.push(start_partner(&layout, name).await?);
     }
     fs_err::write(layout.mirrors(), mirrors_toml(&partners))?;
@@ -409,7 +417,14 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
     let repo_text = crate::repofile::render(&status, None)?;
     let repo_file = layout.repos_d().join("critical.repo");
     fs_err::write(&repo_file, &repo_text)?;
+    // Not after the clock: the rpm crate would stamp the current time instead.
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        .saturating_sub(1);
     let source_date_secs = crate::reposrpm::newest_revision(&status)
+        .map(|r| r.min(now_secs))
         .and_then(|r| u32::try_from(r).ok())
         .unwrap_or(SAMPLE_SOURCE_DATE_SECS);
     let repos_rpm = crate::reposrpm::build(&crate::reposrpm::ReposRpm {

@@ -250,6 +250,7 @@ pub fn run(args: &RepofileArgs, out_dir: &Path) -> anyhow::Result<ExitCode> {
             )
         })?,
     };
+    let source_date = settle_source_date(source_date)?;
     let source_date_secs = u32::try_from(source_date).map_err(|_| {
         user_error(
             format!("build time {source_date} does not fit an RPM header (32-bit seconds)"),
@@ -289,6 +290,34 @@ pub fn run(args: &RepofileArgs, out_dir: &Path) -> anyhow::Result<ExitCode> {
         println!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How far ahead of the clock a build time may be for [`run`] to wait it out.
+const SOURCE_DATE_AHEAD_MAX_SECS: u64 = 10;
+
+/// The rpm crate stamps a build time that is not in the past with the current
+/// time instead, which would make the bytes depend on when the package was
+/// built. Revisions can run a few seconds ahead of the clock (several publishes
+/// in one second), so wait those out; refuse a date further ahead.
+fn settle_source_date(secs: u64) -> anyhow::Result<u64> {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    let ahead = secs.saturating_sub(now());
+    if ahead > SOURCE_DATE_AHEAD_MAX_SECS {
+        return Err(user_error(
+            format!("the build time {secs} is {ahead} s in the future"),
+            "check this host's clock, or pass `--source-date SECONDS`",
+        ));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(SOURCE_DATE_AHEAD_MAX_SECS + 2);
+    while now() <= secs && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(secs)
 }
 
 /// The newest published revision (Unix seconds) of any repository.
