@@ -39,6 +39,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Render the standard operating procedures with the live configuration.
     Sop(SopArgs),
+    /// Run a complete demo on loopback: an origin, two partners, a signed sample fix.
+    Demo(DemoArgs),
+    /// Check the configuration, keys, data directory and partners; exit 1 on any FAIL.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +139,23 @@ pub struct RepofileArgs {
     pub server: String,
     #[arg(long)]
     pub release: Option<String>,
+    /// Build a noarch `-repos` RPM into this directory (the `.repo` file plus the
+    /// keys under /etc/pki/rpm-gpg) instead of printing the `.repo` text.
+    #[arg(long, value_name = "OUT_DIR")]
+    pub rpm: Option<PathBuf>,
+    /// Package name; default `<channel>-repos`.
+    #[arg(long, requires = "rpm")]
+    pub name: Option<String>,
+    /// Package version.
+    #[arg(long = "version", requires = "rpm", default_value = "1")]
+    pub version: String,
+    /// Package release.
+    #[arg(long, requires = "rpm", default_value = "1")]
+    pub rpm_release: String,
+    /// Build time of the package (Unix seconds); default: the origin's newest
+    /// repository revision, so the same origin state gives the same bytes.
+    #[arg(long, requires = "rpm")]
+    pub source_date: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +250,29 @@ pub struct SopArgs {
     pub push: Option<i64>,
 }
 
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its keys, data and client files; default `hotpush-demo`.
+    #[arg(long, default_value = "hotpush-demo")]
+    pub dir: PathBuf,
+    /// Port of the origin on `[::1]`.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// `hotpush.toml` to check; default: the embedded defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// `mirrors.toml` whose partners to check.
+    #[arg(long)]
+    pub mirrors: Option<PathBuf>,
+    /// Warn when the data directory's file system has less free space than this.
+    #[arg(long, default_value_t = 1024)]
+    pub min_free_mib: u64,
+}
+
 /// Runs the parsed command; the error carries what to tell the user.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -238,9 +282,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push(args) => crate::client::push(&args),
         Command::Retire(args) => crate::client::retire(&args),
         Command::Status(args) => crate::client::status(&args),
-        Command::Repofile(args) => crate::client::repofile(&args),
+        Command::Repofile(args) => match &args.rpm {
+            Some(dir) => crate::reposrpm::run(&args, dir),
+            None => crate::client::repofile(&args),
+        },
         Command::Receive(args) => crate::push::receive::run(&args),
         Command::Verify(args) => crate::verify::run(&args),
         Command::Sop(args) => crate::sop::run(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+        Command::Doctor(args) => crate::doctor::run(&args),
     }
 }

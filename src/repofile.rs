@@ -14,6 +14,17 @@ pub const METADATA_EXPIRE: &str = "1h";
 
 /// Renders the `.repo` text; `release` pins `$releasever` to one release.
 pub fn render(status: &StatusView, release: Option<&str>) -> anyhow::Result<String> {
+    render_with_keys(status, release, None)
+}
+
+/// Like [`render`], with `gpgkey=` naming `gpgkeys` instead of the origin's
+/// `/keys/repo.asc` and `/keys/packages.asc` (e.g. installed `file://` paths, so
+/// that clients verify even while the origin is down).
+pub fn render_with_keys(
+    status: &StatusView,
+    release: Option<&str>,
+    gpgkeys: Option<&[String]>,
+) -> anyhow::Result<String> {
     let releasever = release.unwrap_or("$releasever");
     let origin = status.public_url.trim_end_matches('/');
     let channel = &status.channel;
@@ -40,7 +51,9 @@ pub fn render(status: &StatusView, release: Option<&str>) -> anyhow::Result<Stri
             status.metalink_repo_prefix
         ),
         baseurls => baseurls,
-        gpgkeys => vec![format!("{origin}/keys/repo.asc"), format!("{origin}/keys/packages.asc")],
+        gpgkeys => gpgkeys.map(<[String]>::to_vec).unwrap_or_else(|| {
+            vec![format!("{origin}/keys/repo.asc"), format!("{origin}/keys/packages.asc")]
+        }),
         metadata_expire => METADATA_EXPIRE,
     })?;
     Ok(format!("{}\n", text.trim_end()))

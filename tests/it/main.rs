@@ -9,7 +9,9 @@
 mod config;
 mod createrepo;
 mod dashboard;
+mod demo;
 mod dnf_repodata;
+mod doctor;
 mod fixtures;
 mod hooks;
 mod intake;
@@ -18,6 +20,7 @@ mod mirrors_e2e;
 mod origin;
 mod partner;
 mod repodata;
+mod reposrpm;
 mod rsync;
 mod signing;
 mod sop;
