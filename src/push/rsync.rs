@@ -132,12 +132,38 @@ impl RsyncPush {
     /// The `-e` command rsync runs to reach the partner.
     pub fn ssh_command(&self) -> Result<String, PushError> {
         Ok(format!(
-            "ssh -i {} -p {} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout={} -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -o UserKnownHostsFile={} -o StrictHostKeyChecking={}",
+            "ssh -i {} -p {} -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout={} -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -o UserKnownHostsFile={} -o StrictHostKeyChecking={}{}",
             quote(&self.key_file)?,
             self.target.port,
             self.connect_timeout.as_secs().max(1),
             quote(&self.known_hosts_file)?,
             if self.strict_host_key { "yes" } else { "accept-new" },
+            self.control_options()?,
+        ))
+    }
+
+    /// Connection sharing: the second pass (repomd.xml + .asc, the commit)
+    /// reuses the first pass's ssh connection instead of paying a new
+    /// handshake. The socket lives beside the known_hosts file (one per origin
+    /// state directory and key), and only when its path fits a Unix socket.
+    fn control_options(&self) -> Result<String, PushError> {
+        let Some(dir) = self.known_hosts_file.parent() else {
+            return Ok(String::new());
+        };
+        let key = self
+            .key_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let key_tag: String = crate::push::protocol::sha256_hex(key.as_bytes())[..8].to_owned();
+        let path = dir.join(format!("cm-{key_tag}-%C"));
+        // %C expands to 40 hex digits; sun_path holds 108 bytes.
+        if path.to_string_lossy().len() + 40 > 100 {
+            return Ok(String::new());
+        }
+        Ok(format!(
+            " -o ControlMaster=auto -o ControlPath={} -o ControlPersist=30",
+            quote(&path)?
         ))
     }
 
@@ -165,6 +191,14 @@ impl RsyncPush {
     /// Runs one pass; the child dies when the returned future is dropped.
     pub async fn run(&self, pass: Pass, staging: &Path) -> Result<(), PushError> {
         let argv = self.argv(pass, staging)?;
+        // ssh keeps known_hosts and the shared-connection socket here.
+        if let Some(dir) = self.known_hosts_file.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
         let output = tokio::process::Command::new("rsync")
             .args(&argv)
             .stdin(Stdio::null())
