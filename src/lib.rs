@@ -19,6 +19,7 @@ pub mod publish;
 pub mod push;
 pub mod repodata;
 pub mod repofile;
+pub mod retirement;
 pub mod rpm;
 pub mod server;
 pub mod signing;
