@@ -18,6 +18,7 @@ mod mirrors_e2e;
 mod origin;
 mod partner;
 mod repodata;
+mod retirement;
 mod rsync;
 mod signing;
 mod sop;
