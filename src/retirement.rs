@@ -92,10 +92,7 @@ pub fn repomd_revision(repomd: &[u8]) -> anyhow::Result<Option<String>> {
 
 /// The packages of a primary.xml whose name is in `names` (everything else is
 /// skipped, so memory stays bounded by what is live, not by the repo's size).
-pub fn primary_packages(
-    xml: impl BufRead,
-    names: &BTreeSet<String>,
-) -> anyhow::Result<Vec<Evra>> {
+pub fn primary_packages(xml: impl BufRead, names: &BTreeSet<String>) -> anyhow::Result<Vec<Evra>> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
@@ -227,7 +224,10 @@ pub fn spawn(app: Arc<App>) {
         let client = match client() {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "the retirement watcher cannot start");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "the retirement watcher cannot start"
+                );
                 return;
             }
         };
@@ -275,7 +275,15 @@ struct RegularRepo {
 /// names asked for changed (createrepo_c names files by checksum).
 #[derive(Default)]
 struct PrimaryCache {
-    by_url: HashMap<String, (String, BTreeSet<String>, Arc<Vec<Evra>>)>,
+    by_url: HashMap<String, CachedPrimary>,
+}
+
+struct CachedPrimary {
+    /// `href#checksum` of the primary that was read.
+    key: String,
+    /// The names it was filtered for.
+    names: BTreeSet<String>,
+    packages: Arc<Vec<Evra>>,
 }
 
 /// A live advisory as the watcher sees it.
@@ -480,12 +488,12 @@ async fn fetch_regular(
         );
     }
     let key = format!("{}#{}", primary.href, primary.sha256);
-    if let Some((k, n, packages)) = cache.by_url.get(url) {
-        if *k == key && n == names {
+    if let Some(cached) = cache.by_url.get(url) {
+        if cached.key == key && cached.names == *names {
             return Ok(RegularRepo {
                 url: url.to_owned(),
                 revision,
-                packages: packages.clone(),
+                packages: cached.packages.clone(),
             });
         }
     }
@@ -510,9 +518,14 @@ async fn fetch_regular(
         .await?
         .with_context(|| format!("cannot read `{primary_url}`"))?;
     let packages = Arc::new(packages);
-    cache
-        .by_url
-        .insert(url.to_owned(), (key, names.clone(), packages.clone()));
+    cache.by_url.insert(
+        url.to_owned(),
+        CachedPrimary {
+            key,
+            names: names.clone(),
+            packages: packages.clone(),
+        },
+    );
     Ok(RegularRepo {
         url: url.to_owned(),
         revision,
@@ -569,19 +582,43 @@ mod tests {
     fn caught_up_needs_the_same_or_a_newer_evr_of_the_same_name_and_arch() {
         let live = [p("openssl", "1", "3.2.1", "2.fc43", "x86_64")];
         // Older release, other arch, other name: not caught up.
-        assert!(!caught_up(&live, &[p("openssl", "1", "3.2.1", "1.fc43", "x86_64")]));
-        assert!(!caught_up(&live, &[p("openssl", "1", "3.2.1", "2.fc43", "i686")]));
-        assert!(!caught_up(&live, &[p("openssl-libs", "1", "3.2.1", "2.fc43", "x86_64")]));
+        assert!(!caught_up(
+            &live,
+            &[p("openssl", "1", "3.2.1", "1.fc43", "x86_64")]
+        ));
+        assert!(!caught_up(
+            &live,
+            &[p("openssl", "1", "3.2.1", "2.fc43", "i686")]
+        ));
+        assert!(!caught_up(
+            &live,
+            &[p("openssl-libs", "1", "3.2.1", "2.fc43", "x86_64")]
+        ));
         assert!(!caught_up(&live, &[]));
         // A missing epoch is 0, which is older than 1.
-        assert!(!caught_up(&live, &[p("openssl", "", "3.2.2", "1.fc43", "x86_64")]));
+        assert!(!caught_up(
+            &live,
+            &[p("openssl", "", "3.2.2", "1.fc43", "x86_64")]
+        ));
         // Same, or newer in any of epoch, version (numeric, not lexical), release.
-        assert!(caught_up(&live, &[p("openssl", "1", "3.2.1", "2.fc43", "x86_64")]));
-        assert!(caught_up(&live, &[p("openssl", "1", "3.10.0", "1.fc43", "x86_64")]));
-        assert!(caught_up(&live, &[p("openssl", "1", "3.2.1", "10.fc43", "x86_64")]));
+        assert!(caught_up(
+            &live,
+            &[p("openssl", "1", "3.2.1", "2.fc43", "x86_64")]
+        ));
+        assert!(caught_up(
+            &live,
+            &[p("openssl", "1", "3.10.0", "1.fc43", "x86_64")]
+        ));
+        assert!(caught_up(
+            &live,
+            &[p("openssl", "1", "3.2.1", "10.fc43", "x86_64")]
+        ));
         assert!(caught_up(&live, &[p("openssl", "2", "0.1", "1", "x86_64")]));
         // A tilde pre-release sorts before the release.
-        assert!(!caught_up(&live, &[p("openssl", "1", "3.2.1~rc1", "2.fc43", "x86_64")]));
+        assert!(!caught_up(
+            &live,
+            &[p("openssl", "1", "3.2.1~rc1", "2.fc43", "x86_64")]
+        ));
     }
 
     #[test]

@@ -55,13 +55,20 @@ impl StaticServer {
             .count()
     }
 
-    /// Waits until `path` has been fetched with `status` `more` times beyond `since`.
-    fn wait_hits(&self, path: &str, status: u16, since: usize, more: usize) -> usize {
+    /// Waits until `path` has been fetched with `status` `more` times beyond
+    /// `since`, checking all along that the advisory stays live at `origin`.
+    fn wait_live(&self, origin: &Origin, path: &str, status: u16, since: usize, more: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            assert_eq!(
+                advisory_state(origin),
+                "live",
+                "retired too early; origin log:\n{}",
+                std::fs::read_to_string(&origin.log).unwrap_or_default()
+            );
             let now = self.hits(path, status);
             if now >= since + more {
-                return now;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -88,13 +95,12 @@ fn make_repo(dir: &Path, rpms: &[&Path]) -> String {
     for rpm in rpms {
         std::fs::copy(rpm, dir.join(rpm.file_name().unwrap())).unwrap();
     }
-    run_ok(
-        Command::new("createrepo_c")
-            .arg("--quiet")
-            .arg(dir),
-    );
+    run_ok(Command::new("createrepo_c").arg("--quiet").arg(dir));
     let repomd = std::fs::read_to_string(dir.join("repodata/repomd.xml")).unwrap();
-    let start = repomd.find("<revision>").expect("createrepo_c writes a revision") + 10;
+    let start = repomd
+        .find("<revision>")
+        .expect("createrepo_c writes a revision")
+        + 10;
     let end = start + repomd[start..].find("</revision>").unwrap();
     repomd[start..end].to_owned()
 }
@@ -166,17 +172,15 @@ fn advisory_is_retired_once_every_arch_of_the_regular_updates_has_the_fix() {
     assert_eq!(packages_in(&origin, "aarch64"), 1);
 
     // A regular repo that cannot be read never retires anything.
-    updates.wait_hits(x86, 404, 0, 2);
-    updates.wait_hits(arm, 404, 0, 2);
-    assert_eq!(advisory_state(&origin), "live");
+    updates.wait_live(&origin, x86, 404, 0, 2);
+    updates.wait_live(&origin, arm, 404, 0, 2);
 
     // aarch64 has the fix, x86_64 only the old build: still live.
     let arm_revision = make_repo(&mirror.join("updates/43/aarch64"), &[&old, &fix]);
     make_repo(&mirror.join("updates/43/x86_64"), &[&old]);
     let x86_seen = updates.hits(x86, 200);
-    updates.wait_hits(x86, 200, x86_seen, 2);
-    updates.wait_hits(arm, 200, 0, 2);
-    assert_eq!(advisory_state(&origin), "live");
+    updates.wait_live(&origin, x86, 200, x86_seen, 2);
+    updates.wait_live(&origin, arm, 200, 0, 2);
     assert_eq!(packages_in(&origin, "x86_64"), 1);
 
     // The fix reaches x86_64 too: retired, and the critical repos are empty again.
@@ -192,7 +196,10 @@ fn advisory_is_retired_once_every_arch_of_the_regular_updates_has_the_fix() {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while packages_in(&origin, "x86_64") != 0 || packages_in(&origin, "aarch64") != 0 {
-        assert!(Instant::now() < deadline, "the critical repo was not emptied");
+        assert!(
+            Instant::now() < deadline,
+            "the critical repo was not emptied"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
