@@ -38,6 +38,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub publish: PublishConfig,
     pub metalink: MetalinkConfig,
+    /// The retirement watcher; `None` (no `[retirement]` table) turns it off.
+    pub retirement: Option<RetirementConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,25 @@ pub struct MetalinkConfig {
     pub alternates_minutes: u64,
 }
 
+/// `[retirement]`: where the regular updates repositories are, and how often
+/// the watcher looks at them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetirementConfig {
+    /// `http(s)://…/updates/{release}/{arch}/`, always ending with `/`;
+    /// `{release}` and `{arch}` are replaced per repository.
+    pub updates_baseurl: String,
+    pub interval_secs: u64,
+}
+
+impl RetirementConfig {
+    /// The base URL of the regular updates repo of one release and arch.
+    pub fn updates_url(&self, release: &str, arch: &str) -> String {
+        self.updates_baseurl
+            .replace("{release}", release)
+            .replace("{arch}", arch)
+    }
+}
+
 impl Default for Config {
     /// DESIGN.md's defaults; `data_dir` is relative to the current directory.
     fn default() -> Config {
@@ -108,6 +129,7 @@ impl Default for Config {
             metalink: MetalinkConfig {
                 alternates_minutes: 0,
             },
+            retirement: None,
         }
     }
 }
@@ -204,6 +226,7 @@ struct RawConfig {
     auth: Option<RawAuth>,
     publish: Option<RawPublish>,
     metalink: Option<RawMetalink>,
+    retirement: Option<RawRetirement>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -239,6 +262,13 @@ struct RawPublish {
 #[serde(deny_unknown_fields)]
 struct RawMetalink {
     alternates_minutes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetirement {
+    updates_baseurl: Option<String>,
+    interval_secs: Option<u64>,
 }
 
 /// Where a configuration came from, for messages and relative paths.
@@ -438,6 +468,11 @@ impl RawConfig {
             ));
         }
 
+        let retirement = match self.retirement {
+            None => None,
+            Some(raw) => Some(validate_retirement(ctx, raw)?),
+        };
+
         Ok(Config {
             data_dir,
             listen,
@@ -460,6 +495,7 @@ impl RawConfig {
                 partner_deadline_secs,
             },
             metalink: MetalinkConfig { alternates_minutes },
+            retirement,
         })
     }
 }
@@ -526,6 +562,86 @@ fn validate_public_url(ctx: &Ctx<'_>, text: &str) -> anyhow::Result<String> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// The default of `retirement.interval_secs`.
+const RETIREMENT_INTERVAL_SECS_DEFAULT: u64 = 300;
+const RETIREMENT_INTERVAL_SECS_MAX: u64 = 86_400;
+
+fn validate_retirement(ctx: &Ctx<'_>, raw: RawRetirement) -> anyhow::Result<RetirementConfig> {
+    let hint = "write the regular updates repository with placeholders, e.g. \
+                `updates_baseurl = \"https://dl.example.org/updates/{release}/{arch}/\"`, \
+                or remove the `[retirement]` table to turn the watcher off";
+    let field = "retirement.updates_baseurl";
+    let Some(text) = raw.updates_baseurl else {
+        return Err(ctx.invalid(
+            field,
+            "",
+            "missing: the watcher needs to know where the regular updates are",
+            hint,
+        ));
+    };
+    let trimmed = text.trim();
+    // Only the two placeholders are allowed; anything else in braces is a typo.
+    let mut rest = trimmed.replace("{release}", "").replace("{arch}", "");
+    rest.retain(|c| c == '{' || c == '}');
+    if !rest.is_empty() {
+        return Err(ctx.invalid(
+            field,
+            &text,
+            "only `{release}` and `{arch}` may appear in braces",
+            hint,
+        ));
+    }
+    if !trimmed.contains("{arch}") {
+        return Err(ctx.invalid(
+            field,
+            &text,
+            "no `{arch}` placeholder: every arch has its own updates repository",
+            hint,
+        ));
+    }
+    let probe = trimmed
+        .replace("{release}", "43")
+        .replace("{arch}", "x86_64");
+    let url = reqwest::Url::parse(&probe)
+        .map_err(|e| ctx.invalid(field, &text, &format!("not a URL ({e})"), hint))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ctx.invalid(field, &text, "the scheme must be `http` or `https`", hint));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ctx.invalid(field, &text, "the URL has no host", hint));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ctx.invalid(
+            field,
+            &text,
+            "the URL has a query or fragment; `repodata/repomd.xml` is appended to it",
+            hint,
+        ));
+    }
+    let mut updates_baseurl = trimmed.to_owned();
+    if !updates_baseurl.ends_with('/') {
+        updates_baseurl.push('/');
+    }
+    let interval_secs = raw
+        .interval_secs
+        .unwrap_or(RETIREMENT_INTERVAL_SECS_DEFAULT);
+    if !(1..=RETIREMENT_INTERVAL_SECS_MAX).contains(&interval_secs) {
+        return Err(ctx.invalid(
+            "retirement.interval_secs",
+            &interval_secs.to_string(),
+            "out of range",
+            &format!(
+                "use between 1 and {RETIREMENT_INTERVAL_SECS_MAX} seconds (the default is \
+                 {RETIREMENT_INTERVAL_SECS_DEFAULT})"
+            ),
+        ));
+    }
+    Ok(RetirementConfig {
+        updates_baseurl,
+        interval_secs,
+    })
 }
 
 /// Names that become path segments, repo ids or group names.
@@ -621,6 +737,51 @@ mod tests {
         assert_eq!(config.release_of_repo_id("critical-f43"), Some("43"));
         assert_eq!(config.release_of_repo_id("critical-f42"), None);
         assert_eq!(config.release_of_repo_id("other-f43"), None);
+    }
+
+    #[test]
+    fn retirement_is_off_by_default_and_validated_when_present() {
+        assert_eq!(parse("").unwrap().retirement, None);
+        let config = parse(
+            "[retirement]\nupdates_baseurl = \"https://dl.example.org/updates/{release}/{arch}\"\n",
+        )
+        .unwrap();
+        let r = config.retirement.unwrap();
+        assert_eq!(r.interval_secs, 300);
+        assert_eq!(
+            r.updates_url("43", "aarch64"),
+            "https://dl.example.org/updates/43/aarch64/"
+        );
+        for (text, field, why) in [
+            ("[retirement]\n", "retirement.updates_baseurl", "missing"),
+            (
+                "[retirement]\nupdates_baseurl = \"ftp://x/{arch}/\"\n",
+                "retirement.updates_baseurl",
+                "scheme",
+            ),
+            (
+                "[retirement]\nupdates_baseurl = \"http://x/{release}/\"\n",
+                "retirement.updates_baseurl",
+                "{arch}",
+            ),
+            (
+                "[retirement]\nupdates_baseurl = \"http://x/{releasever}/{arch}/\"\n",
+                "retirement.updates_baseurl",
+                "braces",
+            ),
+            (
+                "[retirement]\nupdates_baseurl = \"http://x/{arch}/\"\ninterval_secs = 0\n",
+                "retirement.interval_secs",
+                "out of range",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{text}: {err}");
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        let err = parse("[retirement]\nupdates_baseurl = \"http://x/{arch}/\"\nintervall = 5\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 
     #[test]

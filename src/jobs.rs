@@ -22,6 +22,24 @@ pub const PRIORITY_SECURITY: i64 = 0;
 /// Priority of routine work (retirements, re-publication).
 pub const PRIORITY_ROUTINE: i64 = 1;
 
+/// Takes an advisory out of every repository: marks it retired, queues a
+/// routine publication and wakes the publisher. The one path for the API and
+/// the retirement watcher. Returns the job id.
+pub fn retire(app: &App, id: &str, actor: &str, why: &str) -> anyhow::Result<i64> {
+    app.store.set_advisory_state(id, "retired")?;
+    let job =
+        app.store
+            .enqueue_job("publish", PRIORITY_ROUTINE, &format!("retire {id} ({why})"))?;
+    app.emit(
+        "advisory-retired",
+        format!("{actor} retired {id}: {why}"),
+        None,
+        Some(id.to_owned()),
+    );
+    app.wake.notify_one();
+    Ok(job)
+}
+
 /// Runs the publisher until the process ends.
 pub async fn worker(app: Arc<App>) {
     loop {

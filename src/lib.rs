@@ -22,6 +22,7 @@ pub mod push;
 pub mod repodata;
 pub mod repofile;
 pub mod reposrpm;
+pub mod retirement;
 pub mod rpm;
 pub mod server;
 pub mod signing;

@@ -170,6 +170,7 @@ async fn serve(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow::
     tokio::spawn(crate::jobs::worker(app.clone()));
     crate::fanout::spawn_fanout_worker(app.clone());
     crate::fanout::spawn_catch_up(app.clone());
+    crate::retirement::spawn(app.clone());
     let router = crate::http::router(app.clone());
     let mut tasks = Vec::new();
     for addr in &listen {

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::auth::{token_digest, ADMIN_GROUP};
 use crate::http::error::ApiError;
 use crate::http::types::*;
-use crate::jobs::{PRIORITY_ROUTINE, PRIORITY_SECURITY};
+use crate::jobs::PRIORITY_SECURITY;
 use crate::publish::package_href;
 use crate::rpm::{read_package, FileFacts};
 use crate::store::{now_ms, AdvisoryRow, PushPackage, TokenOwner};
@@ -530,24 +530,12 @@ pub async fn retire(
         &id,
         &app.config.auth.push_group,
     )?;
-    let Some(adv) = app.store.advisory(&id)? else {
+    if app.store.advisory(&id)?.is_none() {
         return Err(ApiError::not_found(format!(
             "advisory `{id}` does not exist"
         )));
-    };
-    if adv.state != "retired" {
-        app.store.set_advisory_state(&id, "retired")?;
     }
-    let job = app
-        .store
-        .enqueue_job("publish", PRIORITY_ROUTINE, &format!("retire {id}"))?;
-    app.emit(
-        "advisory-retired",
-        format!("{} retired {id}", owner.user),
-        None,
-        Some(id.clone()),
-    );
-    app.wake.notify_one();
+    let job = crate::jobs::retire(&app, &id, &owner.user, "by request")?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "advisory": id, "state": "retired", "job": job })),

@@ -5,7 +5,7 @@
 //! the network or the clock. Callers supply file facts (location, time) that the
 //! bytes cannot say.
 
-mod deps;
+pub(crate) mod deps;
 pub mod parse;
 mod raw;
 pub mod verify;

@@ -21,6 +21,7 @@ mod origin;
 mod partner;
 mod repodata;
 mod reposrpm;
+mod retirement;
 mod rsync;
 mod signing;
 mod sop;
