@@ -188,70 +188,19 @@ pub struct IndexEntry {
     pub size: u64,
 }
 
-/// Reads the `<data>` records of a repomd.xml.
+/// Reads the `<data>` records of a repomd.xml (the parser `hotpush verify` uses).
+/// Records whose checksum is not sha256 keep their value, so checking them
+/// against a sha256 fails loudly rather than passing by accident.
 pub fn index_entries(repomd: &[u8]) -> anyhow::Result<Vec<IndexEntry>> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(repomd);
-    let mut out = Vec::new();
-    let mut cur: Option<IndexEntry> = None;
-    let mut field = String::new();
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf)? {
-            Event::Start(e) | Event::Empty(e) => {
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                match name.as_str() {
-                    "data" => {
-                        let mut entry = IndexEntry {
-                            kind: String::new(),
-                            href: String::new(),
-                            sha256: String::new(),
-                            size: 0,
-                        };
-                        for a in e.attributes().flatten() {
-                            if a.key.as_ref() == b"type" {
-                                entry.kind = a.unescape_value()?.into_owned();
-                            }
-                        }
-                        cur = Some(entry);
-                    }
-                    "location" => {
-                        if let Some(c) = cur.as_mut() {
-                            for a in e.attributes().flatten() {
-                                if a.key.as_ref() == b"href" {
-                                    c.href = a.unescape_value()?.into_owned();
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                field = name;
-            }
-            Event::Text(t) => {
-                if let Some(c) = cur.as_mut() {
-                    let text = String::from_utf8_lossy(t.as_ref()).trim().to_owned();
-                    match field.as_str() {
-                        "checksum" => c.sha256 = text,
-                        "size" => c.size = text.parse().unwrap_or(0),
-                        _ => {}
-                    }
-                }
-            }
-            Event::End(e) => {
-                if e.local_name().as_ref() == b"data" {
-                    if let Some(c) = cur.take() {
-                        out.push(c);
-                    }
-                }
-                field.clear();
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    Ok(out)
+    Ok(crate::verify::parse_repomd(repomd)?
+        .into_iter()
+        .map(|e| IndexEntry {
+            kind: e.kind,
+            href: e.href,
+            sha256: e.checksum,
+            size: e.size,
+        })
+        .collect())
 }
 
 /// Deletes files under `repodata/` and `Packages/` of a repository that no
