@@ -56,6 +56,8 @@ pub struct App {
     pub fanout_wake: Notify,
     /// Every repository of the configuration, computed once.
     pub repo_list: Vec<RepoId>,
+    /// `repo_list[i].path()`, computed once (the serving hot path looks these up).
+    pub repo_paths: Vec<String>,
 }
 
 impl App {
@@ -64,13 +66,14 @@ impl App {
         self.repo_list.clone()
     }
 
-    /// Finds a repository by its metalink id (`critical-f43`) and arch, without
-    /// allocating (this is on the metalink's hot path).
-    pub fn repo_by_metalink(&self, repo: &str, arch: &str) -> Option<&RepoId> {
+    /// What the repository with this metalink id and arch serves right now.
+    pub fn served_by_metalink(&self, repo: &str, arch: &str) -> Option<Arc<Served>> {
         let release = repo.strip_prefix(&self.config.metalink_repo_prefix)?;
-        self.repo_list
+        let i = self
+            .repo_list
             .iter()
-            .find(|r| r.release == release && r.arch == arch)
+            .position(|r| r.release == release && r.arch == arch)?;
+        self.served(&self.repo_paths[i])
     }
 
     pub fn metalink_id(&self, repo: &RepoId) -> String {

@@ -45,6 +45,7 @@ pub fn open_app(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow:
     let policy = app::signature_policy(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let repo_list = app::repos_of(&config);
+    let repo_paths = repo_list.iter().map(|r| r.path()).collect();
     let app = Arc::new(App {
         config,
         store,
@@ -60,6 +61,7 @@ pub fn open_app(config: Config, mirrors: Vec<crate::mirrors::Mirror>) -> anyhow:
         fanout_lock: Default::default(),
         fanout_wake: Default::default(),
         repo_list,
+        repo_paths,
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;

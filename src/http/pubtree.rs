@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -85,21 +85,21 @@ fn safe_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && !c.starts_with('.'))
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct MetalinkQuery {
-    repo: Option<String>,
-    arch: Option<String>,
-}
-
 /// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters such as
-/// `countme` are ignored).
-pub async fn metalink(State(app): State<Arc<App>>, Query(q): Query<MetalinkQuery>) -> Response {
-    let repo = q.repo.unwrap_or_default();
-    let arch = q.arch.unwrap_or_default();
-    let served = app
-        .repo_by_metalink(&repo, &arch)
-        .and_then(|r| app.served(&r.path()));
-    match served {
+/// `countme` are ignored). Every client refresh lands here, so the query is
+/// read without building a map and the document comes from memory.
+pub async fn metalink(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    let (mut repo, mut arch) = (None, None);
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "repo" => repo = Some(v),
+            "arch" => arch = Some(v),
+            _ => {}
+        }
+    }
+    let repo = repo.unwrap_or_default();
+    let arch = arch.unwrap_or_default();
+    match app.served_by_metalink(&repo, &arch) {
         Some(s) => bytes_response(s.metalink.clone(), "application/metalink+xml", NO_CACHE),
         None => {
             let body = crate::metalink::render_not_found(&repo, &arch);
