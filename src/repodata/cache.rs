@@ -19,8 +19,6 @@
 //! at memory speed (a sha256 of the 4.3 MB cache of 1000 packages took longer
 //! than compressing the repodata).
 
-use std::borrow::Cow;
-
 use super::{PackageBlocks, PackageXml};
 
 /// Bumped whenever the layout or the rendering rules change, so an old cache is
@@ -137,17 +135,38 @@ impl<'a> EntryRef<'a> {
 }
 
 /// A serialized cache as a list of byte pieces, to be written one after the
-/// other (with vectored writes): unchanged entries are slices of the old
-/// cache, so nothing is copied in user space.
+/// other with vectored writes: unchanged entries are slices of the old cache
+/// and the large strings of new entries are borrowed from them, so the cache
+/// is never assembled in memory. Only the framing (header, length prefixes,
+/// numbers, short strings, checksum) is copied.
 #[derive(Debug, Default)]
 pub struct Encoded<'a> {
-    pub pieces: Vec<Cow<'a, [u8]>>,
+    framing: Vec<u8>,
+    pieces: Vec<Piece<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Piece<'a> {
+    /// A range of `framing`.
+    Framing(usize, usize),
+    Data(&'a [u8]),
 }
 
 impl Encoded<'_> {
+    /// The bytes, in order, as slices (none of them empty).
+    pub fn slices(&self) -> Vec<&[u8]> {
+        self.pieces
+            .iter()
+            .map(|p| match *p {
+                Piece::Framing(start, end) => &self.framing[start..end],
+                Piece::Data(d) => d,
+            })
+            .collect()
+    }
+
     /// Total size in bytes.
     pub fn len(&self) -> usize {
-        self.pieces.iter().map(|p| p.len()).sum()
+        self.slices().iter().map(|s| s.len()).sum()
     }
 
     /// Whether there are no bytes at all (never true for an encoded cache).
@@ -157,64 +176,100 @@ impl Encoded<'_> {
 
     /// All pieces in one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        for p in &self.pieces {
-            out.extend_from_slice(p);
-        }
-        out
+        self.slices().concat()
+    }
+
+    /// Appends framing bytes.
+    fn frame(&mut self, bytes: &[u8]) {
+        self.framing.extend_from_slice(bytes);
     }
 }
+
+/// Strings at least this long are written from where they are instead of
+/// being copied into the framing.
+const BORROW_MIN_BYTES: usize = 128;
 
 /// Serializes entries in the given order; `tag` (e.g. the program version)
 /// must match on decode.
 pub fn encode<'a>(entries: &[EntryRef<'a>], tag: &str) -> Encoded<'a> {
-    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::new();
-    let mut check = Check::new();
-    let mut head = Vec::with_capacity(64 + tag.len());
-    head.extend_from_slice(MAGIC);
-    head.extend_from_slice(&CACHE_FORMAT_VERSION.to_le_bytes());
-    put_str(&mut head, tag);
-    head.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    // Entries read in this run are serialized into `fresh` until the next
-    // borrowed run of entries starts.
-    let mut fresh = head;
+    let mut enc = Encoded {
+        framing: Vec::with_capacity(64 + tag.len()),
+        pieces: Vec::new(),
+    };
+    let mut emitted = 0usize;
+    enc.frame(MAGIC);
+    enc.frame(&CACHE_FORMAT_VERSION.to_le_bytes());
+    put_str(&mut enc.framing, tag);
+    enc.frame(&(entries.len() as u32).to_le_bytes());
+    let data = |enc: &mut Encoded<'a>, emitted: &mut usize, d: &'a [u8]| {
+        if enc.framing.len() > *emitted {
+            enc.pieces.push(Piece::Framing(*emitted, enc.framing.len()));
+            *emitted = enc.framing.len();
+        }
+        enc.pieces.push(Piece::Data(d));
+    };
+    // A run of unchanged entries that are adjacent in the old cache is one piece.
     let mut borrowed: Option<Raw<'a>> = None;
     for e in entries {
-        match e.raw {
-            Some(raw) => {
-                if !fresh.is_empty() {
-                    check.update(&fresh);
-                    pieces.push(Cow::Owned(std::mem::take(&mut fresh)));
+        if let Some(raw) = e.raw {
+            borrowed = Some(match borrowed.and_then(|prev| prev.join(raw)) {
+                Some(joined) => joined,
+                None => {
+                    if let Some(prev) = borrowed {
+                        data(&mut enc, &mut emitted, prev.bytes());
+                    }
+                    raw
                 }
-                borrowed = Some(match borrowed {
-                    Some(prev) => match prev.join(raw) {
-                        Some(joined) => joined,
-                        None => {
-                            check.update(prev.bytes());
-                            pieces.push(Cow::Borrowed(prev.bytes()));
-                            raw
-                        }
-                    },
-                    None => raw,
-                });
+            });
+            continue;
+        }
+        if let Some(prev) = borrowed.take() {
+            data(&mut enc, &mut emitted, prev.bytes());
+        }
+        let string = |enc: &mut Encoded<'a>, emitted: &mut usize, s: &'a str| {
+            put_len(&mut enc.framing, s);
+            if s.len() >= BORROW_MIN_BYTES {
+                data(enc, emitted, s.as_bytes());
+            } else {
+                enc.frame(s.as_bytes());
             }
-            None => {
-                if let Some(prev) = borrowed.take() {
-                    check.update(prev.bytes());
-                    pieces.push(Cow::Borrowed(prev.bytes()));
-                }
-                put_entry(&mut fresh, e);
-            }
+        };
+        string(&mut enc, &mut emitted, e.rel_path);
+        enc.frame(&e.size_bytes.to_le_bytes());
+        enc.frame(&e.mtime_ns.to_le_bytes());
+        enc.frame(&e.inode.to_le_bytes());
+        for s in [
+            e.verified_with,
+            e.name,
+            e.epoch,
+            e.version,
+            e.release,
+            e.arch,
+            e.sourcerpm,
+            e.sha256,
+        ] {
+            string(&mut enc, &mut emitted, s);
+        }
+        enc.frame(&e.time_file.to_le_bytes());
+        for s in [e.primary, e.filelists, e.other] {
+            string(&mut enc, &mut emitted, s);
         }
     }
     if let Some(prev) = borrowed {
-        check.update(prev.bytes());
-        pieces.push(Cow::Borrowed(prev.bytes()));
+        data(&mut enc, &mut emitted, prev.bytes());
     }
-    check.update(&fresh);
-    fresh.extend_from_slice(&check.finish().to_le_bytes());
-    pieces.push(Cow::Owned(fresh));
-    Encoded { pieces }
+    if enc.framing.len() > emitted {
+        enc.pieces.push(Piece::Framing(emitted, enc.framing.len()));
+        emitted = enc.framing.len();
+    }
+    let mut check = Check::new();
+    for s in enc.slices() {
+        check.update(s);
+    }
+    let sum = check.finish();
+    enc.frame(&sum.to_le_bytes());
+    enc.pieces.push(Piece::Framing(emitted, enc.framing.len()));
+    enc
 }
 
 /// Where an entry's encoding lies in the cache it was decoded from.
@@ -238,30 +293,6 @@ impl<'a> Raw<'a> {
             ..self
         })
     }
-}
-
-fn put_entry(out: &mut Vec<u8>, e: &EntryRef<'_>) {
-    out.reserve(256 + e.primary.len() + e.filelists.len() + e.other.len());
-    put_str(out, e.rel_path);
-    out.extend_from_slice(&e.size_bytes.to_le_bytes());
-    out.extend_from_slice(&e.mtime_ns.to_le_bytes());
-    out.extend_from_slice(&e.inode.to_le_bytes());
-    for s in [
-        e.verified_with,
-        e.name,
-        e.epoch,
-        e.version,
-        e.release,
-        e.arch,
-        e.sourcerpm,
-        e.sha256,
-    ] {
-        put_str(out, s);
-    }
-    out.extend_from_slice(&e.time_file.to_le_bytes());
-    put_str(out, e.primary);
-    put_str(out, e.filelists);
-    put_str(out, e.other);
 }
 
 /// Parses a cache written by [`encode`] with the same `tag`; `None` when it is
@@ -314,8 +345,12 @@ pub fn decode<'a>(bytes: &'a [u8], tag: &str) -> Option<Vec<EntryRef<'a>>> {
     r.bytes.is_empty().then_some(entries)
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+fn put_len(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s);
     out.extend_from_slice(s.as_bytes());
 }
 
