@@ -94,14 +94,22 @@ pub fn run(args: &CreaterepoArgs) -> anyhow::Result<ExitCode> {
 
     let started = std::time::Instant::now();
     let elapsed_ms = || started.elapsed().as_secs_f64() * 1000.0;
-    let files = find_rpms(dir)?;
+    let cache_path = out.join("repodata").join(CACHE_FILE_NAME);
+    // The old cache is read while the directory is scanned.
+    let (files, old_cache_bytes) = std::thread::scope(|s| {
+        let cache = s.spawn(|| read_cache(&cache_path));
+        let files = find_rpms(dir);
+        let cache = cache
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (files, cache)
+    });
+    let files = files?;
     tracing::debug!(
         files = files.len(),
         elapsed_ms = elapsed_ms(),
         "directory scanned"
     );
-    let cache_path = out.join("repodata").join(CACHE_FILE_NAME);
-    let old_cache_bytes = read_cache(&cache_path);
     let decoded = old_cache_bytes
         .as_deref()
         .and_then(|b| cache::decode(b, cache_tag()));
@@ -271,8 +279,14 @@ fn find_rpms(dir: &Path) -> anyhow::Result<Vec<Found>> {
             if !name.as_encoded_bytes().ends_with(b".rpm") {
                 continue;
             }
-            // Follows a symlink to a file, as createrepo_c does.
-            let meta = std::fs::metadata(&path).map_err(|e| {
+            // Follows a symlink to a file, as createrepo_c does; otherwise the
+            // entry's own (cheaper, directory-relative) stat is the same.
+            let meta = if file_type.is_symlink() {
+                std::fs::metadata(&path)
+            } else {
+                entry.metadata()
+            };
+            let meta = meta.map_err(|e| {
                 user_error(
                     format!("cannot read `{}`: {e}", path.display()),
                     "check the file",
