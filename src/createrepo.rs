@@ -13,13 +13,19 @@
 //! generation is deleted afterwards. (File systems without RENAME_EXCHANGE fall
 //! back to two renames, with a moment without `repodata/`, as createrepo_c has.)
 //! Any error before the swap leaves the old `repodata/` untouched. When the new
-//! repomd.xml, data files and cache equal what is there, nothing is written.
+//! repomd.xml, data files and cache equal what is there, nothing is written;
+//! otherwise data files that the current generation already has (same content
+//! name and size) and an unchanged cache are hard-linked into the new one
+//! instead of being written (and fsynced) again.
 //!
 //! **Cache.** `repodata/.hotpush-cache` holds every package's rendered blocks,
 //! keyed by (relative path, size, mtime in ns, inode), together with the digest
 //! of the trusted keys that verified it. A file whose key matches is not read
 //! again. The cache is versioned by the program version and checksummed; an
-//! invalid cache is ignored. It never changes the output bytes.
+//! invalid cache is ignored. It never changes the output bytes. It is decoded
+//! in place and written back from where its bytes already are (see
+//! [`crate::repodata::cache`]), so a one-package update costs little more
+//! than compressing the repodata.
 //!
 //! **`--updateinfo FILE`**, a TOML file with one table per advisory:
 //!
