@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::rpm::Package;
 
-pub use render::{is_primary_file, render_package, PackageXml};
+pub use render::{is_primary_file, render_package, PackageBlocks, PackageXml};
 pub use updateinfo::{format_date, render_updateinfo, CVE_URL_PREFIX};
 
 /// zstd level for the metadata files: 3, zstd's own default. Measured on the
@@ -153,7 +153,17 @@ pub fn build_rendered(
     revision: u64,
     compression: Compression,
 ) -> RepoFiles {
-    let mut sorted: Vec<&PackageXml> = packages.to_vec();
+    let blocks: Vec<PackageBlocks<'_>> = packages.iter().map(|p| p.blocks()).collect();
+    build_blocks(blocks, advisories, revision, compression)
+}
+
+/// [`build_rendered`] on borrowed blocks (in any order; they are sorted here).
+pub fn build_blocks(
+    mut sorted: Vec<PackageBlocks<'_>>,
+    advisories: &[Advisory],
+    revision: u64,
+    compression: Compression,
+) -> RepoFiles {
     sorted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let count = sorted.len();
     let sorted = &sorted;
@@ -164,7 +174,7 @@ pub fn build_rendered(
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n"
             ),
-            |p| p.primary.as_str(),
+            |p| p.primary,
             "</metadata>",
         ),
         (
@@ -172,7 +182,7 @@ pub fn build_rendered(
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n"
             ),
-            |p| p.filelists.as_str(),
+            |p| p.filelists,
             "</filelists>",
         ),
         (
@@ -180,7 +190,7 @@ pub fn build_rendered(
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n"
             ),
-            |p| p.other.as_str(),
+            |p| p.other,
             "</otherdata>",
         ),
     ];
@@ -222,7 +232,12 @@ pub fn build_rendered(
 
 /// One of primary/filelists/other: type, opening (declaration and root
 /// element), the package block it takes, and the closing root tag.
-type Document = (&'static str, String, fn(&PackageXml) -> &str, &'static str);
+type Document = (
+    &'static str,
+    String,
+    for<'a> fn(&PackageBlocks<'a>) -> &'a str,
+    &'static str,
+);
 
 /// One data file plus what repomd.xml says about its uncompressed content.
 struct Record {

@@ -27,6 +27,34 @@ impl PackageXml {
         let base = href.rsplit('/').next().unwrap_or(href);
         (base, href)
     }
+
+    /// The same blocks, borrowed.
+    pub fn blocks(&self) -> PackageBlocks<'_> {
+        PackageBlocks {
+            location_href: &self.location_href,
+            primary: &self.primary,
+            filelists: &self.filelists,
+            other: &self.other,
+        }
+    }
+}
+
+/// [`PackageXml`] borrowed, e.g. straight from the record cache's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageBlocks<'a> {
+    pub location_href: &'a str,
+    pub primary: &'a str,
+    pub filelists: &'a str,
+    pub other: &'a str,
+}
+
+impl<'a> PackageBlocks<'a> {
+    /// The sort key createrepo_c uses: base name, then full path (byte order).
+    pub fn sort_key(&self) -> (&'a str, &'a str) {
+        let href = self.location_href;
+        let base = href.rsplit('/').next().unwrap_or(href);
+        (base, href)
+    }
 }
 
 /// Renders the three blocks of one package.

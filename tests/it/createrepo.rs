@@ -257,6 +257,98 @@ fn cache_never_changes_the_output() {
     assert_no_temp_dirs(root);
 }
 
+/// Every file of `repodata/` except the record cache.
+fn without_cache(snap: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    snap.iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Adding and removing packages against a cached repository reads only what
+/// is new and gives exactly the bytes of a run without any cache; a run that
+/// changes nothing writes nothing; a run whose records are all cached keeps
+/// the cache file itself (same inode) and the data files it can.
+#[test]
+fn incremental_runs_equal_fresh_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    let side = tmp.path().join("side");
+    std::fs::create_dir_all(&side).unwrap();
+    golden_input(&root);
+    let moved = ["Archer-3.4.5-6.x86_64.rpm", "fake_bash-1.1.1-1.x86_64.rpm"];
+    for name in moved {
+        std::fs::rename(root.join("createrepo_c").join(name), side.join(name)).unwrap();
+    }
+    let fresh = |root: &Path| {
+        std::fs::remove_file(root.join("repodata/.hotpush-cache")).unwrap();
+        run_ok(hotpush().arg("createrepo").arg(root));
+        without_cache(&snapshot(root))
+    };
+    let verbose = |root: &Path| stderr(&run_ok(hotpush().args(["-v", "createrepo"]).arg(root)));
+    run_ok(hotpush().arg("createrepo").arg(&root));
+
+    // Two packages come back (rename keeps inode and mtime): two reads.
+    for name in moved {
+        std::fs::rename(side.join(name), root.join("createrepo_c").join(name)).unwrap();
+    }
+    let err = verbose(&root);
+    assert!(err.contains("to_read=2"), "{err}");
+    let added = without_cache(&snapshot(&root));
+    assert!(
+        verbose(&root).contains("to_read=0"),
+        "the updated cache holds all records"
+    );
+    assert_eq!(added, fresh(&root), "incremental add == fresh run");
+
+    // Nothing changed: nothing is written (the cache file keeps its inode).
+    let cache = root.join("repodata/.hotpush-cache");
+    let inode = std::fs::metadata(&cache).unwrap().ino();
+    let err = verbose(&root);
+    assert!(err.contains("unchanged"), "{err}");
+    assert_eq!(std::fs::metadata(&cache).unwrap().ino(), inode);
+
+    // Only the revision changes: the cache and the data files are kept as
+    // they are (hard links), repomd.xml is new.
+    let primary = |root: &Path| {
+        std::fs::read_dir(root.join("repodata"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-primary.xml.zst"))
+            .unwrap()
+    };
+    let primary_inode = std::fs::metadata(primary(&root)).unwrap().ino();
+    run_ok(
+        hotpush()
+            .args(["createrepo", "--revision", "42"])
+            .arg(&root),
+    );
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().ino(),
+        inode,
+        "cache kept"
+    );
+    assert_eq!(
+        std::fs::metadata(primary(&root)).unwrap().ino(),
+        primary_inode,
+        "unchanged data file kept"
+    );
+    let repomd = std::fs::read_to_string(root.join("repodata/repomd.xml")).unwrap();
+    assert!(repomd.contains("<revision>42</revision>"), "{repomd}");
+    assert_repomd_consistent(&repomd, |href| std::fs::read(root.join(href)).unwrap());
+
+    // A package goes away: nothing to read, same bytes as a fresh run.
+    std::fs::remove_file(root.join("createrepo_c").join(moved[0])).unwrap();
+    let err = verbose(&root);
+    assert!(err.contains("to_read=0"), "{err}");
+    let removed = without_cache(&snapshot(&root));
+    assert!(!removed.is_empty());
+    assert_ne!(removed, added);
+    assert_eq!(removed, fresh(&root), "incremental removal == fresh run");
+    assert_no_temp_dirs(&root);
+}
+
 #[test]
 fn output_dir_and_updateinfo() {
     let tmp = tempfile::tempdir().unwrap();
