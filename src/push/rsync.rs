@@ -157,8 +157,10 @@ impl RsyncPush {
             .unwrap_or_default();
         let key_tag: String = crate::push::protocol::sha256_hex(key.as_bytes())[..8].to_owned();
         let path = dir.join(format!("cm-{key_tag}-%C"));
-        // %C expands to 40 hex digits; sun_path holds 108 bytes.
-        if path.to_string_lossy().len() + 40 > 100 {
+        // ssh expands %C to 40 hex digits and binds a temporary name with a
+        // 17-character suffix first; sun_path holds 108 bytes with its NUL.
+        let bound_len = path.to_string_lossy().len() - 2 + 40 + 17;
+        if bound_len > 100 {
             return Ok(String::new());
         }
         Ok(format!(
@@ -360,5 +362,25 @@ mod tests {
             .argv(Pass::Repomd, Path::new("/s/r"))
             .unwrap()
             .contains(&"--ignore-times".to_string()));
+    }
+
+    #[test]
+    fn shared_connection_only_where_the_socket_path_fits() {
+        let push = |dir: &str| RsyncPush {
+            target: RsyncTarget::parse("ssh://m@[::1]:2222/pub").unwrap(),
+            key_file: "/k/id".into(),
+            known_hosts_file: Path::new(dir).join("known"),
+            strict_host_key: false,
+            connect_timeout: Duration::from_secs(3),
+            io_timeout: Duration::from_secs(20),
+        };
+        let short = push("/tmp/x/ssh").ssh_command().unwrap();
+        assert!(short.contains("ControlMaster=auto"), "{short}");
+        // 45 characters of directory, as a benchmark's temp dir had: too long
+        // once ssh adds the 40-digit %C and its temporary suffix.
+        let long = push("/tmp/hotpush-bench.IQpfVq/origin/data/ssh/abc")
+            .ssh_command()
+            .unwrap();
+        assert!(!long.contains("ControlMaster"), "{long}");
     }
 }
