@@ -89,6 +89,32 @@ pub fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
 async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     let server = server_url(&args.server);
     let client = http_client()?;
+    // Check sizes against the origin's limit before anything is sent: a server
+    // refusing a body mid-upload cannot always get its answer through.
+    let resp = client
+        .get(format!("{server}/api/v1/status"))
+        .send()
+        .await
+        .map_err(|e| connect_error(&server, e))?;
+    let status: StatusView = check(resp, "cannot read the origin's status")
+        .await?
+        .json()
+        .await?;
+    if status.package_bytes_max > 0 {
+        for rpm in &args.rpms {
+            let size = fs_err::metadata(rpm)?.len();
+            if size > status.package_bytes_max {
+                return Err(user_error(
+                    format!(
+                        "`{}` is {size} bytes, larger than the limit of {} bytes at `{server}`",
+                        rpm.display(),
+                        status.package_bytes_max
+                    ),
+                    "raise `intake.package_bytes_max` in the origin's hotpush.toml if this package is genuine",
+                ));
+            }
+        }
+    }
     let req = NewPush {
         advisory: args.advisory.clone(),
         severity: args.severity.clone(),

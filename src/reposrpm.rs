@@ -374,6 +374,7 @@ mod tests {
             channel: "critical".into(),
             metalink_repo_prefix: "critical-f".into(),
             partners: vec!["https://mirror.example.net/pub".into()],
+            package_bytes_max: 0,
             key_fingerprint: String::new(),
             queue_depth: 0,
             repos: vec![RepoView {

@@ -259,6 +259,14 @@ pub async fn upload_package(
         ));
     }
     let limit = app.config.intake.package_bytes_max;
+    // Refuse an announced oversize body before reading any of it.
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Err(refuse(too_large(limit)));
+    }
     let tmp = app.tree.incoming.join(format!(
         "{push_id}-{}-{}.part",
         now_ms(),
@@ -380,6 +388,15 @@ pub async fn upload_package(
     ))
 }
 
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the package is larger than the limit of {limit} bytes"),
+        "raise `intake.package_bytes_max` in hotpush.toml if this package is genuine",
+    )
+}
+
 async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiResult<u64> {
     let mut file = tokio::fs::File::create(path)
         .await
@@ -396,12 +413,7 @@ async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiR
         })?;
         size += chunk.len() as u64;
         if size > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the package is larger than the limit of {limit} bytes"),
-                "raise `intake.package_bytes_max` in hotpush.toml if this package is genuine",
-            ));
+            return Err(too_large(limit));
         }
         file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
@@ -657,6 +669,7 @@ pub(crate) fn status_view(app: &App) -> ApiResult<StatusView> {
         channel: app.config.repos.channel.clone(),
         metalink_repo_prefix: app.config.metalink_repo_prefix.clone(),
         partners: app.mirrors.iter().map(|m| m.public_url.clone()).collect(),
+        package_bytes_max: app.config.intake.package_bytes_max,
         key_fingerprint: app.key.fingerprint(),
         queue_depth: app.store.queue_depth()?,
         repos,

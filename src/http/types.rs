@@ -102,6 +102,9 @@ pub struct StatusView {
     pub metalink_repo_prefix: String,
     /// Public base URLs of the partner mirrors, in metalink order.
     pub partners: Vec<String>,
+    /// The largest package the origin accepts, in bytes.
+    #[serde(default)]
+    pub package_bytes_max: u64,
     pub key_fingerprint: String,
     pub queue_depth: i64,
     pub repos: Vec<RepoView>,

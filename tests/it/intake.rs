@@ -778,24 +778,23 @@ fn a_hostile_header_size_is_refused_without_allocating_it() {
 }
 
 // ---------------------------------------------------------------------------
-// Speed
+// Repeatability (speed is measured in bench/repodata.sh, not here)
 
 #[test]
-fn parsing_a_thousand_packages_is_fast() {
+fn parsing_a_thousand_packages_gives_the_same_records_every_time() {
     let blobs: Vec<Vec<u8>> = real_packages()
         .iter()
         .map(|(_, p)| std::fs::read(p).unwrap())
         .collect();
-    let started = std::time::Instant::now();
+    let first: Vec<_> = blobs
+        .iter()
+        .map(|b| read_bytes(b, &SignaturePolicy::Ignore).unwrap().package)
+        .collect();
     for i in 0..1000 {
         let blob = &blobs[i % blobs.len()];
-        read_bytes(blob, &SignaturePolicy::Ignore).unwrap();
+        let again = read_bytes(blob, &SignaturePolicy::Ignore).unwrap().package;
+        assert_eq!(again, first[i % blobs.len()], "parse {i} differs");
     }
-    let elapsed = started.elapsed();
-    // Release builds take a few tens of ms (see the intake report); this bound is for
-    // unoptimized test builds on a busy 2-core machine and catches accidental
-    // quadratic work or per-package setup costs.
-    assert!(elapsed.as_secs_f64() < 3.0, "1000 parses took {elapsed:?}");
 }
 
 #[test]
