@@ -59,6 +59,26 @@ async fn check(resp: reqwest::Response, what: &str) -> anyhow::Result<reqwest::R
     Err(err)
 }
 
+/// `GET /api/v1/status`: the parsed view and the JSON text as served.
+async fn get_status(
+    client: &reqwest::Client,
+    server: &str,
+) -> anyhow::Result<(StatusView, String)> {
+    let resp = client
+        .get(format!("{server}/api/v1/status"))
+        .send()
+        .await
+        .map_err(|e| connect_error(server, e))?;
+    let text = check(resp, "cannot read the origin's status")
+        .await?
+        .text()
+        .await?;
+    let status = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("the origin's status is not what this client understands: {e}")
+    })?;
+    Ok((status, text))
+}
+
 fn connect_error(server: &str, e: reqwest::Error) -> anyhow::Error {
     user_error(
         format!("cannot reach the hotpush server at `{server}`: {e}"),
@@ -91,15 +111,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     let client = http_client()?;
     // Check sizes against the origin's limit before anything is sent: a server
     // refusing a body mid-upload cannot always get its answer through.
-    let resp = client
-        .get(format!("{server}/api/v1/status"))
-        .send()
-        .await
-        .map_err(|e| connect_error(&server, e))?;
-    let status: StatusView = check(resp, "cannot read the origin's status")
-        .await?
-        .json()
-        .await?;
+    let (status, _) = get_status(&client, &server).await?;
     if status.package_bytes_max > 0 {
         for rpm in &args.rpms {
             let size = fs_err::metadata(rpm)?.len();
@@ -345,12 +357,7 @@ pub fn retire(args: &RetireArgs) -> anyhow::Result<ExitCode> {
         // Wait until the queue is empty: the repos no longer carry the advisory.
         let started = Instant::now();
         loop {
-            let resp = client
-                .get(format!("{server}/api/v1/status"))
-                .send()
-                .await
-                .map_err(|e| connect_error(&server, e))?;
-            let status: StatusView = check(resp, "cannot read the status").await?.json().await?;
+            let (status, _) = get_status(&client, &server).await?;
             if status.queue_depth == 0 {
                 eprintln!("{} is out of every repository", args.advisory);
                 return Ok(ExitCode::SUCCESS);
@@ -371,14 +378,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let server = server_url(&args.server);
         let client = http_client()?;
-        let resp = client
-            .get(format!("{server}/api/v1/status"))
-            .send()
-            .await
-            .map_err(|e| connect_error(&server, e))?;
-        let resp = check(resp, "cannot read the status").await?;
-        let text = resp.text().await?;
-        let status: StatusView = serde_json::from_str(&text)?;
+        let (status, text) = get_status(&client, &server).await?;
         let out = if args.json {
             text
         } else {
@@ -445,12 +445,7 @@ pub fn repofile(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let server = server_url(&args.server);
         let client = http_client()?;
-        let resp = client
-            .get(format!("{server}/api/v1/status"))
-            .send()
-            .await
-            .map_err(|e| connect_error(&server, e))?;
-        let status: StatusView = check(resp, "cannot read the status").await?.json().await?;
+        let (status, _) = get_status(&client, &server).await?;
         let text = crate::repofile::render(&status, args.release.as_deref())?;
         #[allow(clippy::print_stdout)]
         {
