@@ -366,14 +366,17 @@ impl Dnf {
 
     /// Runs `dnf -y <args>` in the installroot; returns (exit code, stdout+stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String) {
+        self.run_with_reposdir(&self.work.join("repos.d"), args)
+    }
+
+    /// Like [`Dnf::run`], reading `.repo` files from `reposdir` (e.g. the
+    /// installroot's own `etc/yum.repos.d`, filled by an installed package).
+    pub fn run_with_reposdir(&self, reposdir: &Path, args: &[&str]) -> (i32, String) {
         let out = Command::new("dnf")
             .arg("-y")
             .arg(format!("--installroot={}", self.root.display()))
             .arg(format!("--config={}", self.work.join("dnf.conf").display()))
-            .arg(format!(
-                "--setopt=reposdir={}",
-                self.work.join("repos.d").display()
-            ))
+            .arg(format!("--setopt=reposdir={}", reposdir.display()))
             .arg("--releasever=43")
             .arg("--forcearch=x86_64")
             .args(args)

@@ -26,26 +26,10 @@ pub(crate) fn dnf_in_root(
             format!("file://{}{path}", dnf.root.display())
         })
         .collect();
-    let out = Command::new("dnf")
-        .arg("-y")
-        .arg(format!("--installroot={}", dnf.root.display()))
-        .arg(format!("--config={}", dnf.work.join("dnf.conf").display()))
-        .arg(format!(
-            "--setopt=reposdir={}",
-            dnf.root.join("etc/yum.repos.d").display()
-        ))
-        .arg(format!("--setopt={repo_id}.gpgkey={}", keys.join(" ")))
-        .arg("--releasever=43")
-        .arg("--forcearch=x86_64")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let gpgkey = format!("--setopt={repo_id}.gpgkey={}", keys.join(" "));
+    let mut all = vec![gpgkey.as_str()];
+    all.extend_from_slice(args);
+    dnf.run_with_reposdir(&dnf.root.join("etc/yum.repos.d"), &all)
 }
 
 fn build_repos_rpm(origin: &Origin, out: &Path) -> PathBuf {
