@@ -31,7 +31,8 @@ fn router_paths() -> Vec<String> {
 
 #[test]
 fn openapi_describes_every_api_route() {
-    let doc: serde_json::Value = serde_json::from_str(hotpush::http::api::OPENAPI_JSON).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(hotpush::origin::http::api::OPENAPI_JSON).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     let routes = router_paths();
@@ -52,7 +53,7 @@ fn openapi_describes_every_api_route() {
     }
     // Every operation answers something and every $ref resolves.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    let text = hotpush::http::api::OPENAPI_JSON;
+    let text = hotpush::origin::http::api::OPENAPI_JSON;
     for piece in text.split("\"#/components/schemas/").skip(1) {
         let name = &piece[..piece.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling $ref `{name}`");
@@ -135,7 +136,7 @@ fn pages_and_assets_are_served_and_unknown_advisories_are_404() {
     assert!(page.contains("&lt;script&gt;") && !page.contains("<script>alert"));
     let (code, doc) = get("/api/v1/openapi.json");
     assert_eq!(code, 200);
-    assert_eq!(doc, hotpush::http::api::OPENAPI_JSON);
+    assert_eq!(doc, hotpush::origin::http::api::OPENAPI_JSON);
 }
 
 /// A child process group killed on drop (node and the Chromium it starts).

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use hotpush::mirrors::{Mirror, PushMethod};
-use hotpush::push::protocol::{self, CommitFile, CommitRequest};
-use hotpush::push::{fanout, FanoutEvent, FanoutOptions, RepoRevision, TreeFile};
+use hotpush::core::protocol::{self, CommitFile, CommitRequest};
+use hotpush::origin::mirrors::{Mirror, PushMethod};
+use hotpush::origin::sync::{fanout, FanoutEvent, FanoutOptions, RepoRevision, TreeFile};
 
 use crate::support;
 
@@ -299,9 +299,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 fn http_get(url: &str, ca: Option<&Path>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     runtime().block_on(async {
-        let client =
-            hotpush::push::https::http_client(ca, Duration::from_secs(2), Duration::from_secs(5))
-                .unwrap();
+        let client = hotpush::origin::sync::https::http_client(
+            ca,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let response = client.get(url).send().await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -441,7 +444,7 @@ fn upload_commit_and_serve_round_trip_keeps_old_files() {
     );
 
     // Status reports the revision; an older revision is refused.
-    let client = hotpush::push::https::HttpsClient::new(
+    let client = hotpush::origin::sync::https::HttpsClient::new(
         &mirror,
         Duration::from_secs(2),
         Duration::from_secs(5),
@@ -454,7 +457,7 @@ fn upload_commit_and_serve_round_trip_keeps_old_files() {
     assert_eq!(receiver.tree(), tree);
 
     // A metalink copy is stored and served back.
-    rt.block_on(hotpush::push::push_metalink(
+    rt.block_on(hotpush::origin::sync::push_metalink(
         &mirror,
         "critical-f43",
         "x86_64",
@@ -518,7 +521,7 @@ impl RawClient {
                 .trim_end()
                 .as_bytes()
                 .to_vec(),
-            http: hotpush::push::https::http_client(
+            http: hotpush::origin::sync::https::http_client(
                 Some(&receiver.cert()),
                 Duration::from_secs(2),
                 Duration::from_secs(5),
