@@ -271,7 +271,7 @@ secret_file = "secret"
 
     #[test]
     fn refuses_world_readable_secret_unknown_field_duplicates_and_bad_urls() {
-        let dir = dir_with_secret(0o644);
+        let dir = dir_with_secret(0o640);
         let path = dir.path().join("mirrors.toml");
         let one = |extra: &str, method: &str, push: &str| {
             format!(
@@ -282,7 +282,7 @@ secret_file = "secret"
             err_text(parse_mirrors(&path, &one("", "https", "https://[::1]:8443")).unwrap_err());
         assert!(
             e.contains("secret_file")
-                && e.contains("readable by every user")
+                && e.contains("can be read by others (mode 640)")
                 && e.contains("chmod 600"),
             "{e}"
         );

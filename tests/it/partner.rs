@@ -848,25 +848,27 @@ fn receiver_refuses_bad_requests_and_the_served_tree_stays_unchanged() {
 }
 
 #[test]
-fn receiver_refuses_a_world_readable_secret() {
+fn receiver_refuses_a_group_or_world_readable_secret() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "0123456789abcdef0123456789").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = support::hotpush()
-        .args(["receive", "--listen", "[::1]:0", "--secret-file"])
-        .arg(&secret)
-        .arg("--data-dir")
-        .arg(dir.path().join("d"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("readable by every user") && stderr.contains("chmod 600"),
-        "{stderr}"
-    );
+    for mode in [0o644, 0o640] {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = support::hotpush()
+            .args(["receive", "--listen", "[::1]:0", "--secret-file"])
+            .arg(&secret)
+            .arg("--data-dir")
+            .arg(dir.path().join("d"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("can be read by others") && stderr.contains("chmod 600"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
