@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{build_rpm, http_get, Gpg, Origin};
-use crate::support::require_tool;
+use crate::common::fixtures::{build_rpm, http_get, Gpg, Origin};
+use crate::common::support::require_tool;
 
 fn source(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()

@@ -6,13 +6,13 @@
     clippy::field_reassign_with_default
 )]
 
+mod common;
 mod config;
 mod createrepo;
 mod dashboard;
 mod demo;
 mod dnf_repodata;
 mod doctor;
-mod fixtures;
 mod hooks;
 mod intake;
 mod metalink;
@@ -25,6 +25,5 @@ mod retirement;
 mod rsync;
 mod signing;
 mod sop;
-mod support;
 mod tidy;
 mod verify;
