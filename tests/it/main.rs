@@ -6,6 +6,7 @@
     clippy::field_reassign_with_default
 )]
 
+mod api;
 mod common;
 mod config;
 mod createrepo;

@@ -8,3 +8,4 @@ pub mod repo_files;
 pub mod sshd;
 pub mod static_server;
 pub mod support;
+pub mod test_app;
