@@ -66,10 +66,7 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
         })
         .unwrap_or_default();
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         app.metrics.render(depth, &lags),
     )
         .into_response()
