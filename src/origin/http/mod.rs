@@ -5,6 +5,7 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod pubtree;
 
 use std::sync::Arc;
