@@ -14,9 +14,9 @@ fn source(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
-/// String literals that start a route in `src/http/mod.rs`.
+/// String literals that start a route in `src/origin/http/mod.rs`.
 fn router_paths() -> Vec<String> {
-    let text = source("src/http/mod.rs");
+    let text = source("src/origin/http/mod.rs");
     let mut out = Vec::new();
     let mut rest = text.as_str();
     while let Some(i) = rest.find(".route(") {
@@ -70,7 +70,7 @@ fn openapi_describes_every_api_route() {
 
 #[test]
 fn the_page_follows_every_event_kind_the_origin_emits() {
-    let js = source("src/http/assets/dashboard.js");
+    let js = source("src/origin/http/assets/dashboard.js");
     let list_start = js.find("const EVENT_KINDS = [").unwrap();
     let list = &js[list_start..list_start + js[list_start..].find("];").unwrap()];
     let mut kinds = std::collections::BTreeSet::new();
