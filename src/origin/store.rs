@@ -579,12 +579,17 @@ impl Store {
     /// priority (lowest number) first, marks them running, and reads in the same
     /// transaction the [`Snapshot`] the run publishes from. `None` when no job
     /// is queued.
+    ///
+    /// The transaction takes the write lock first (`BEGIN IMMEDIATE`): a deferred
+    /// one that reads and then writes fails at once, without waiting, when
+    /// another process (e.g. `hotpush token create`) wrote in between, and the
+    /// run would then wait for the next wake-up.
     pub fn claim_run(
         &self,
         retained_since_ms: i64,
     ) -> anyhow::Result<Option<(Vec<JobRow>, Snapshot)>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let jobs: Vec<JobRow> = {
             let mut stmt = tx.prepare(
                 "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
