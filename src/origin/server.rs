@@ -162,7 +162,7 @@ impl Listeners {
 
 /// A started origin: listeners serving, and the publisher, partner fan-out,
 /// catch-up and retirement watcher running. [`Running::shutdown`] (or the end
-/// of [`Running::serve_until`]) stops it.
+/// of [`Running::serve_until`]) stops it; dropping it stops it at once.
 pub struct Running {
     /// The bound addresses, in `config.listen` order.
     pub addrs: Vec<SocketAddr>,
@@ -217,6 +217,16 @@ impl Running {
                 self.servers.abort_all();
                 Ok(())
             }
+        }
+    }
+}
+
+impl Drop for Running {
+    /// Dropped without [`Running::shutdown`] (e.g. on an error): the listeners
+    /// stop with their task set, the workers here.
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
         }
     }
 }
