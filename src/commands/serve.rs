@@ -1,5 +1,6 @@
 //! `hotpush serve` and `hotpush token create`: resolve the configuration from the
-//! flags and files, then hand it to `origin::server`.
+//! flags and files, then start the origin with `origin::server::start` and serve
+//! until SIGINT or SIGTERM.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use clap::{Args, Subcommand};
 use crate::logging::user_error;
 use crate::origin::auth;
 use crate::origin::config::Config;
-use crate::origin::server::{serve, state_db};
+use crate::origin::server::{self, state_db};
 use crate::origin::store::Store;
 
 #[derive(Debug, Args)]
@@ -83,7 +84,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(config, mirrors))?;
+    rt.block_on(async {
+        let running = server::start(config, mirrors).await?;
+        server::issue_first_admin_token(&running.app)?;
+        running.serve_until(server::shutdown_signal()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
