@@ -202,12 +202,20 @@ async fn a_publication_with_nothing_new_changes_nothing() {
 
     // A routine job (what a restart or a retirement of nothing queues): the
     // publisher runs and finds every repository's content unchanged.
+    let mut events = t.app().events.subscribe();
     t.app()
         .store
         .enqueue_job("publish", hotpush::origin::jobs::PRIORITY_ROUTINE, "test")
         .unwrap();
     assert_eq!(t.run_pending_jobs().await, 1);
 
+    // No repository was written again, not even under the same revision.
+    let mut kinds = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        kinds.push(e.kind);
+    }
+    assert!(kinds.contains(&"publish-finished".to_owned()), "{kinds:?}");
+    assert!(!kinds.contains(&"repo-published".to_owned()), "{kinds:?}");
     assert_eq!(served_state(&t), before);
     assert_eq!(
         crate::common::partner::snapshot(&t.app().tree.pub_root),
