@@ -1,26 +1,35 @@
 //! The JSON types of the API: the only types that derive `Serialize`/`Deserialize`
-//! for the wire. Domain types never cross the wire as they are.
+//! for the wire. Domain types never cross the wire as they are. They also
+//! derive `ToSchema`: the OpenAPI document (`origin::http::openapi`) is
+//! generated from them and their doc comments, so it cannot drift from them.
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Every error answer of the API: what went wrong and what to do about it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unauthenticated`, `bad_package`.
     pub code: String,
     pub message: String,
+    /// What to do about it (may be empty).
     #[serde(default)]
     pub hint: String,
 }
 
-/// `POST /api/v1/pushes`.
-#[derive(Debug, Serialize, Deserialize)]
+/// `POST /api/v1/pushes`: the advisory a push ships.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPush {
+    /// Letters, digits, `-`, `_`, `.` and `:`, at most 64, e.g. `FEDORA-2026-0001`.
     pub advisory: String,
+    /// `critical`, `important`, `moderate` or `low` (any case).
     pub severity: String,
+    /// CVE ids, e.g. `CVE-2026-12345`.
     #[serde(default)]
     pub cves: Vec<String>,
     pub summary: String,
@@ -31,17 +40,20 @@ pub struct NewPush {
     pub releases: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One package of a push, as verified at upload.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PushPackageView {
     pub file_name: String,
     pub nevra: String,
     pub arch: String,
     pub sha256: String,
     pub size: u64,
+    /// The trusted key that signed it.
     pub signed_by: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// A push: its advisory, its packages and where it stands.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PushView {
     pub id: i64,
     pub advisory: String,
@@ -57,21 +69,29 @@ pub struct PushView {
     pub mirrors: Vec<MirrorView>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// An advisory and the packages it ships.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AdvisoryView {
     pub id: String,
+    /// `critical`, `important`, `moderate` or `low`.
     pub severity: String,
     pub summary: String,
     pub description: String,
     pub cves: Vec<String>,
+    /// Empty: every configured release.
     pub releases: Vec<String>,
+    /// `pending`, `live` or `retired`.
     pub state: String,
+    /// Unix seconds.
     pub issued: i64,
+    /// Unix seconds.
     pub updated: i64,
+    /// NEVRAs.
     pub packages: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One repository (channel/release/arch) and what it serves now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RepoView {
     pub repo: String,
     pub metalink: String,
@@ -82,20 +102,26 @@ pub struct RepoView {
     pub packages: usize,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One partner mirror for one repository.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MirrorView {
     pub name: String,
     pub public_url: String,
     pub repo: String,
+    /// The revision the partner holds.
     pub revision: u64,
+    /// Holds the origin's current revision.
     pub current: bool,
+    /// Its public URL was checked (hash and signature) at that revision.
     pub verified: bool,
     pub verified_at_ms: Option<i64>,
+    /// How long it has been behind the origin.
     pub lag_ms: Option<i64>,
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// What is live where: repositories, advisories, partner mirrors.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusView {
     pub public_url: String,
     pub channel: String,
@@ -112,7 +138,8 @@ pub struct StatusView {
     pub mirrors: Vec<MirrorView>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One audit log entry: an authorisation decision, allowed or refused.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuditView {
     pub id: i64,
     pub at_ms: i64,
@@ -124,11 +151,14 @@ pub struct AuditView {
     pub remote_addr: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One publisher job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
     pub id: i64,
     pub kind: String,
+    /// 0: security push; 1: routine (retirement, reconcile).
     pub priority: i64,
+    /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     pub push_id: Option<i64>,
     pub reason: String,
@@ -139,7 +169,9 @@ pub struct JobView {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Something that happened, as `/api/v1/events` sends it (the SSE event name
+/// is the kind).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     pub kind: String,
     pub message: String,
@@ -149,7 +181,7 @@ pub struct EventView {
 }
 
 /// One step of the emergency procedure for one push.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChecklistStepView {
     /// Stable key: `declared`, `uploaded`, `accepted`, `published`, `partners`,
     /// `metalink`, `verify-client`, `announced`, `monitor`, `retired`.
@@ -162,10 +194,20 @@ pub struct ChecklistStepView {
 }
 
 /// `GET /api/v1/pushes/{id}/checklist`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChecklistView {
     pub push_id: i64,
     pub advisory: String,
     pub state: String,
     pub steps: Vec<ChecklistStepView>,
+}
+
+/// `POST /api/v1/advisories/{id}/retire`: the retirement is queued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RetireView {
+    pub advisory: String,
+    /// `retired`.
+    pub state: String,
+    /// The publisher job that takes the packages out.
+    pub job: i64,
 }

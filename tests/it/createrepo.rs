@@ -7,8 +7,8 @@ use std::process::Output;
 
 use sha2::{Digest, Sha256};
 
-use crate::repodata::{assert_repomd_consistent, golden_input, read_repo};
-use crate::support::{hotpush, real_rpms, run_ok};
+use crate::common::repo_files::{assert_repomd_consistent, golden_input, read_repo};
+use crate::common::support::{hotpush, real_rpms, run_ok};
 
 /// File name -> sha256 of every file in `repodata/` (what "untouched" means).
 fn snapshot(root: &Path) -> BTreeMap<String, String> {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{build_rpm, http_get, Gpg, Origin};
-use crate::support::require_tool;
+use crate::common::fixtures::{build_rpm, http_get, Gpg, Origin};
+use crate::common::support::require_tool;
 
 fn source(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -32,7 +32,7 @@ fn router_paths() -> Vec<String> {
 #[test]
 fn openapi_describes_every_api_route() {
     let doc: serde_json::Value =
-        serde_json::from_str(hotpush::origin::http::api::OPENAPI_JSON).unwrap();
+        serde_json::from_str(hotpush::origin::http::openapi::openapi_json()).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     let routes = router_paths();
@@ -53,7 +53,7 @@ fn openapi_describes_every_api_route() {
     }
     // Every operation answers something and every $ref resolves.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    let text = hotpush::origin::http::api::OPENAPI_JSON;
+    let text = hotpush::origin::http::openapi::openapi_json();
     for piece in text.split("\"#/components/schemas/").skip(1) {
         let name = &piece[..piece.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling $ref `{name}`");
@@ -136,7 +136,7 @@ fn pages_and_assets_are_served_and_unknown_advisories_are_404() {
     assert!(page.contains("&lt;script&gt;") && !page.contains("<script>alert"));
     let (code, doc) = get("/api/v1/openapi.json");
     assert_eq!(code, 200);
-    assert_eq!(doc, hotpush::origin::http::api::OPENAPI_JSON);
+    assert_eq!(doc, hotpush::origin::http::openapi::openapi_json());
 }
 
 /// A child process group killed on drop (node and the Chromium it starts).

@@ -5,8 +5,8 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::partner::KillOnDrop;
-use crate::support::{hotpush, require_tool};
+use crate::common::partner::KillOnDrop;
+use crate::common::support::{hotpush, require_tool};
 
 const READY: &str = "hotpush demo: ready";
 
@@ -62,10 +62,10 @@ fn demo_serves_a_fix_dnf_installs_and_stops_on_sigterm() {
         "{repo}"
     );
     let dashboard = field("dashboard:");
-    let (code, _) = crate::fixtures::http_get(&dashboard).unwrap();
+    let (code, _) = crate::common::fixtures::http_get(&dashboard).unwrap();
     assert_eq!(code, 200, "{dashboard}");
     let (code, body) =
-        crate::fixtures::http_get(&format!("{}api/v1/advisories", dashboard)).unwrap();
+        crate::common::fixtures::http_get(&format!("{}api/v1/advisories", dashboard)).unwrap();
     assert_eq!(code, 200);
     assert!(String::from_utf8_lossy(&body).contains("DEMO-2026-0001"));
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{hotpush, real_rpms, require_tool, run_ok};
+use crate::common::support::{hotpush, real_rpms, require_tool, run_ok};
 
 const ADVISORY_ID: &str = "FEDORA-2026-c0ffee0001";
 

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::fixtures::{free_port, Gpg, Origin};
-use crate::partner::{write_secret, Receiver};
-use crate::support::hotpush;
+use crate::common::fixtures::{free_port, Gpg, Origin};
+use crate::common::partner::{write_secret, Receiver};
+use crate::common::support::hotpush;
 
 fn doctor(config: &Path, mirrors: &Path) -> (Output, String) {
     let out = hotpush()

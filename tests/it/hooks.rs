@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{build_rpm, http_get, Origin};
+use crate::common::fixtures::{build_rpm, http_get, Origin};
 
 fn write_hook(dir: &Path, phase: &str, name: &str, body: &str) {
     let d = dir.join("hooks").join(format!("{phase}.d"));
@@ -119,7 +119,7 @@ fn failing_pre_hook_stops_publication_and_post_hooks_see_the_publication() {
     assert!(done >= 2, "start-up reconcile and the push");
 
     // Retirement is routine work: priority 1.
-    let out = crate::support::hotpush()
+    let out = crate::common::support::hotpush()
         .args(["retire", "--server", &origin.url, "--token-file"])
         .arg(&token)
         .arg("HOOK-2")

@@ -15,7 +15,7 @@ use hotpush::core::rpm::{
 use quick_xml::events::Event;
 use sha2::{Digest, Sha256};
 
-use crate::support;
+use crate::common::support;
 
 /// Every real RPM with the href it has in the golden files.
 fn real_packages() -> Vec<(String, PathBuf)> {

@@ -6,13 +6,14 @@
     clippy::field_reassign_with_default
 )]
 
+mod api;
+mod common;
 mod config;
 mod createrepo;
 mod dashboard;
 mod demo;
 mod dnf_repodata;
 mod doctor;
-mod fixtures;
 mod hooks;
 mod intake;
 mod metalink;
@@ -26,6 +27,5 @@ mod rsync;
 mod server;
 mod signing;
 mod sop;
-mod support;
 mod tidy;
 mod verify;

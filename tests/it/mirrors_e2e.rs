@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{build_rpm, free_port, http_get, Dnf, Gpg, Origin, Proxy};
-use crate::partner::Receiver;
-use crate::rsync::Sshd;
-use crate::support::hotpush;
+use crate::common::fixtures::{build_rpm, free_port, http_get, Dnf, Gpg, Origin, Proxy};
+use crate::common::partner::Receiver;
+use crate::common::sshd::Sshd;
+use crate::common::support::hotpush;
 
 fn toml_str(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
@@ -145,7 +145,8 @@ fn push_reaches_three_partners_verify_passes_and_dnf_fails_over() {
 
     // The origin's tree fails (503) while its metalink answers: dnf installs from partners.
     let repo = String::from_utf8(
-        crate::support::run_ok(hotpush().args(["repofile", "--server", &origin.url])).stdout,
+        crate::common::support::run_ok(hotpush().args(["repofile", "--server", &origin.url]))
+            .stdout,
     )
     .unwrap();
     proxy.set_fail_pub(true);
@@ -268,7 +269,8 @@ fn a_partner_behind_is_never_listed_nor_accepted_and_catches_up() {
     // partner is left (through the baseurl): dnf must refuse it, not install
     // pre-fix metadata, while the advisory is live.
     let repo = String::from_utf8(
-        crate::support::run_ok(hotpush().args(["repofile", "--server", &origin.url])).stdout,
+        crate::common::support::run_ok(hotpush().args(["repofile", "--server", &origin.url]))
+            .stdout,
     )
     .unwrap();
     let repo: String = repo

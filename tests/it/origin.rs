@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::{build_rpm, http_get, Dnf, Gpg, Origin};
-use crate::support::hotpush;
+use crate::common::fixtures::{build_rpm, http_get, Dnf, Gpg, Origin};
+use crate::common::support::hotpush;
 
 fn repofile(origin: &Origin) -> String {
-    let out = crate::support::run_ok(hotpush().args(["repofile", "--server", &origin.url]));
+    let out = crate::common::support::run_ok(hotpush().args(["repofile", "--server", &origin.url]));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -199,7 +199,8 @@ fn refusals_are_clear_audited_and_publish_nothing() {
 
     // Over the size limit (the test config allows 50 MiB): refused before
     // anything is sent, naming the file and the limit.
-    let big = crate::fixtures::build_rpm_sized(dir, "big", "1", "1", "noarch", 52 * 1024 * 1024);
+    let big =
+        crate::common::fixtures::build_rpm_sized(dir, "big", "1", "1", "noarch", 52 * 1024 * 1024);
     let out = origin.push(&alice, "CRIT-1", &[&big], &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

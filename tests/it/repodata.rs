@@ -2,7 +2,6 @@
 //! package and field by field, determinism, sizes, codecs, repomd.xml integrity
 //! and structure (the real `createrepo_c` runs in some of these tests).
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,9 +10,11 @@ use hotpush::core::repodata::{
 };
 use hotpush::core::rpm::{ChangelogEntry, DepFlag, Dependency, FileKind, Package, PackageFile};
 use quick_xml::events::Event;
-use sha2::{Digest, Sha256};
 
-use crate::support::{real_rpms, require_tool, run_ok};
+use crate::common::repo_files::{
+    assert_repomd_consistent, decompress, golden_input, read_repo, repomd_records, sha256_hex,
+};
+use crate::common::support::{real_rpms, require_tool, run_ok};
 
 fn golden_dir() -> PathBuf {
     real_rpms().join("expected/createrepo_c-0.17.3")
@@ -304,20 +305,6 @@ fn packages_from_golden() -> Vec<Package> {
         .collect()
 }
 
-pub(crate) fn decompress(name: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .unwrap();
-    } else if name.ends_with(".zst") {
-        out = zstd::stream::decode_all(bytes).unwrap();
-    } else {
-        panic!("unknown suffix: {name}");
-    }
-    out
-}
-
 fn xml_of(files: &RepoFiles, kind: &str) -> String {
     let f = files
         .files
@@ -325,74 +312,6 @@ fn xml_of(files: &RepoFiles, kind: &str) -> String {
         .find(|f| f.kind == kind)
         .unwrap_or_else(|| panic!("no {kind} record"));
     String::from_utf8(decompress(&f.href, &f.bytes)).unwrap()
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
-}
-
-/// `<data type>` -> child element name -> (text or href).
-fn repomd_records(repomd: &str) -> Vec<(String, BTreeMap<String, String>)> {
-    let mut reader = quick_xml::Reader::from_str(repomd);
-    let mut out: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    let mut current: Option<String> = None;
-    loop {
-        match reader.read_event().unwrap() {
-            Event::Eof => break,
-            Event::Start(e) if e.name().as_ref() == b"data" => {
-                let ty = e
-                    .try_get_attribute("type")
-                    .unwrap()
-                    .unwrap()
-                    .unescape_value()
-                    .unwrap()
-                    .into_owned();
-                out.push((ty, BTreeMap::new()));
-            }
-            Event::Start(e) => {
-                current = Some(String::from_utf8(e.name().as_ref().to_vec()).unwrap())
-            }
-            Event::Empty(e) if e.name().as_ref() == b"location" => {
-                let href = e
-                    .try_get_attribute("href")
-                    .unwrap()
-                    .unwrap()
-                    .unescape_value()
-                    .unwrap()
-                    .into_owned();
-                out.last_mut().unwrap().1.insert("location".into(), href);
-            }
-            Event::Text(t) => {
-                if let (Some(c), Some(last)) = (&current, out.last_mut()) {
-                    last.1.insert(c.clone(), t.decode().unwrap().into_owned());
-                }
-            }
-            Event::End(_) => current = None,
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Checks every repomd record against the file bytes it names.
-pub(crate) fn assert_repomd_consistent(repomd: &str, read: impl Fn(&str) -> Vec<u8>) {
-    for (ty, rec) in repomd_records(repomd) {
-        let href = &rec["location"];
-        let bytes = read(href);
-        assert_eq!(rec["checksum"], sha256_hex(&bytes), "{ty}: checksum");
-        assert_eq!(rec["size"], bytes.len().to_string(), "{ty}: size");
-        assert!(
-            href.contains(&format!("/{}-{ty}.xml.", rec["checksum"])),
-            "{ty}: href {href} names its checksum"
-        );
-        let open = decompress(href, &bytes);
-        assert_eq!(
-            rec["open-checksum"],
-            sha256_hex(&open),
-            "{ty}: open-checksum"
-        );
-        assert_eq!(rec["open-size"], open.len().to_string(), "{ty}: open-size");
-    }
 }
 
 fn sample_advisory(p: &Package) -> Advisory {
@@ -725,45 +644,6 @@ fn empty_repomd_matches_createrepo_c() {
     assert_repomd_consistent(&theirs_md, |href| std::fs::read(out.join(href)).unwrap());
 }
 
-/// Copies the golden input (`createrepo_c/`, `rpm-rs/`, `edge-rpms/` as sibling
-/// directories) into `dest` with every mtime at 1700000000, as the README of
-/// the golden files says.
-pub(crate) fn golden_input(dest: &Path) {
-    std::fs::create_dir_all(dest).unwrap();
-    let real = real_rpms();
-    let edge = real.join("../edge-rpms");
-    let mut cp = Command::new("cp");
-    cp.arg("-r")
-        .arg(real.join("createrepo_c"))
-        .arg(real.join("rpm-rs"))
-        .arg(edge)
-        .arg(dest);
-    run_ok(&mut cp);
-    run_ok(Command::new("chmod").arg("-R").arg("u+w").arg(dest));
-    run_ok(Command::new("find").arg(dest).args([
-        "-name",
-        "*.rpm",
-        "-exec",
-        "touch",
-        "-d",
-        "@1700000000",
-        "{}",
-        "+",
-    ]));
-}
-
-/// Reads a generated repository: repomd.xml and each record's uncompressed XML.
-pub(crate) fn read_repo(root: &Path) -> (String, BTreeMap<String, String>) {
-    let repomd = std::fs::read_to_string(root.join("repodata/repomd.xml")).unwrap();
-    let mut xml = BTreeMap::new();
-    for (ty, rec) in repomd_records(&repomd) {
-        let href = &rec["location"];
-        let bytes = std::fs::read(root.join(href)).unwrap();
-        xml.insert(ty, String::from_utf8(decompress(href, &bytes)).unwrap());
-    }
-    (repomd, xml)
-}
-
 /// A difference from createrepo_c 0.17.3 that we keep on purpose.
 struct Expected {
     /// Substring of the package's location (primary) or `name (pkgid)` label.
@@ -810,7 +690,7 @@ fn real_rpms_match_createrepo_c_field_by_field() {
     let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
     golden_input(&input);
     run_ok(
-        crate::support::hotpush()
+        crate::common::support::hotpush()
             .args([
                 "createrepo",
                 "--compress",
@@ -890,7 +770,7 @@ fn repomd_structure_matches_createrepo_c_for_real_rpms() {
     golden_input(&input);
     run_createrepo_c(&input, &theirs);
     run_ok(
-        crate::support::hotpush()
+        crate::common::support::hotpush()
             .args([
                 "createrepo",
                 "--compress",
@@ -921,7 +801,7 @@ fn edge_cases_requires_follow_createrepo_c_1x() {
     let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
     golden_input(&input);
     run_ok(
-        crate::support::hotpush()
+        crate::common::support::hotpush()
             .args(["createrepo", "--output"])
             .arg(&out)
             .arg(&input),

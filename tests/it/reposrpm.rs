@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::fixtures::{build_rpm, http_get, Dnf, Gpg, Origin};
-use crate::support::{hotpush, run_ok};
+use crate::common::fixtures::{build_rpm, http_get, Dnf, Gpg, Origin};
+use crate::common::support::{hotpush, run_ok};
 
 /// Runs dnf in the installroot with the repositories the root itself has
 /// (`<root>/etc/yum.repos.d`). dnf resolves `file://` key URLs on the host, not

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{build_rpm, free_port, http_get, Origin};
-use crate::support::{require_tool, run_ok};
+use crate::common::fixtures::{build_rpm, free_port, http_get, Origin};
+use crate::common::support::{require_tool, run_ok};
 
 const ADVISORY: &str = "HELLO-2026-1";
 

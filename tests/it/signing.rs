@@ -7,8 +7,8 @@ use std::process::Command;
 use hotpush::core::metalink::{self, MetalinkDoc, RepomdFacts};
 use hotpush::core::signing::{verify_detached, RepoKey};
 
-use crate::support::{require_tool, run_ok, shared_dir};
-use crate::verify::StaticServer;
+use crate::common::static_server::StaticServer;
+use crate::common::support::{require_tool, run_ok, shared_dir};
 
 /// Runs gpg with its own home directory; returns (success, status-fd output, stderr).
 fn gpg(home: &Path, args: &[&str]) -> (bool, String, String) {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::fixtures::{build_rpm, http_get, Gpg, Origin};
-use crate::support::{hotpush, run_ok};
+use crate::common::fixtures::{build_rpm, http_get, Gpg, Origin};
+use crate::common::support::{hotpush, run_ok};
 
 /// Splits a shell command line the way `sh` does for the quoting the procedures
 /// use: single quotes, double quotes (with `\"` and `\\`), backslash escapes.

@@ -1,5 +1,6 @@
 //! Tidy checks over the sources, as rust-analyzer's `tidy.rs` does: every file
-//! opens with `//!`, and each layer imports only what ARCHITECTURE.md allows.
+//! opens with `//!`, each layer imports only what ARCHITECTURE.md allows, and
+//! integration-test files take shared helpers only from `tests/it/common/`.
 //! A broken rule fails the test naming the file, the line and the rule.
 use std::path::{Path, PathBuf};
 
@@ -152,6 +153,37 @@ pub fn violations(src: &Path) -> Vec<String> {
     problems
 }
 
+/// Every rule broken under `it` (the integration tests): a test file names no
+/// other test file's items, only `crate::common`; every file opens with `//!`.
+pub fn test_violations(it: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    rust_files(it, &mut files);
+    files.sort();
+    for path in &files {
+        let rel = path.strip_prefix(it).unwrap();
+        let shown = format!("tests/it/{}", rel.display());
+        let text = std::fs::read_to_string(path).unwrap();
+        if !text.starts_with("//!") {
+            problems.push(format!(
+                "{shown}: does not open with a `//!` comment saying what it covers"
+            ));
+        }
+        // main.rs declares the modules; this file quotes paths in its fixtures.
+        if rel == Path::new("main.rs") || rel == Path::new("tidy.rs") {
+            continue;
+        }
+        for (line, root) in crate_roots(&text) {
+            if root != "common" {
+                problems.push(format!(
+                    "{shown}:{line}: names `crate::{root}`: shared test helpers live in tests/it/common/"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 #[test]
 fn layers_import_only_what_architecture_md_allows() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -159,6 +191,18 @@ fn layers_import_only_what_architecture_md_allows() {
     assert!(
         problems.is_empty(),
         "{} tidy rule(s) broken (see ARCHITECTURE.md, \"Layers\"):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn test_files_take_shared_helpers_only_from_common() {
+    let it = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let problems = test_violations(&it);
+    assert!(
+        problems.is_empty(),
+        "{} tidy rule(s) broken:\n{}",
         problems.len(),
         problems.join("\n")
     );
@@ -201,4 +245,23 @@ fn tidy_catches_a_broken_rule() {
         );
     }
     assert_eq!(problems.len(), expect.len(), "{}", problems.join("\n"));
+
+    // And in the tests: one file reaching into another's helpers.
+    let it = dir.path().join("it");
+    std::fs::create_dir_all(it.join("common")).unwrap();
+    std::fs::write(it.join("main.rs"), "//! m\nmod common;\n").unwrap();
+    std::fs::write(it.join("common/mod.rs"), "//! c\n").unwrap();
+    std::fs::write(
+        it.join("a.rs"),
+        "//! a\nuse crate::common::support::hotpush;\n",
+    )
+    .unwrap();
+    std::fs::write(it.join("b.rs"), "//! b\nuse crate::a::Helper;\n").unwrap();
+    let problems = test_violations(&it);
+    assert_eq!(problems.len(), 1, "{}", problems.join("\n"));
+    assert!(
+        problems[0].starts_with("tests/it/b.rs:2: names `crate::a`"),
+        "{}",
+        problems[0]
+    );
 }

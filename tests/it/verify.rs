@@ -1,7 +1,6 @@
 //! `hotpush verify` against small repository trees served by an in-process static
 //! HTTP server on [::1]: a good host passes; a corrupted data file, a stale repomd
-//! and a bad signature each fail, and the report names the host. Also home of
-//! [`StaticServer`] and [`Tree`], which the signing tests reuse.
+//! and a bad signature each fail, and the report names the host.
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -9,72 +8,8 @@ use hotpush::core::metalink::{self, MetalinkDoc, RepomdFacts};
 use hotpush::core::signing::RepoKey;
 use sha2::{Digest, Sha256};
 
-use crate::support::hotpush;
-
-/// Serves the files under `root` over HTTP on `[::1]:<ephemeral>` until dropped.
-pub(crate) struct StaticServer {
-    pub(crate) base_url: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl StaticServer {
-    pub(crate) fn start(root: &Path) -> StaticServer {
-        let listener = std::net::TcpListener::bind("[::1]:0").expect("bind [::1]:0");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let root = root.to_owned();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                    let root = root.clone();
-                    async move { serve_file(&root, uri.path()) }
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
-        });
-        StaticServer {
-            base_url: format!("http://[::1]:{port}"),
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve_file(root: &Path, path: &str) -> axum::response::Response {
-    use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    let relative = path.trim_start_matches('/');
-    if relative.split('/').any(|s| s == ".." || s.is_empty()) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match std::fs::read(root.join(relative)) {
-        Ok(bytes) => bytes.into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
-}
+use crate::common::static_server::StaticServer;
+use crate::common::support::hotpush;
 
 /// A hand-made repository: three metadata files and a repomd.xml naming them with
 /// sha256 and size, as the repodata builder writes them.

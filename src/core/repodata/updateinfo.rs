@@ -21,31 +21,15 @@ pub fn render_updateinfo(advisories: &[Advisory]) -> String {
     o
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
+/// `YYYY-MM-DD HH:MM:SS` in UTC. A time past chrono's range (beyond year
+/// 262,000) is written as the last second chrono knows.
 pub fn format_date(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rem = seconds % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn element(o: &mut String, indent: &str, tag: &str, value: &str) {
@@ -132,5 +116,6 @@ mod tests {
         assert_eq!(format_date(1_709_164_800), "2024-02-29 00:00:00");
         assert_eq!(format_date(951_868_800), "2000-03-01 00:00:00");
         assert_eq!(format_date(4_102_444_799), "2099-12-31 23:59:59");
+        assert_eq!(format_date(u64::MAX), "+262142-12-31 23:59:59");
     }
 }

@@ -97,6 +97,20 @@ fn valid_advisory_id(id: &str) -> bool {
 }
 
 /// `POST /api/v1/pushes`: declares an advisory and opens a push for its packages.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pushes",
+    operation_id = "createPush",
+    summary = "Declare an advisory and open a push for its packages",
+    security(("bearer" = [])),
+    request_body = NewPush,
+    responses(
+        (status = 201, description = "push opened", body = PushView),
+        (status = 400, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn create_push(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -218,6 +232,28 @@ fn check_file_name(name: &str) -> ApiResult<()> {
 
 /// `PUT /api/v1/pushes/{id}/packages/{file_name}`: streams one RPM to disk (size
 /// bounded), then parses it and checks its signature and arch.
+#[utoipa::path(
+    put,
+    path = "/api/v1/pushes/{id}/packages/{file}",
+    operation_id = "uploadPackage",
+    summary = "Upload one signed RPM into an open push (body: the RPM bytes)",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "push id"), ("file" = String, Path, description = "file name ending in `.rpm`")),
+    request_body(
+        content = inline(crate::origin::http::openapi::RpmFile),
+        content_type = "application/x-rpm"
+    ),
+    responses(
+        (status = 201, description = "package verified and stored", body = PushPackageView),
+        (status = 400, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "error", body = ErrorEnvelope),
+        (status = 413, description = "error", body = ErrorEnvelope),
+        (status = 422, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn upload_package(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -423,6 +459,22 @@ async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiR
 
 /// `POST /api/v1/pushes/{id}/submit`: accepts the push. Once this answers 202 the
 /// push is durable and will end published or visibly failed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pushes/{id}/submit",
+    operation_id = "submitPush",
+    summary = "Accept the push; from here on it ends published or visibly failed",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "push id")),
+    responses(
+        (status = 202, description = "accepted", body = PushView),
+        (status = 400, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn submit_push(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -469,6 +521,17 @@ pub async fn submit_push(
 }
 
 /// `GET /api/v1/pushes/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pushes/{id}",
+    operation_id = "getPush",
+    summary = "One push, its packages and partner state",
+    params(("id" = i64, Path, description = "push id")),
+    responses(
+        (status = 200, description = "OK", body = PushView),
+        (status = 404, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_push(
     State(app): State<Arc<App>>,
     Path(push_id): Path<i64>,
@@ -477,6 +540,13 @@ pub async fn get_push(
 }
 
 /// `GET /api/v1/pushes`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pushes",
+    operation_id = "listPushes",
+    summary = "The newest pushes (at most 100), newest first",
+    responses((status = 200, description = "OK", body = Vec<PushView>))
+)]
 pub async fn list_pushes(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<PushView>>> {
     let pushes = app.store.pushes(100)?;
     let mut out = Vec::new();
@@ -528,6 +598,20 @@ pub(crate) fn push_view(app: &App, push_id: i64) -> ApiResult<PushView> {
 }
 
 /// `POST /api/v1/advisories/{id}/retire`: takes the advisory's packages out.
+#[utoipa::path(
+    post,
+    path = "/api/v1/advisories/{id}/retire",
+    operation_id = "retireAdvisory",
+    summary = "Take the advisory's packages out of the critical repositories",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
+    responses(
+        (status = 202, description = "retirement queued", body = RetireView),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn retire(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -550,16 +634,38 @@ pub async fn retire(
     let job = crate::origin::jobs::retire(&app, &id, &owner.user, "by request")?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "advisory": id, "state": "retired", "job": job })),
+        Json(RetireView {
+            advisory: id,
+            state: "retired".into(),
+            job,
+        }),
     ))
 }
 
 /// `GET /api/v1/advisories`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/advisories",
+    operation_id = "listAdvisories",
+    summary = "Every advisory",
+    responses((status = 200, description = "OK", body = Vec<AdvisoryView>))
+)]
 pub async fn list_advisories(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<AdvisoryView>>> {
     Ok(Json(advisory_views(&app)?))
 }
 
 /// `GET /api/v1/advisories/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/advisories/{id}",
+    operation_id = "getAdvisory",
+    summary = "One advisory",
+    params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
+    responses(
+        (status = 200, description = "OK", body = AdvisoryView),
+        (status = 404, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_advisory(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -633,6 +739,13 @@ pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
 }
 
 /// `GET /api/v1/status`: what is live where.
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    operation_id = "status",
+    summary = "What is live where: repositories, advisories, partner mirrors",
+    responses((status = 200, description = "OK", body = StatusView))
+)]
 pub async fn status(State(app): State<Arc<App>>) -> ApiResult<Json<StatusView>> {
     Ok(Json(status_view(&app)?))
 }
@@ -679,6 +792,18 @@ pub(crate) fn status_view(app: &App) -> ApiResult<StatusView> {
 }
 
 /// `GET /api/v1/audit` (admin group): the newest audit entries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "audit",
+    summary = "The newest audit log entries (admin group)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<AuditView>),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn audit(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -704,6 +829,13 @@ pub async fn audit(
 }
 
 /// `GET /api/v1/activity`: every job's start, end, outcome, duration and error.
+#[utoipa::path(
+    get,
+    path = "/api/v1/activity",
+    operation_id = "activity",
+    summary = "The newest jobs: start, end, outcome, duration, error",
+    responses((status = 200, description = "OK", body = Vec<JobView>))
+)]
 pub async fn activity(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<JobView>>> {
     Ok(Json(
         app.store
@@ -730,6 +862,18 @@ pub async fn activity(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<JobView
 }
 
 /// `GET /api/v1/events`: server-sent events as they happen.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "events",
+    summary = "Server-sent events as things happen; the SSE event name is the kind, the data an EventView",
+    responses((
+        status = 200,
+        description = "an endless text/event-stream of EventView JSON objects",
+        body = String,
+        content_type = "text/event-stream"
+    ))
+)]
 pub async fn events(
     State(app): State<Arc<App>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
@@ -751,6 +895,17 @@ pub async fn events(
 
 /// `GET /api/v1/pushes/{id}/checklist`: the emergency procedure's steps for this
 /// push, ticked from what the store and the served metalinks say.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pushes/{id}/checklist",
+    operation_id = "pushChecklist",
+    summary = "The emergency procedure's steps for this push, ticked as they happen",
+    params(("id" = i64, Path, description = "push id")),
+    responses(
+        (status = 200, description = "OK", body = ChecklistView),
+        (status = 404, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn push_checklist(
     State(app): State<Arc<App>>,
     Path(push_id): Path<i64>,
@@ -846,6 +1001,17 @@ pub(crate) fn checklist_view(app: &App, push_id: i64) -> ApiResult<ChecklistView
 }
 
 /// `GET /api/v1/advisories/{id}/announcement`: the announcement email, as text.
+#[utoipa::path(
+    get,
+    path = "/api/v1/advisories/{id}/announcement",
+    operation_id = "advisoryAnnouncement",
+    summary = "The announcement email (Subject line, CVEs, packages, the dnf command)",
+    params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
+    responses(
+        (status = 200, description = "OK", body = String, content_type = "text/plain"),
+        (status = 404, description = "error", body = ErrorEnvelope),
+    )
+)]
 pub async fn announcement(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -893,13 +1059,17 @@ pub async fn announcement(
     ))
 }
 
-/// The OpenAPI 3 description of `/api/v1`, hand-written.
-pub const OPENAPI_JSON: &str = include_str!("assets/openapi.json");
-
 /// `GET /api/v1/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi",
+    summary = "This document",
+    responses((status = 200, description = "OK", body = Object))
+)]
 pub async fn openapi() -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON,
+        crate::origin::http::openapi::openapi_json(),
     )
 }

@@ -1,122 +1,159 @@
-//! `/metrics` in Prometheus text format: publish durations, queue depth, partner
-//! lag, and requests by route and status. Counters live in memory.
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+//! `/metrics` in the Prometheus text format (0.0.4): publish durations, queue
+//! depth, partner lag, and requests by route and status. The metric types and
+//! the exposition format are `prometheus-client`'s; this module only names the
+//! metrics and fills the gauges read at scrape time.
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of what [`Metrics::render`] returns.
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the publish-duration histogram, in seconds.
 const BUCKETS_S: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
-#[derive(Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
-    /// Route → status → count. Counting takes a read lock and an atomic add;
-    /// the write lock is only taken the first time a (route, status) is seen.
-    requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
 }
 
-#[derive(Default)]
-struct Inner {
-    publish_buckets: [u64; BUCKETS_S.len()],
-    publish_count: u64,
-    publish_sum_s: f64,
-    publish_failures: u64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LagLabels {
+    mirror: String,
+    repo: String,
+}
+
+pub struct Metrics {
+    /// Everything below, registered once; encoding reads it.
+    registry: Registry,
+    publish_duration: Histogram,
+    publish_failures: Counter,
+    requests: Family<RequestLabels, Counter>,
+    /// Set from the store and the partner state at each scrape.
+    queue_depth: Gauge,
+    partner_lag: Family<LagLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// One scrape at a time fills the scrape-time gauges and encodes.
+    scrape: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let publish_duration = Histogram::new(BUCKETS_S);
+        let publish_failures = Counter::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let queue_depth = Gauge::default();
+        let partner_lag = Family::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "hotpush_publish_duration_seconds",
+            "Time of one publisher run",
+            publish_duration.clone(),
+        );
+        // The encoder adds `_total` to counters.
+        registry.register(
+            "hotpush_publish_failures",
+            "Publisher runs that failed",
+            publish_failures.clone(),
+        );
+        registry.register(
+            "hotpush_queue_depth",
+            "Jobs queued or running",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "hotpush_partner_lag_seconds",
+            "How long a partner has been behind the origin (0: current)",
+            partner_lag.clone(),
+        );
+        registry.register(
+            "hotpush_http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        Metrics {
+            registry,
+            publish_duration,
+            publish_failures,
+            requests,
+            queue_depth,
+            partner_lag,
+            scrape: Mutex::new(()),
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe_publish(&self, elapsed_ms: u64, ok: bool) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let s = elapsed_ms as f64 / 1000.0;
-        for (i, b) in BUCKETS_S.iter().enumerate() {
-            if s <= *b {
-                m.publish_buckets[i] += 1;
-            }
-        }
-        m.publish_count += 1;
-        m.publish_sum_s += s;
+        self.publish_duration.observe(elapsed_ms as f64 / 1000.0);
         if !ok {
-            m.publish_failures += 1;
+            self.publish_failures.inc();
         }
     }
 
     pub fn observe_request(&self, route: &str, status: u16) {
-        {
-            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = map.get(route).and_then(|s| s.get(&status)) {
-                c.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-        }
-        let mut map = self.requests.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(route.to_owned())
-            .or_default()
-            .entry(status)
-            .or_insert_with(|| AtomicU64::new(0))
-            .fetch_add(1, Ordering::Relaxed);
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
     }
 
     /// Renders everything, with the gauges the caller reads at scrape time.
     pub fn render(&self, queue_depth: i64, partner_lag_s: &[(String, String, f64)]) -> String {
-        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        out.push_str("# HELP hotpush_publish_duration_seconds Time of one publisher run.\n");
-        out.push_str("# TYPE hotpush_publish_duration_seconds histogram\n");
-        for (i, b) in BUCKETS_S.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "hotpush_publish_duration_seconds_bucket{{le=\"{b}\"}} {}",
-                m.publish_buckets[i]
-            );
-        }
-        let _ = writeln!(
-            out,
-            "hotpush_publish_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            m.publish_count
-        );
-        let _ = writeln!(
-            out,
-            "hotpush_publish_duration_seconds_sum {}",
-            m.publish_sum_s
-        );
-        let _ = writeln!(
-            out,
-            "hotpush_publish_duration_seconds_count {}",
-            m.publish_count
-        );
-        out.push_str("# HELP hotpush_publish_failures_total Publisher runs that failed.\n");
-        out.push_str("# TYPE hotpush_publish_failures_total counter\n");
-        let _ = writeln!(out, "hotpush_publish_failures_total {}", m.publish_failures);
-        out.push_str("# HELP hotpush_queue_depth Jobs queued or running.\n");
-        out.push_str("# TYPE hotpush_queue_depth gauge\n");
-        let _ = writeln!(out, "hotpush_queue_depth {queue_depth}");
-        out.push_str("# HELP hotpush_partner_lag_seconds How long a partner has been behind the origin (0: current).\n");
-        out.push_str("# TYPE hotpush_partner_lag_seconds gauge\n");
+        let _one_scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.queue_depth.set(queue_depth);
+        // Partners that left the configuration leave the output too.
+        self.partner_lag.clear();
         for (mirror, repo, lag) in partner_lag_s {
-            let _ = writeln!(
-                out,
-                "hotpush_partner_lag_seconds{{mirror=\"{mirror}\",repo=\"{repo}\"}} {lag}"
-            );
+            self.partner_lag
+                .get_or_create(&LagLabels {
+                    mirror: mirror.clone(),
+                    repo: repo.clone(),
+                })
+                .set(*lag);
         }
-        out.push_str("# HELP hotpush_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE hotpush_http_requests_total counter\n");
-        let requests: BTreeMap<(String, u16), u64> = self
-            .requests
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .flat_map(|(route, by_status)| {
-                by_status
-                    .iter()
-                    .map(move |(s, n)| ((route.clone(), *s), n.load(Ordering::Relaxed)))
-            })
-            .collect();
-        for ((route, status), n) in &requests {
-            let _ = writeln!(
-                out,
-                "hotpush_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
-        }
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_with_escaped_labels() {
+        let m = Metrics::default();
+        m.observe_publish(30, true);
+        m.observe_publish(2_000, false);
+        m.observe_request("/api/v1/pushes/{id}/submit", 202);
+        m.observe_request("/api/v1/pushes/{id}/submit", 202);
+        let text = m.render(3, &[("a\"b".into(), "critical/43/x86_64".into(), 1.5)]);
+        for line in [
+            "# TYPE hotpush_publish_duration_seconds histogram",
+            "hotpush_publish_duration_seconds_bucket{le=\"0.05\"} 1",
+            "hotpush_publish_duration_seconds_bucket{le=\"1\"} 1",
+            "hotpush_publish_duration_seconds_bucket{le=\"5\"} 2",
+            "hotpush_publish_duration_seconds_bucket{le=\"+Inf\"} 2",
+            "hotpush_publish_duration_seconds_count 2",
+            "hotpush_publish_failures_total 1",
+            "# TYPE hotpush_queue_depth gauge",
+            "hotpush_queue_depth 3",
+            "hotpush_partner_lag_seconds{mirror=\"a\\\"b\",repo=\"critical/43/x86_64\"} 1.5",
+            "hotpush_http_requests_total{route=\"/api/v1/pushes/{id}/submit\",status=\"202\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        // A partner gone from the next scrape is gone from the output.
+        assert!(!m.render(0, &[]).contains("hotpush_partner_lag_seconds{"));
     }
 }

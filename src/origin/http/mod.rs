@@ -5,6 +5,7 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod pubtree;
 
 use std::sync::Arc;
@@ -66,10 +67,7 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
         })
         .unwrap_or_default();
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         app.metrics.render(depth, &lags),
     )
         .into_response()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{hotpush, require_tool, run_ok};
+use crate::common::support::{hotpush, require_tool, run_ok};
 
 /// A GnuPG home with one passphrase-less signing key.
 pub struct Gpg {

@@ -1,0 +1,101 @@
+//! The OpenAPI document of `/api/v1`, generated with utoipa from the wire types
+//! in `core::api` (their `ToSchema` derives and doc comments) and the
+//! `#[utoipa::path]` attribute on each handler in `http::api`, so it cannot
+//! drift from what the handlers take and answer. Built once, on first request.
+use std::sync::LazyLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::origin::http::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hotpush origin API",
+        version = "1",
+        description = "Push signed security fixes, follow them to every partner mirror, and read \
+            what is live where. State-changing requests need `Authorization: Bearer <token>` \
+            (`hotpush token create`) from a member of the push group; every decision is audited."
+    ),
+    servers((url = "/")),
+    paths(
+        api::status,
+        api::list_pushes,
+        api::create_push,
+        api::get_push,
+        api::upload_package,
+        api::submit_push,
+        api::push_checklist,
+        api::list_advisories,
+        api::get_advisory,
+        api::retire,
+        api::announcement,
+        api::audit,
+        api::activity,
+        api::events,
+        api::openapi,
+    ),
+    // Sent inside the event stream, so no operation names it as a body.
+    components(schemas(crate::core::api::EventView)),
+    modifiers(&BearerToken)
+)]
+struct ApiDoc;
+
+/// The `bearer` security scheme the state-changing operations name.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// The body of a package upload: the RPM file itself, not JSON.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct RpmFile(Vec<u8>);
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+/// The OpenAPI document (JSON) served at `/api/v1/openapi.json`.
+pub fn openapi_json() -> &'static str {
+    &DOCUMENT
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_state_changing_operation_needs_the_bearer_token() {
+        let doc: serde_json::Value = serde_json::from_str(super::openapi_json()).unwrap();
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let mut changing = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                if matches!(method.as_str(), "post" | "put" | "delete" | "patch") {
+                    changing += 1;
+                    assert_eq!(
+                        op["security"],
+                        serde_json::json!([{ "bearer": [] }]),
+                        "{method} {path}"
+                    );
+                    assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                }
+            }
+        }
+        assert_eq!(changing, 4, "create, upload, submit, retire");
+    }
+}

@@ -1,0 +1,11 @@
+//! Fixtures shared by the integration tests, in one place: test files import
+//! helpers from here, never from each other.
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod partner;
+pub mod repo_files;
+pub mod sshd;
+pub mod static_server;
+pub mod support;
+pub mod test_app;
