@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use hotpush::config::Config;
+use hotpush::core::repodata::Compression;
 use hotpush::logging::UserError;
-use hotpush::repodata::Compression;
+use hotpush::origin::config::Config;
 
 fn write(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("hotpush.toml");

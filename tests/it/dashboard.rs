@@ -14,9 +14,9 @@ fn source(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
-/// String literals that start a route in `src/http/mod.rs`.
+/// String literals that start a route in `src/origin/http/mod.rs`.
 fn router_paths() -> Vec<String> {
-    let text = source("src/http/mod.rs");
+    let text = source("src/origin/http/mod.rs");
     let mut out = Vec::new();
     let mut rest = text.as_str();
     while let Some(i) = rest.find(".route(") {
@@ -31,7 +31,8 @@ fn router_paths() -> Vec<String> {
 
 #[test]
 fn openapi_describes_every_api_route() {
-    let doc: serde_json::Value = serde_json::from_str(hotpush::http::api::OPENAPI_JSON).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(hotpush::origin::http::api::OPENAPI_JSON).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     let routes = router_paths();
@@ -52,7 +53,7 @@ fn openapi_describes_every_api_route() {
     }
     // Every operation answers something and every $ref resolves.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    let text = hotpush::http::api::OPENAPI_JSON;
+    let text = hotpush::origin::http::api::OPENAPI_JSON;
     for piece in text.split("\"#/components/schemas/").skip(1) {
         let name = &piece[..piece.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling $ref `{name}`");
@@ -69,7 +70,7 @@ fn openapi_describes_every_api_route() {
 
 #[test]
 fn the_page_follows_every_event_kind_the_origin_emits() {
-    let js = source("src/http/assets/dashboard.js");
+    let js = source("src/origin/http/assets/dashboard.js");
     let list_start = js.find("const EVENT_KINDS = [").unwrap();
     let list = &js[list_start..list_start + js[list_start..].find("];").unwrap()];
     let mut kinds = std::collections::BTreeSet::new();
@@ -135,7 +136,7 @@ fn pages_and_assets_are_served_and_unknown_advisories_are_404() {
     assert!(page.contains("&lt;script&gt;") && !page.contains("<script>alert"));
     let (code, doc) = get("/api/v1/openapi.json");
     assert_eq!(code, 200);
-    assert_eq!(doc, hotpush::http::api::OPENAPI_JSON);
+    assert_eq!(doc, hotpush::origin::http::api::OPENAPI_JSON);
 }
 
 /// A child process group killed on drop (node and the Chromium it starts).

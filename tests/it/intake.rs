@@ -1,4 +1,4 @@
-//! RPM intake through the library (`hotpush::rpm::read_package`): every shared real RPM
+//! RPM intake through the library (`hotpush::core::rpm::read_package`): every shared real RPM
 //! parses into the record createrepo_c 0.17.3 wrote for it (golden XML, with the
 //! documented 1.x/v6 differences), signatures verify with the right key only, and
 //! broken input (truncated, not an RPM, altered payload or header) is refused with
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hotpush::rpm::{
+use hotpush::core::rpm::{
     read_package, Dependency, FileFacts, FileKind, IntakeError, Package, ReadPackage,
     SignaturePolicy, TrustedKeys,
 };

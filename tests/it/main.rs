@@ -26,4 +26,5 @@ mod rsync;
 mod signing;
 mod sop;
 mod support;
+mod tidy;
 mod verify;

@@ -1,7 +1,7 @@
 //! The metalink document read with an independent quick-xml pass (not
 //! `metalink::parse`), the way librepo reads it: literal `mm0:` names, document
 //! order, hashes of the exact repomd bytes, the R8 size budget, and the 404 form.
-use hotpush::metalink::{self, MetalinkDoc, RepomdFacts};
+use hotpush::core::metalink::{self, MetalinkDoc, RepomdFacts};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use sha2::{Digest, Sha256, Sha512};

@@ -410,7 +410,7 @@ fn served_files_carry_exact_bytes_and_cache_headers() {
             .await
             .unwrap();
         let repomd = resp.bytes().await.unwrap();
-        let entries = hotpush::publish::index_entries(&repomd).unwrap();
+        let entries = hotpush::origin::publish::index_entries(&repomd).unwrap();
         assert!(entries.iter().any(|e| e.kind == "primary"));
         for e in entries {
             let resp = client
@@ -462,10 +462,10 @@ fn check_once(
         let asc = get(format!("{base}/repodata/repomd.xml.asc")).await?;
         let r2 = get(format!("{base}/repodata/repomd.xml")).await?;
         if r1 == r2 {
-            hotpush::signing::verify_detached(&key, &r1, &String::from_utf8_lossy(&asc))
+            hotpush::core::signing::verify_detached(&key, &r1, &String::from_utf8_lossy(&asc))
                 .map_err(|e| format!("repomd.xml.asc does not sign repomd.xml: {e:#}"))?;
         }
-        for e in hotpush::publish::index_entries(&r1).map_err(|e| e.to_string())? {
+        for e in hotpush::origin::publish::index_entries(&r1).map_err(|e| e.to_string())? {
             let body = get(format!("{base}/{}", e.href)).await?;
             if body.len() as u64 != e.size || hex::encode(Sha256::digest(&body)) != e.sha256 {
                 return Err(format!("{} does not match repomd.xml", e.href));
@@ -598,7 +598,7 @@ fn accepted_pushes_survive_sigkill_at_random_points() {
         origin.url
     ))
     .unwrap();
-    let entries = hotpush::publish::index_entries(&repomd).unwrap();
+    let entries = hotpush::origin::publish::index_entries(&repomd).unwrap();
     let primary = entries.iter().find(|e| e.kind == "primary").unwrap();
     let (_, data) = http_get(&format!(
         "{}/pub/critical/43/x86_64/{}",
@@ -623,11 +623,12 @@ fn assert_tree_consistent(data_dir: &Path, strict_asc: bool) {
         let Ok(repomd) = std::fs::read(repo.join("repodata/repomd.xml")) else {
             continue;
         };
-        hotpush::publish::check_index(&repo, &repomd).unwrap_or_else(|e| panic!("{arch}: {e:#}"));
+        hotpush::origin::publish::check_index(&repo, &repomd)
+            .unwrap_or_else(|e| panic!("{arch}: {e:#}"));
         let asc = std::fs::read_to_string(repo.join("repodata/repomd.xml.asc")).unwrap_or_default();
         // A kill between the two renames may leave the .asc out of step on disk
         // (the origin serves the pair from memory); the next start re-signs.
-        let signed = hotpush::signing::verify_detached(&key, &repomd, &asc).is_ok();
+        let signed = hotpush::core::signing::verify_detached(&key, &repomd, &asc).is_ok();
         assert!(
             signed || !strict_asc,
             "{arch}: repomd.xml.asc does not sign repomd.xml"

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use hotpush::mirrors::{Mirror, PushMethod};
-use hotpush::push::protocol::{self, CommitFile, CommitRequest};
-use hotpush::push::{fanout, FanoutEvent, FanoutOptions, RepoRevision, TreeFile};
+use hotpush::core::protocol::{self, CommitFile, CommitRequest};
+use hotpush::origin::mirrors::{Mirror, PushMethod};
+use hotpush::origin::sync::{fanout, FanoutEvent, FanoutOptions, RepoRevision, TreeFile};
 
 use crate::support;
 
@@ -299,9 +299,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 
 fn http_get(url: &str, ca: Option<&Path>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     runtime().block_on(async {
-        let client =
-            hotpush::push::https::http_client(ca, Duration::from_secs(2), Duration::from_secs(5))
-                .unwrap();
+        let client = hotpush::origin::sync::https::http_client(
+            ca,
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let response = client.get(url).send().await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -441,7 +444,7 @@ fn upload_commit_and_serve_round_trip_keeps_old_files() {
     );
 
     // Status reports the revision; an older revision is refused.
-    let client = hotpush::push::https::HttpsClient::new(
+    let client = hotpush::origin::sync::https::HttpsClient::new(
         &mirror,
         Duration::from_secs(2),
         Duration::from_secs(5),
@@ -454,7 +457,7 @@ fn upload_commit_and_serve_round_trip_keeps_old_files() {
     assert_eq!(receiver.tree(), tree);
 
     // A metalink copy is stored and served back.
-    rt.block_on(hotpush::push::push_metalink(
+    rt.block_on(hotpush::origin::sync::push_metalink(
         &mirror,
         "critical-f43",
         "x86_64",
@@ -518,7 +521,7 @@ impl RawClient {
                 .trim_end()
                 .as_bytes()
                 .to_vec(),
-            http: hotpush::push::https::http_client(
+            http: hotpush::origin::sync::https::http_client(
                 Some(&receiver.cert()),
                 Duration::from_secs(2),
                 Duration::from_secs(5),
@@ -845,25 +848,27 @@ fn receiver_refuses_bad_requests_and_the_served_tree_stays_unchanged() {
 }
 
 #[test]
-fn receiver_refuses_a_world_readable_secret() {
+fn receiver_refuses_a_group_or_world_readable_secret() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "0123456789abcdef0123456789").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = support::hotpush()
-        .args(["receive", "--listen", "[::1]:0", "--secret-file"])
-        .arg(&secret)
-        .arg("--data-dir")
-        .arg(dir.path().join("d"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("readable by every user") && stderr.contains("chmod 600"),
-        "{stderr}"
-    );
+    for mode in [0o644, 0o640] {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = support::hotpush()
+            .args(["receive", "--listen", "[::1]:0", "--secret-file"])
+            .arg(&secret)
+            .arg("--data-dir")
+            .arg(dir.path().join("d"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("can be read by others") && stderr.contains("chmod 600"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -6,8 +6,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hotpush::repodata::{build, Advisory, AdvisoryPackage, Compression, RepoFiles, RepoInput};
-use hotpush::rpm::{ChangelogEntry, DepFlag, Dependency, FileKind, Package, PackageFile};
+use hotpush::core::repodata::{
+    build, Advisory, AdvisoryPackage, Compression, RepoFiles, RepoInput,
+};
+use hotpush::core::rpm::{ChangelogEntry, DepFlag, Dependency, FileKind, Package, PackageFile};
 use quick_xml::events::Event;
 use sha2::{Digest, Sha256};
 

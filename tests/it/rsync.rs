@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hotpush::mirrors::{Mirror, PushMethod};
-use hotpush::push::{fanout, FanoutOptions};
+use hotpush::origin::mirrors::{Mirror, PushMethod};
+use hotpush::origin::sync::{fanout, FanoutOptions};
 
 use crate::partner::{
     build_revision, options, poll, runtime, snapshot, KillOnDrop, Receiver, Signer,
@@ -187,7 +187,7 @@ fn fanout_to_two_receivers_and_an_rsync_partner_verifies_all_three() {
     }
     assert_eq!(
         after["critical/43/x86_64/repodata/repomd.xml"],
-        hotpush::push::protocol::sha256_hex(&rev2.repomd)
+        hotpush::core::protocol::sha256_hex(&rev2.repomd)
     );
 }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use hotpush::metalink::{self, MetalinkDoc, RepomdFacts};
-use hotpush::signing::{verify_detached, RepoKey};
+use hotpush::core::metalink::{self, MetalinkDoc, RepomdFacts};
+use hotpush::core::signing::{verify_detached, RepoKey};
 
 use crate::support::{require_tool, run_ok, shared_dir};
 use crate::verify::StaticServer;

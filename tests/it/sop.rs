@@ -219,7 +219,7 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
     );
 
     // One procedure at a time, and a clear refusal of an unknown one.
-    for name in hotpush::sop::PROCEDURE_NAMES {
+    for name in hotpush::core::sop::PROCEDURE_NAMES {
         let out = run_ok(
             hotpush()
                 .args(["sop", "--procedure", name, "--config"])

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use hotpush::metalink::{self, MetalinkDoc, RepomdFacts};
-use hotpush::signing::RepoKey;
+use hotpush::core::metalink::{self, MetalinkDoc, RepomdFacts};
+use hotpush::core::signing::RepoKey;
 use sha2::{Digest, Sha256};
 
 use crate::support::hotpush;

@@ -1,0 +1,60 @@
+//! The client `.repo` file, rendered from `repo-templates/critical.repo.j2` with
+//! the live configuration: the metalink first, a baseurl fallback on the partners
+//! (R18: a metalink outage must not take dnf down), both signature checks on,
+//! and a short `metadata_expire`. Pure.
+use minijinja::{context, Environment};
+
+use crate::core::api::StatusView;
+
+/// The template shipped in the binary.
+pub const TEMPLATE: &str = include_str!("../../repo-templates/critical.repo.j2");
+
+/// How often clients refresh the critical repo.
+pub const METADATA_EXPIRE: &str = "1h";
+
+/// Renders the `.repo` text; `release` pins `$releasever` to one release.
+pub fn render(status: &StatusView, release: Option<&str>) -> anyhow::Result<String> {
+    render_with_keys(status, release, None)
+}
+
+/// Like [`render`], with `gpgkey=` naming `gpgkeys` instead of the origin's
+/// `/keys/repo.asc` and `/keys/packages.asc` (e.g. installed `file://` paths, so
+/// that clients verify even while the origin is down).
+pub fn render_with_keys(
+    status: &StatusView,
+    release: Option<&str>,
+    gpgkeys: Option<&[String]>,
+) -> anyhow::Result<String> {
+    let releasever = release.unwrap_or("$releasever");
+    let origin = status.public_url.trim_end_matches('/');
+    let channel = &status.channel;
+    let mut baseurls: Vec<String> = status
+        .partners
+        .iter()
+        .map(|p| {
+            format!(
+                "{}/{channel}/{releasever}/$basearch/",
+                p.trim_end_matches('/')
+            )
+        })
+        .collect();
+    baseurls.push(format!("{origin}/pub/{channel}/{releasever}/$basearch/"));
+    let mut env = Environment::new();
+    env.add_template("repo", TEMPLATE)?;
+    let text = env.get_template("repo")?.render(context! {
+        channel => channel,
+        public_url => origin,
+        repo_id => format!("{channel}-updates"),
+        name => format!("Critical security updates for release {releasever} - $basearch"),
+        metalink => format!(
+            "{origin}/metalink?repo={}{releasever}&arch=$basearch",
+            status.metalink_repo_prefix
+        ),
+        baseurls => baseurls,
+        gpgkeys => gpgkeys.map(<[String]>::to_vec).unwrap_or_else(|| {
+            vec![format!("{origin}/keys/repo.asc"), format!("{origin}/keys/packages.asc")]
+        }),
+        metadata_expire => METADATA_EXPIRE,
+    })?;
+    Ok(format!("{}\n", text.trim_end()))
+}

@@ -1,0 +1,189 @@
+//! The origin's shared state: configuration, store, signing key, the tree on
+//! disk, what is being served right now (repomd.xml, .asc and metalink per repo,
+//! swapped as one value), the parsed-record cache and the event channel.
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use tokio::sync::{broadcast, Notify};
+
+use crate::core::rpm::{Package, SignaturePolicy, TrustedKeys};
+use crate::core::signing::RepoKey;
+use crate::origin::config::Config;
+use crate::origin::publish::{RepoId, Tree};
+use crate::origin::store::Store;
+
+/// What one repository serves at this instant; replaced as a whole, so a reader
+/// always gets a repomd.xml and the .asc that signs it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub revision: u64,
+    pub repomd: bytes::Bytes,
+    pub asc: bytes::Bytes,
+    pub metalink: bytes::Bytes,
+    pub published_at_ms: i64,
+}
+
+/// Something the dashboard and followers want to hear about.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: String,
+    pub message: String,
+    pub push_id: Option<i64>,
+    pub advisory: Option<String>,
+    pub at_ms: i64,
+}
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub key: RepoKey,
+    pub tree: Tree,
+    pub policy: SignaturePolicy,
+    pub mirrors: Vec<crate::origin::mirrors::Mirror>,
+    /// Keyed by repo path (`critical/43/x86_64`).
+    pub served: RwLock<HashMap<String, Arc<Served>>>,
+    /// Parsed records of accepted packages, by sha256.
+    pub records: Mutex<HashMap<String, Package>>,
+    /// Wakes the publisher.
+    pub wake: Notify,
+    pub events: broadcast::Sender<Event>,
+    pub metrics: crate::origin::http::metrics::Metrics,
+    /// Serialises fan-outs to the partners (after a publish, and catch-up).
+    pub fanout_lock: tokio::sync::Mutex<()>,
+    /// Wakes the fan-out worker after a publish.
+    pub fanout_wake: Notify,
+    /// Every repository of the configuration, computed once.
+    pub repo_list: Vec<RepoId>,
+    /// `repo_list[i].path()`, computed once (the serving hot path looks these up).
+    pub repo_paths: Vec<String>,
+}
+
+impl App {
+    /// Every repository the configuration defines, in a stable order.
+    pub fn repos(&self) -> Vec<RepoId> {
+        self.repo_list.clone()
+    }
+
+    /// What the repository with this metalink id and arch serves right now.
+    pub fn served_by_metalink(&self, repo: &str, arch: &str) -> Option<Arc<Served>> {
+        let release = repo.strip_prefix(&self.config.metalink_repo_prefix)?;
+        let i = self
+            .repo_list
+            .iter()
+            .position(|r| r.release == release && r.arch == arch)?;
+        self.served(&self.repo_paths[i])
+    }
+
+    pub fn metalink_id(&self, repo: &RepoId) -> String {
+        format!("{}{}", self.config.metalink_repo_prefix, repo.release)
+    }
+
+    pub fn served(&self, repo_path: &str) -> Option<Arc<Served>> {
+        self.served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(repo_path)
+            .cloned()
+    }
+
+    pub fn set_served(&self, repo_path: &str, served: Served) {
+        self.served
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo_path.to_owned(), Arc::new(served));
+    }
+
+    pub fn emit(
+        &self,
+        kind: &str,
+        message: String,
+        push_id: Option<i64>,
+        advisory: Option<String>,
+    ) {
+        tracing::info!(event = kind, push_id, advisory, "{message}");
+        let _ = self.events.send(Event {
+            kind: kind.to_owned(),
+            message,
+            push_id,
+            advisory,
+            at_ms: crate::origin::store::now_ms(),
+        });
+    }
+}
+
+/// Every repository of a configuration: releases × arches.
+pub fn repos_of(config: &Config) -> Vec<RepoId> {
+    let mut out = Vec::new();
+    for release in &config.repos.releases {
+        for arch in &config.repos.arches {
+            out.push(RepoId {
+                channel: config.repos.channel.clone(),
+                release: release.clone(),
+                arch: arch.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Loads the repo-signing key from the data directory, generating it on first start.
+pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<RepoKey> {
+    let keys = data_dir.join("keys");
+    fs_err::create_dir_all(&keys)?;
+    let secret = keys.join("repo-signing.key");
+    if secret.exists() {
+        crate::io::secret::check_private(&secret)?;
+        let text = fs_err::read_to_string(&secret)?;
+        return RepoKey::from_armored_secret(&text)
+            .with_context(|| format!("cannot load the repo-signing key `{}`", secret.display()));
+    }
+    let key = RepoKey::generate("hotpush repository signing key")?;
+    crate::io::secret::write_private(&secret, key.armored_secret().as_bytes())?;
+    fs_err::write(keys.join("repo-signing.asc"), key.armored_public())?;
+    tracing::info!(
+        fingerprint = key.fingerprint(),
+        "generated a new repo-signing key"
+    );
+    Ok(key)
+}
+
+/// Reads the trusted package-signing keys the configuration names.
+pub fn signature_policy(config: &Config) -> anyhow::Result<SignaturePolicy> {
+    if !config.intake.require_signed_packages {
+        return Ok(SignaturePolicy::Ignore);
+    }
+    let mut armored = Vec::new();
+    for path in &config.intake.trusted_keys {
+        armored.push(fs_err::read_to_string(path).map_err(|e| {
+            crate::logging::user_error(
+                format!("cannot read the trusted key `{}`: {e}", path.display()),
+                "fix `intake.trusted_keys` in hotpush.toml",
+            )
+        })?);
+    }
+    let keys = TrustedKeys::from_armored(armored).map_err(|e| {
+        let file = config
+            .intake
+            .trusted_keys
+            .get(e.position.saturating_sub(1))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        crate::logging::user_error(
+            format!("the trusted key file `{file}` is not usable: {}", e.reason),
+            format!("{}; fix `intake.trusted_keys` in hotpush.toml", e.hint),
+        )
+    })?;
+    Ok(SignaturePolicy::Require(keys))
+}
+
+/// Groups of repo paths to their served state, for status views.
+pub fn served_snapshot(app: &App) -> BTreeMap<String, Arc<Served>> {
+    app.served
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,905 @@
+//! `/api/v1`: pushes (create, upload packages, submit), advisories (retire),
+//! status, audit log, activity and events.
+//!
+//! Every state-changing request is authenticated by a bearer token and
+//! authorised by group; every decision, allowed or refused, is written to the
+//! audit log with the caller's address.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
+use crate::core::api::*;
+use crate::core::rpm::{read_package, FileFacts};
+use crate::origin::app::App;
+use crate::origin::auth::{token_digest, ADMIN_GROUP};
+use crate::origin::http::error::ApiError;
+use crate::origin::jobs::PRIORITY_SECURITY;
+use crate::origin::publish::package_href;
+use crate::origin::store::{now_ms, AdvisoryRow, PushPackage, TokenOwner};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Checks the bearer token and the caller's group, auditing the decision.
+fn authorize(
+    app: &App,
+    headers: &HeaderMap,
+    remote: &SocketAddr,
+    action: &str,
+    target: &str,
+    group: &str,
+) -> ApiResult<TokenOwner> {
+    let remote = remote.ip().to_string();
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        app.store
+            .audit("-", action, target, false, "no token", &remote)?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "this request needs an API token",
+            "pass `Authorization: Bearer <token>`; `hotpush token create` issues tokens",
+        ));
+    };
+    let Some(owner) = app.store.token_owner(&token_digest(token))? else {
+        app.store
+            .audit("-", action, target, false, "unknown token", &remote)?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the API token is not valid",
+            "check the token file; `hotpush token create` issues a new token",
+        ));
+    };
+    if owner.group != group {
+        app.store.audit(
+            &owner.user,
+            action,
+            target,
+            false,
+            &format!("group `{}` is not `{group}`", owner.group),
+            &remote,
+        )?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "user `{}` (group `{}`) may not {action}",
+                owner.user, owner.group
+            ),
+            format!("only members of the `{group}` group may {action}"),
+        ));
+    }
+    app.store
+        .audit(&owner.user, action, target, true, "allowed", &remote)?;
+    Ok(owner)
+}
+
+const SEVERITIES: [&str; 4] = ["critical", "important", "moderate", "low"];
+
+fn valid_advisory_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+/// `POST /api/v1/pushes`: declares an advisory and opens a push for its packages.
+pub async fn create_push(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult<impl IntoResponse> {
+    // Authenticate before looking at the body: a refusal must not depend on it.
+    let target = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "push",
+        &target,
+        &app.config.auth.push_group,
+    )?;
+    let req: NewPush = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!("the push request is not valid JSON for this API: {e}"),
+            "send {\"advisory\", \"severity\", \"summary\", \"cves\", \"description\", \"releases\"}",
+        )
+    })?;
+    if !valid_advisory_id(&req.advisory) {
+        return Err(ApiError::bad_request(
+            "bad_advisory",
+            format!("advisory id `{}` is not valid", req.advisory),
+            "use letters, digits, `-`, `_`, `.` and `:` only, at most 64 characters, e.g. `FEDORA-2026-0001`",
+        ));
+    }
+    let severity = req.severity.to_ascii_lowercase();
+    if !SEVERITIES.contains(&severity.as_str()) {
+        return Err(ApiError::bad_request(
+            "bad_severity",
+            format!("severity `{}` is not known", req.severity),
+            "use one of `critical`, `important`, `moderate`, `low`",
+        ));
+    }
+    if req.summary.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_summary",
+            "the advisory needs a summary",
+            "pass `--summary TEXT`",
+        ));
+    }
+    for cve in &req.cves {
+        if !cve.starts_with("CVE-") || cve.len() > 32 || cve.contains(char::is_whitespace) {
+            return Err(ApiError::bad_request(
+                "bad_cve",
+                format!("`{cve}` is not a CVE id"),
+                "CVE ids look like `CVE-2026-12345`",
+            ));
+        }
+    }
+    for r in &req.releases {
+        if !app.config.repos.releases.contains(r) {
+            return Err(ApiError::bad_request(
+                "bad_release",
+                format!("release `{r}` is not served here"),
+                format!(
+                    "configured releases: {}",
+                    app.config.repos.releases.join(", ")
+                ),
+            ));
+        }
+    }
+    let now_s = now_ms() / 1000;
+    let existing = app.store.advisory(&req.advisory)?;
+    app.store.upsert_advisory(&AdvisoryRow {
+        id: req.advisory.clone(),
+        severity,
+        summary: req.summary.clone(),
+        description: req.description.clone(),
+        cves: req.cves.clone(),
+        releases: req.releases.clone(),
+        state: "pending".into(),
+        issued: existing.map(|a| a.issued).unwrap_or(now_s),
+        updated: now_s,
+        created_by: owner.user.clone(),
+    })?;
+    let id = app.store.create_push(&req.advisory, &owner.user)?;
+    app.emit(
+        "push-created",
+        format!("{} opened push {id} for {}", owner.user, req.advisory),
+        Some(id),
+        Some(req.advisory.clone()),
+    );
+    Ok((StatusCode::CREATED, Json(push_view(&app, id)?)))
+}
+
+fn check_file_name(name: &str) -> ApiResult<()> {
+    let bad = name.is_empty()
+        || name.len() > 255
+        || name.contains('/')
+        || name.contains('\\')
+        || name.contains('\0')
+        || name.starts_with('.')
+        || name.contains("..")
+        || name.chars().any(|c| c.is_control());
+    if bad {
+        return Err(ApiError::bad_request(
+            "bad_file_name",
+            format!("file name `{}` is not allowed", name.escape_debug()),
+            "upload plain file names such as `hello-1.0-2.noarch.rpm`, without path components",
+        ));
+    }
+    if !name.ends_with(".rpm") {
+        return Err(ApiError::bad_request(
+            "bad_file_name",
+            format!("`{name}` does not end in `.rpm`"),
+            "only RPM packages can be pushed",
+        ));
+    }
+    Ok(())
+}
+
+/// `PUT /api/v1/pushes/{id}/packages/{file_name}`: streams one RPM to disk (size
+/// bounded), then parses it and checks its signature and arch.
+pub async fn upload_package(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path((push_id, file_name)): Path<(i64, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "upload",
+        &format!("push {push_id}: {file_name}"),
+        &app.config.auth.push_group,
+    )?;
+    let refuse = |e: ApiError| -> ApiError {
+        let _ = app.store.audit(
+            &owner.user,
+            "upload-refused",
+            &format!("push {push_id}: {file_name}"),
+            false,
+            &e.message,
+            &remote.ip().to_string(),
+        );
+        e
+    };
+    check_file_name(&file_name).map_err(refuse)?;
+    let push = app
+        .store
+        .push(push_id)?
+        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+    if push.state != "uploading" {
+        return Err(ApiError::conflict(
+            format!(
+                "push {push_id} is `{}`; it no longer takes packages",
+                push.state
+            ),
+            "open a new push for more packages",
+        ));
+    }
+    let limit = app.config.intake.package_bytes_max;
+    // Refuse an announced oversize body before reading any of it.
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Err(refuse(too_large(limit)));
+    }
+    let tmp = app.tree.incoming.join(format!(
+        "{push_id}-{}-{}.part",
+        now_ms(),
+        rand::random::<u32>()
+    ));
+    let result = receive_to_file(body, &tmp, limit).await;
+    let size = match result {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(refuse(e));
+        }
+    };
+    let time_file = (now_ms() / 1000) as u64;
+    let policy = app.policy.clone();
+    let tmp2 = tmp.clone();
+    let name2 = file_name.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let f = fs_err::File::open(&tmp2)?;
+        Ok::<_, anyhow::Error>(read_package(
+            std::io::BufReader::with_capacity(256 * 1024, f),
+            FileFacts {
+                location_href: package_href(&name2),
+                time_file,
+            },
+            &policy,
+        ))
+    })
+    .await??;
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            let hint = match &e {
+                crate::core::rpm::IntakeError::Unsigned => {
+                    "sign the package with the distribution key (`rpmsign --addsign`)"
+                }
+                crate::core::rpm::IntakeError::UntrustedKey(_) => {
+                    "sign with a key listed in `intake.trusted_keys`, or add the key there"
+                }
+                _ => "upload the exact signed RPM the build system produced",
+            };
+            app.store.audit(
+                &owner.user,
+                "upload-refused",
+                &format!("push {push_id}: {file_name}"),
+                false,
+                &e.to_string(),
+                &remote.ip().to_string(),
+            )?;
+            return Err(ApiError::unprocessable(
+                "bad_package",
+                format!("`{file_name}`: {e}"),
+                hint,
+            ));
+        }
+    };
+    let pkg = read.package;
+    let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
+    if !arch_ok {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(refuse(ApiError::unprocessable(
+            "unknown_arch",
+            format!(
+                "`{file_name}` is for arch `{}`, which no repository here takes",
+                pkg.arch
+            ),
+            format!(
+                "configured arches: {} (noarch goes to every binary arch, src to `source`)",
+                app.config.repos.arches.join(", ")
+            ),
+        )));
+    }
+    // Keep the blob under its sha256; the published name is the package's own.
+    let blob = app.tree.blob_path(&pkg.sha256);
+    if let Some(parent) = blob.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    tokio::fs::rename(&tmp, &blob)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let canonical = pkg.file_name();
+    let mut record = pkg.clone();
+    record.location_href = package_href(&canonical);
+    app.records
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pkg.sha256.clone(), record);
+    app.store.add_push_package(
+        push_id,
+        &PushPackage {
+            sha256: pkg.sha256.clone(),
+            file_name: canonical.clone(),
+            nevra: pkg.nevra(),
+            arch: pkg.arch.clone(),
+            size,
+            time_file,
+            signed_by: read.signed_by.clone(),
+        },
+    )?;
+    app.emit(
+        "package-uploaded",
+        format!("push {push_id}: {} uploaded and verified", pkg.nevra()),
+        Some(push_id),
+        Some(push.advisory_id.clone()),
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(PushPackageView {
+            file_name: canonical,
+            nevra: pkg.nevra(),
+            arch: pkg.arch,
+            sha256: pkg.sha256,
+            size,
+            signed_by: read.signed_by,
+        }),
+    ))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the package is larger than the limit of {limit} bytes"),
+        "raise `intake.package_bytes_max` in hotpush.toml if this package is genuine",
+    )
+}
+
+async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiResult<u64> {
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut stream = body.into_data_stream();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "upload_interrupted",
+                format!("the upload was interrupted: {e}"),
+                "upload the file again",
+            )
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
+        }
+        file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+    }
+    file.sync_all().await.map_err(anyhow::Error::from)?;
+    Ok(size)
+}
+
+/// `POST /api/v1/pushes/{id}/submit`: accepts the push. Once this answers 202 the
+/// push is durable and will end published or visibly failed.
+pub async fn submit_push(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(push_id): Path<i64>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "submit",
+        &format!("push {push_id}"),
+        &app.config.auth.push_group,
+    )?;
+    let push = app
+        .store
+        .push(push_id)?
+        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+    if push.state != "uploading" {
+        return Err(ApiError::conflict(
+            format!("push {push_id} is already `{}`", push.state),
+            "follow it with `GET /api/v1/pushes/{id}`",
+        ));
+    }
+    if app.store.push_packages(push_id)?.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_push",
+            format!("push {push_id} has no packages"),
+            "upload at least one RPM before submitting",
+        ));
+    }
+    app.store.accept_push(push_id, PRIORITY_SECURITY)?;
+    app.emit(
+        "push-accepted",
+        format!(
+            "{} submitted push {push_id} of {}",
+            owner.user, push.advisory_id
+        ),
+        Some(push_id),
+        Some(push.advisory_id.clone()),
+    );
+    app.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(push_view(&app, push_id)?)))
+}
+
+/// `GET /api/v1/pushes/{id}`.
+pub async fn get_push(
+    State(app): State<Arc<App>>,
+    Path(push_id): Path<i64>,
+) -> ApiResult<Json<PushView>> {
+    Ok(Json(push_view(&app, push_id)?))
+}
+
+/// `GET /api/v1/pushes`.
+pub async fn list_pushes(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<PushView>>> {
+    let pushes = app.store.pushes(100)?;
+    let mut out = Vec::new();
+    for p in pushes {
+        out.push(push_view(&app, p.id)?);
+    }
+    Ok(Json(out))
+}
+
+pub(crate) fn push_view(app: &App, push_id: i64) -> ApiResult<PushView> {
+    let p = app
+        .store
+        .push(push_id)?
+        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+    let packages = app.store.push_packages(push_id)?;
+    let arches: Vec<String> = packages.iter().map(|p| p.arch.clone()).collect();
+    let repos: Vec<String> = app
+        .repos()
+        .into_iter()
+        .filter(|r| arches.iter().any(|a| r.takes_arch(a)))
+        .map(|r| r.path())
+        .collect();
+    let mirrors = mirror_views(app)?
+        .into_iter()
+        .filter(|m| repos.contains(&m.repo))
+        .collect();
+    Ok(PushView {
+        id: p.id,
+        advisory: p.advisory_id,
+        state: p.state,
+        created_by: p.created_by,
+        created_at_ms: p.created_at_ms,
+        accepted_at_ms: p.accepted_at_ms,
+        published_at_ms: p.published_at_ms,
+        error: p.error,
+        packages: packages
+            .into_iter()
+            .map(|x| PushPackageView {
+                file_name: x.file_name,
+                nevra: x.nevra,
+                arch: x.arch,
+                sha256: x.sha256,
+                size: x.size,
+                signed_by: x.signed_by,
+            })
+            .collect(),
+        mirrors,
+    })
+}
+
+/// `POST /api/v1/advisories/{id}/retire`: takes the advisory's packages out.
+pub async fn retire(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "retire",
+        &id,
+        &app.config.auth.push_group,
+    )?;
+    if app.store.advisory(&id)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "advisory `{id}` does not exist"
+        )));
+    }
+    let job = crate::origin::jobs::retire(&app, &id, &owner.user, "by request")?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "advisory": id, "state": "retired", "job": job })),
+    ))
+}
+
+/// `GET /api/v1/advisories`.
+pub async fn list_advisories(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<AdvisoryView>>> {
+    Ok(Json(advisory_views(&app)?))
+}
+
+/// `GET /api/v1/advisories/{id}`.
+pub async fn get_advisory(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AdvisoryView>> {
+    advisory_views(&app)?
+        .into_iter()
+        .find(|a| a.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))
+}
+
+pub(crate) fn advisory_views(app: &App) -> ApiResult<Vec<AdvisoryView>> {
+    let mut packages: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in app.store.pushes(1000)? {
+        for pkg in app.store.push_packages(p.id)? {
+            let list = packages.entry(p.advisory_id.clone()).or_default();
+            if !list.contains(&pkg.nevra) {
+                list.push(pkg.nevra);
+            }
+        }
+    }
+    Ok(app
+        .store
+        .advisories()?
+        .into_iter()
+        .map(|a| AdvisoryView {
+            packages: packages.remove(&a.id).unwrap_or_default(),
+            id: a.id,
+            severity: a.severity,
+            summary: a.summary,
+            description: a.description,
+            cves: a.cves,
+            releases: a.releases,
+            state: a.state,
+            issued: a.issued,
+            updated: a.updated,
+        })
+        .collect())
+}
+
+pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
+    let states = app.store.mirror_states()?;
+    let mut out = Vec::new();
+    for m in &app.mirrors {
+        for repo in app.repos() {
+            let current = app.served(&repo.path());
+            let st = states
+                .iter()
+                .find(|s| s.mirror == m.name && s.repo == repo.path());
+            let cur_rev = current.as_ref().map(|c| c.revision);
+            let holds_current = st.is_some_and(|s| s.verified && Some(s.revision) == cur_rev);
+            let lag_ms = match (&current, st) {
+                (Some(c), _) if holds_current => Some(0).filter(|_| c.revision > 0),
+                (Some(c), _) => Some(now_ms() - c.published_at_ms),
+                _ => None,
+            };
+            out.push(MirrorView {
+                name: m.name.clone(),
+                public_url: m.public_url.clone(),
+                repo: repo.path(),
+                revision: st.map(|s| s.revision).unwrap_or(0),
+                current: holds_current,
+                verified: st.is_some_and(|s| s.verified),
+                verified_at_ms: st.and_then(|s| s.verified_at_ms),
+                lag_ms,
+                last_error: st.and_then(|s| s.last_error.clone()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/status`: what is live where.
+pub async fn status(State(app): State<Arc<App>>) -> ApiResult<Json<StatusView>> {
+    Ok(Json(status_view(&app)?))
+}
+
+pub(crate) fn status_view(app: &App) -> ApiResult<StatusView> {
+    let mut repos = Vec::new();
+    for repo in app.repos() {
+        let cur = app.store.current_revision(&repo.path())?;
+        repos.push(RepoView {
+            metalink: format!(
+                "{}/metalink?repo={}&arch={}",
+                app.config.public_url,
+                app.metalink_id(&repo),
+                repo.arch
+            ),
+            baseurl: format!("{}/pub/{}/", app.config.public_url, repo.path()),
+            repo: repo.path(),
+            revision: cur.as_ref().map(|c| c.revision),
+            repomd_sha256: cur.as_ref().map(|c| c.repomd_sha256.clone()),
+            published_at_ms: cur.as_ref().map(|c| c.published_at_ms),
+            packages: cur
+                .as_ref()
+                .map(|c| {
+                    c.files
+                        .iter()
+                        .filter(|f| f.starts_with("Packages/"))
+                        .count()
+                })
+                .unwrap_or(0),
+        });
+    }
+    Ok(StatusView {
+        public_url: app.config.public_url.clone(),
+        channel: app.config.repos.channel.clone(),
+        metalink_repo_prefix: app.config.metalink_repo_prefix.clone(),
+        partners: app.mirrors.iter().map(|m| m.public_url.clone()).collect(),
+        package_bytes_max: app.config.intake.package_bytes_max,
+        key_fingerprint: app.key.fingerprint(),
+        queue_depth: app.store.queue_depth()?,
+        repos,
+        advisories: advisory_views(app)?,
+        mirrors: mirror_views(app)?,
+    })
+}
+
+/// `GET /api/v1/audit` (admin group): the newest audit entries.
+pub async fn audit(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    authorize(&app, &headers, &remote, "read-audit", "audit", ADMIN_GROUP)?;
+    Ok(Json(
+        app.store
+            .audit_entries(1000)?
+            .into_iter()
+            .map(|a| AuditView {
+                id: a.id,
+                at_ms: a.at_ms,
+                actor: a.actor,
+                action: a.action,
+                target: a.target,
+                allowed: a.allowed,
+                reason: a.reason,
+                remote_addr: a.remote_addr,
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/activity`: every job's start, end, outcome, duration and error.
+pub async fn activity(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<JobView>>> {
+    Ok(Json(
+        app.store
+            .jobs(200)?
+            .into_iter()
+            .map(|j| JobView {
+                duration_ms: match (j.started_at_ms, j.finished_at_ms) {
+                    (Some(s), Some(f)) => Some(f - s),
+                    _ => None,
+                },
+                id: j.id,
+                kind: j.kind,
+                priority: j.priority,
+                state: j.state,
+                push_id: j.push_id,
+                reason: j.reason,
+                created_at_ms: j.created_at_ms,
+                started_at_ms: j.started_at_ms,
+                finished_at_ms: j.finished_at_ms,
+                error: j.error,
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/events`: server-sent events as they happen.
+pub async fn events(
+    State(app): State<Arc<App>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let rx = app.events.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
+        let e = e.ok()?;
+        let view = EventView {
+            kind: e.kind.clone(),
+            message: e.message,
+            push_id: e.push_id,
+            advisory: e.advisory,
+            at_ms: e.at_ms,
+        };
+        let data = serde_json::to_string(&view).ok()?;
+        Some(Ok(SseEvent::default().event(e.kind).data(data)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /api/v1/pushes/{id}/checklist`: the emergency procedure's steps for this
+/// push, ticked from what the store and the served metalinks say.
+pub async fn push_checklist(
+    State(app): State<Arc<App>>,
+    Path(push_id): Path<i64>,
+) -> ApiResult<Json<ChecklistView>> {
+    Ok(Json(checklist_view(&app, push_id)?))
+}
+
+pub(crate) fn checklist_view(app: &App, push_id: i64) -> ApiResult<ChecklistView> {
+    let view = push_view(app, push_id)?;
+    let rows = app.store.push_packages(push_id)?;
+    let advisory = app.store.advisory(&view.advisory)?;
+    // The metalink of every repository this push touched must list each partner
+    // that is verified at its current revision; then it is up to date.
+    let touched: std::collections::BTreeSet<String> = app
+        .repos()
+        .into_iter()
+        .filter(|r| view.packages.iter().any(|p| r.takes_arch(&p.arch)))
+        .map(|r| r.path())
+        .collect();
+    let metalink_updated_at_ms = if view.state == "published" && !touched.is_empty() {
+        let mut latest = view.published_at_ms;
+        let mut complete = true;
+        for repo in &touched {
+            let Some(served) = app.served(repo) else {
+                complete = false;
+                break;
+            };
+            let body = String::from_utf8_lossy(&served.metalink);
+            let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
+            let partners_listed = view
+                .mirrors
+                .iter()
+                .filter(|m| &m.repo == repo && m.current)
+                .all(|m| body.contains(m.public_url.trim_end_matches('/')));
+            complete &= origin_listed && partners_listed;
+            latest = latest.max(Some(served.published_at_ms));
+            latest = latest.max(
+                view.mirrors
+                    .iter()
+                    .filter(|m| &m.repo == repo && m.current)
+                    .filter_map(|m| m.verified_at_ms)
+                    .max(),
+            );
+        }
+        latest.filter(|_| complete)
+    } else {
+        None
+    };
+    let facts = crate::core::sop::PushFacts {
+        push_id: view.id,
+        advisory: view.advisory.clone(),
+        state: view.state.clone(),
+        created_at_ms: view.created_at_ms,
+        accepted_at_ms: view.accepted_at_ms,
+        published_at_ms: view.published_at_ms,
+        error: view.error.clone(),
+        packages: rows.len(),
+        last_upload_at_ms: rows.iter().map(|p| p.time_file as i64 * 1000).max(),
+        signed_packages: rows.iter().filter(|p| p.signed_by.is_some()).count(),
+        partners: view
+            .mirrors
+            .iter()
+            .map(|m| crate::core::sop::PartnerFacts {
+                name: m.name.clone(),
+                repo: m.repo.clone(),
+                current: m.current,
+                verified_at_ms: m.verified_at_ms,
+                last_error: m.last_error.clone(),
+            })
+            .collect(),
+        metalink_updated_at_ms,
+        advisory_state: advisory
+            .as_ref()
+            .map(|a| a.state.clone())
+            .unwrap_or_default(),
+        advisory_updated_at_ms: advisory.as_ref().map(|a| a.updated * 1000),
+    };
+    Ok(ChecklistView {
+        push_id: view.id,
+        advisory: view.advisory,
+        state: view.state,
+        steps: crate::core::sop::checklist(&facts)
+            .into_iter()
+            .map(|s| ChecklistStepView {
+                key: s.key.to_owned(),
+                title: s.title.to_owned(),
+                state: s.state.as_str().to_owned(),
+                at_ms: s.at_ms,
+                detail: s.detail,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /api/v1/advisories/{id}/announcement`: the announcement email, as text.
+pub async fn announcement(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let adv = advisory_views(&app)?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))?;
+    let public_url = app.config.public_url.trim_end_matches('/').to_owned();
+    let metalinks: Vec<String> = app
+        .repos()
+        .into_iter()
+        .filter(|r| adv.releases.is_empty() || adv.releases.contains(&r.release))
+        .filter(|r| r.arch != "source")
+        .map(|r| {
+            format!(
+                "{public_url}/metalink?repo={}&arch={}",
+                app.metalink_id(&r),
+                r.arch
+            )
+        })
+        .collect();
+    let fingerprint = app.key.fingerprint();
+    let repo_id = format!("{}-updates", app.config.repos.channel);
+    let text = crate::core::announce::render(&crate::core::announce::Notice {
+        advisory: &adv.id,
+        severity: &adv.severity,
+        summary: &adv.summary,
+        description: &adv.description,
+        cves: &adv.cves,
+        packages: &adv.packages,
+        releases: &adv.releases,
+        issued_unix: adv.issued,
+        public_url: &public_url,
+        repo_id: &repo_id,
+        metalinks: &metalinks,
+        key_fingerprint: &fingerprint,
+    });
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// The OpenAPI 3 description of `/api/v1`, hand-written.
+pub const OPENAPI_JSON: &str = include_str!("assets/openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}

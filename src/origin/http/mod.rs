@@ -1,0 +1,84 @@
+//! The origin's HTTP surface: `router(app)` wires the `/pub` tree, the metalink,
+//! the repo key, `/api/v1`, `/metrics` and the dashboard. Handlers do I/O only
+//! through `App` (store, tree, served snapshot).
+pub mod api;
+pub mod dashboard;
+pub mod error;
+pub mod metrics;
+pub mod pubtree;
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use crate::origin::app::App;
+
+/// The whole router for the origin.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/pub/{*path}", get(pubtree::serve_pub))
+        .route("/metalink", get(pubtree::metalink))
+        .route("/keys/repo.asc", get(pubtree::repo_key))
+        .route("/keys/packages.asc", get(pubtree::package_keys))
+        .route("/api/v1/status", get(api::status))
+        .route(
+            "/api/v1/pushes",
+            get(api::list_pushes).post(api::create_push),
+        )
+        .route("/api/v1/pushes/{id}", get(api::get_push))
+        .route(
+            "/api/v1/pushes/{id}/packages/{file}",
+            put(api::upload_package),
+        )
+        .route("/api/v1/pushes/{id}/submit", post(api::submit_push))
+        .route("/api/v1/advisories", get(api::list_advisories))
+        .route("/api/v1/advisories/{id}", get(api::get_advisory))
+        .route("/api/v1/advisories/{id}/retire", post(api::retire))
+        .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/activity", get(api::activity))
+        .route("/api/v1/events", get(api::events))
+        .route("/metrics", get(metrics_handler))
+        .route("/api/v1/pushes/{id}/checklist", get(api::push_checklist))
+        .route(
+            "/api/v1/advisories/{id}/announcement",
+            get(api::announcement),
+        )
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/", get(dashboard::index))
+        .route("/advisory/{id}", get(dashboard::advisory_page))
+        .route("/assets/{file}", get(dashboard::asset))
+        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(app)
+}
+
+async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
+    let depth = app.store.queue_depth().unwrap_or(-1);
+    let lags: Vec<(String, String, f64)> = api::mirror_views(&app)
+        .map(|v| {
+            v.into_iter()
+                .map(|m| (m.name, m.repo, m.lag_ms.unwrap_or(0) as f64 / 1000.0))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics.render(depth, &lags),
+    )
+        .into_response()
+}
+
+async fn count_requests(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    app.metrics.observe_request(route, resp.status().as_u16());
+    resp
+}

@@ -1,0 +1,143 @@
+//! What clients download: the `/pub/...` tree, the metalink and the repo key.
+//!
+//! repomd.xml, repomd.xml.asc and the metalink come from memory (one value per
+//! repository, swapped whole by the publisher), everything else from disk with
+//! its exact bytes: no `Content-Encoding`, a `Content-Length`, `no-cache` for the
+//! index files and `immutable` for content-named files. Nothing here answers 5xx
+//! for a missing file: unknown paths are 404.
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::origin::app::App;
+
+const NO_CACHE: &str = "no-cache";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn bytes_response(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Response {
+    let len = body.len();
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// `GET /pub/{channel}/{release}/{arch}/...`
+pub async fn serve_pub(State(app): State<Arc<App>>, Path(path): Path<String>) -> Response {
+    if !safe_path(&path) {
+        return not_found();
+    }
+    // repomd.xml and its signature: from the served snapshot, as one pair.
+    for suffix in ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"] {
+        if let Some(repo) = path.strip_suffix(suffix) {
+            return match app.served(repo) {
+                Some(s) if suffix.ends_with(".asc") => {
+                    bytes_response(s.asc.clone(), "application/pgp-signature", NO_CACHE)
+                }
+                Some(s) => bytes_response(s.repomd.clone(), "application/xml", NO_CACHE),
+                None => not_found(),
+            };
+        }
+    }
+    let file = app.tree.pub_root.join(&path);
+    let Ok(f) = tokio::fs::File::open(&file).await else {
+        return not_found();
+    };
+    let Ok(meta) = f.metadata().await else {
+        return not_found();
+    };
+    if !meta.is_file() {
+        return not_found();
+    }
+    let content_type = if path.ends_with(".rpm") {
+        "application/x-rpm"
+    } else if path.ends_with(".gz") {
+        "application/gzip"
+    } else if path.ends_with(".zst") {
+        "application/zstd"
+    } else {
+        "application/octet-stream"
+    };
+    let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(f)));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    resp
+}
+
+/// Only plain relative paths: no `..`, no empty or hidden components.
+fn safe_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && !path.contains('\0')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.'))
+}
+
+/// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters such as
+/// `countme` are ignored). Every client refresh lands here, so the query is
+/// read without building a map and the document comes from memory.
+pub async fn metalink(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    let (mut repo, mut arch) = (None, None);
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "repo" => repo = Some(v),
+            "arch" => arch = Some(v),
+            _ => {}
+        }
+    }
+    let repo = repo.unwrap_or_default();
+    let arch = arch.unwrap_or_default();
+    match app.served_by_metalink(&repo, &arch) {
+        Some(s) => bytes_response(s.metalink.clone(), "application/metalink+xml", NO_CACHE),
+        None => {
+            let body = crate::core::metalink::render_not_found(&repo, &arch);
+            let mut resp = bytes_response(body.into(), "application/metalink+xml", NO_CACHE);
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            resp
+        }
+    }
+}
+
+/// `GET /keys/repo.asc`: the repo-signing public key.
+pub async fn repo_key(State(app): State<Arc<App>>) -> Response {
+    bytes_response(
+        app.key.armored_public().into(),
+        "application/pgp-keys",
+        "max-age=300",
+    )
+}
+
+/// `GET /keys/packages.asc`: the trusted package-signing keys, for dnf's `gpgkey=`.
+pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
+    let text = match &app.policy {
+        crate::core::rpm::SignaturePolicy::Require(keys) => keys.armored.join("\n"),
+        crate::core::rpm::SignaturePolicy::Ignore => String::new(),
+    };
+    bytes_response(text.into(), "application/pgp-keys", "max-age=300")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_path;
+
+    #[test]
+    fn only_plain_paths_are_served() {
+        assert!(safe_path("critical/43/x86_64/Packages/h/hello.rpm"));
+        assert!(!safe_path("critical/../../etc/passwd"));
+        assert!(!safe_path("critical/43/x86_64/repodata/.repomd.xml.tmp"));
+        assert!(!safe_path("a//b"));
+        assert!(!safe_path(""));
+    }
+}

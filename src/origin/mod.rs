@@ -1,0 +1,17 @@
+//! The origin service (`hotpush serve`): configuration, the SQLite store, tokens
+//! and the audit log, the publisher and its queue, the published tree, hooks, the
+//! retirement watcher, partner sync, and the HTTP surface. Imports `core` and
+//! `io`; never `partner`, `commands` or clap.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod hooks;
+pub mod http;
+pub mod jobs;
+pub mod mirrors;
+pub mod publish;
+pub mod retirement;
+pub mod server;
+pub mod store;
+pub mod sync;
