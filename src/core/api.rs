@@ -2,6 +2,14 @@
 //! for the wire. Domain types never cross the wire as they are.
 use serde::{Deserialize, Serialize};
 
+/// `PUT`/`GET /api/v1/check-hold`: how long every critical check stands still
+/// (sent to them as `Hotpush-Check-Hold` on the metalink); 0 = no hold.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckHold {
+    pub seconds: u64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,

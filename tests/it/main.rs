@@ -15,6 +15,7 @@ mod doctor;
 mod fixtures;
 mod hooks;
 mod intake;
+mod last_mile;
 mod metalink;
 mod mirrors_e2e;
 mod origin;

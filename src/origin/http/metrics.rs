@@ -1,5 +1,6 @@
 //! `/metrics` in Prometheus text format: publish durations, queue depth, partner
-//! lag, and requests by route and status. Counters live in memory.
+//! lag, requests by route and status, and metalink requests by countme bucket.
+//! Counters live in memory.
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,10 @@ pub struct Metrics {
     /// Route → status → count. Counting takes a read lock and an atomic add;
     /// the write lock is only taken the first time a (route, status) is seen.
     requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
+    /// Metalink requests carrying `countme=1..4` (dnf's and the critical
+    /// check's weekly, identifier-free "how long has this system been
+    /// counted" bucket), by bucket.
+    countme: [AtomicU64; 4],
 }
 
 #[derive(Default)]
@@ -37,6 +42,13 @@ impl Metrics {
         m.publish_sum_s += s;
         if !ok {
             m.publish_failures += 1;
+        }
+    }
+
+    /// Counts a `countme` query value; anything but 1..4 is ignored.
+    pub fn observe_countme(&self, value: &str) {
+        if let Ok(b @ 1..=4) = value.parse::<usize>() {
+            self.countme[b - 1].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -96,6 +108,16 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "hotpush_partner_lag_seconds{{mirror=\"{mirror}\",repo=\"{repo}\"}} {lag}"
+            );
+        }
+        out.push_str("# HELP hotpush_metalink_countme_total Metalink requests with countme=BUCKET (weekly, no identifier).\n");
+        out.push_str("# TYPE hotpush_metalink_countme_total counter\n");
+        for (i, n) in self.countme.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "hotpush_metalink_countme_total{{bucket=\"{}\"}} {}",
+                i + 1,
+                n.load(Ordering::Relaxed)
             );
         }
         out.push_str("# HELP hotpush_http_requests_total HTTP requests by route and status.\n");
