@@ -2,8 +2,8 @@
 # bench/last-mile.sh - time-to-client of the critical check (issue 10), with its anchor.
 #
 # K installed systems (real dnf 4 installroots, each set up only by a release
-# package providing system-release(releasever) and the `-repos` RPM from
-# `hotpush repofile --rpm`, plus the vulnerable package) each run the critical
+# package providing system-release(releasever), a /bin/sh stand-in and the
+# `-repos` RPM from `hotpush repofile --rpm`, plus the vulnerable package) each run the critical
 # check with `--policy apply` in a loop shaped like its systemd timer, on a
 # scaled-down period: the next run starts PERIOD_SECS + random(0..DELAY_SECS)
 # after the previous one ended (OnUnitInactiveSec + RandomizedDelaySec), first
@@ -30,7 +30,7 @@ PERIOD_SECS=${PERIOD_SECS:-20}
 DELAY_SECS=${DELAY_SECS:-5}
 IDLE_SECS=${IDLE_SECS:-60}
 ADVISORY=BENCH-2026-0001
-need rpmbuild rpmsign gpg dnf rpm python3 curl /usr/bin/time
+need rpmbuild rpmsign gpg dnf rpm python3 curl /usr/bin/time ldd /bin/dash
 [ "$K" -ge 1 ] || die "K must be at least 1"
 
 echo "== hotpush last-mile benchmark ($(date -u +%FT%TZ), $(cpus) cpus, load $(cut -d" " -f1-3 /proc/loadavg), $("$HOTPUSH" --version 2>/dev/null))"
@@ -65,6 +65,23 @@ EOF
 rpmbuild --quiet --define "_topdir $top" -bb "$top/SPECS/release.spec" >"$top/build.log" 2>&1 \
   || { tail -20 "$top/build.log" >&2; die "rpmbuild of the release package failed"; }
 RELEASE_RPM=$top/RPMS/noarch/bench-release-43-1.noarch.rpm
+# /bin/sh for the -repos package's scriptlets (bash provides it on a real
+# system): the host's dash and the libraries it needs.
+top="$WORK/rpmbuild-sh"; mkdir -p "$top"/{SPECS,SOURCES,BUILD,RPMS,SRPMS,BUILDROOT}
+{
+  printf 'Name: bench-sh\nVersion: 1\nRelease: 1\nSummary: /bin/sh\nLicense: MIT\nBuildArch: noarch\n'
+  printf 'AutoReqProv: no\n%%define __os_install_post %%{nil}\n%%define debug_package %%{nil}\n'
+  printf '%%define _binaries_in_noarch_packages_terminate_build 0\n%%description\n/bin/sh.\n%%install\n'
+  printf 'mkdir -p %%{buildroot}/bin\ncp /bin/dash %%{buildroot}/bin/sh\n'
+  for lib in $(ldd /bin/dash | grep -o '/[^ ]*'); do
+    printf 'mkdir -p %%{buildroot}%s\ncp %s %%{buildroot}%s\n' "$(dirname "$lib")" "$lib" "$lib"
+  done
+  printf '%%files\n/bin/sh\n'
+  ldd /bin/dash | grep -o '/[^ ]*'
+} > "$top/SPECS/sh.spec"
+rpmbuild --quiet --define "_topdir $top" -bb "$top/SPECS/sh.spec" >"$top/build.log" 2>&1 \
+  || { tail -20 "$top/build.log" >&2; die "rpmbuild of the /bin/sh package failed"; }
+SH_RPM=$top/RPMS/noarch/bench-sh-1-1.noarch.rpm
 
 # --- origin behind a counting proxy (the proxy is its public URL) ----------------
 OPORT=$(free_port); PPORT=$(free_port)
@@ -81,13 +98,10 @@ ML_URL="http://[::1]:$PPORT/metalink?repo=critical-f43&arch=x86_64"
 say "setting up $K installroots (release package, -repos RPM with dnf, vulnerable package)"
 for i in $(seq 1 "$K"); do
   root="$WORK/client$i/root"; mkdir -p "$root"
-  rpm --root "$root" -i --nodeps "$RELEASE_RPM" >/dev/null 2>&1 || die "rpm -i of the release package failed"
+  rpm --root "$root" -i --nodeps "$RELEASE_RPM" "$SH_RPM" >/dev/null 2>&1 || die "rpm -i of the release and sh packages failed"
   dnf -y -q --installroot="$root" --setopt=reposdir="$WORK/no-repos" install "$REPOS_RPM" \
     >"$WORK/client$i/install.log" 2>&1 || { tail "$WORK/client$i/install.log" >&2; die "dnf install of the -repos RPM failed"; }
   rpm --root "$root" -i --nodeps --nosignature "$VULN" >/dev/null 2>&1 || die "rpm -i of the vulnerable package failed"
-  if [ ! -x "$root/usr/libexec/hotpush/critical-check" ] && [ "${CHECK_FROM_TREE:-0}" = 1 ]; then
-    install -D -m 755 "$REPO_ROOT/repo-templates/critical-check/critical-check" "$root/usr/libexec/hotpush/critical-check"
-  fi
   if [ ! -x "$root/usr/libexec/hotpush/critical-check" ]; then
     die "the -repos RPM did not install /usr/libexec/hotpush/critical-check"
   fi

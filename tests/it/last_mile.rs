@@ -229,8 +229,11 @@ fn metalink_answers(origin: &Origin, status: u16) -> u64 {
     )
 }
 
-fn put_hold(origin: &Origin, token: &Path, seconds: u64) {
-    let token = std::fs::read_to_string(token).unwrap();
+/// `PUT /api/v1/check-hold`; returns the HTTP status.
+fn put_hold(origin: &Origin, token: Option<&Path>, seconds: u64) -> u16 {
+    let token = token
+        .map(|t| std::fs::read_to_string(t).unwrap())
+        .unwrap_or_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -245,7 +248,7 @@ fn put_hold(origin: &Origin, token: &Path, seconds: u64) {
             .unwrap()
             .status()
     });
-    assert_eq!(status.as_u16(), 200);
+    status.as_u16()
 }
 
 fn push(origin: &Origin, token: &Path, advisory: &str, rpms: &[&Path]) {
@@ -471,7 +474,9 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert!(!ran, "a refused transaction is not retried every period");
 
     // The origin's hold: every check stands still, without even a request.
-    put_hold(&origin, &token, 120);
+    assert_eq!(put_hold(&origin, None, 120), 401);
+    assert_eq!(put_hold(&origin, Some(&token), 86_401), 400);
+    assert_eq!(put_hold(&origin, Some(&token), 120), 200);
     let (code, text, ran) = check(&root, &[]);
     assert!(code == 0 && !ran, "{text}");
     assert!(
@@ -484,7 +489,7 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         metalink_answers(&origin, 200) + metalink_answers(&origin, 304),
         requests
     );
-    put_hold(&origin, &token, 0);
+    assert_eq!(put_hold(&origin, Some(&token), 0), 200);
     std::fs::remove_file(root.join(STATE).join("hold-until")).unwrap();
 
     // The origin stopped: exit 0, one line, tried again next period.
