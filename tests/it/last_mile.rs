@@ -10,7 +10,9 @@
 //! `systemd-analyze verify` where the RPM installed them, the RPM's scriptlets
 //! enable the timer through the preset (systemctl copied into the root) and
 //! disable it on erase, and the script passes shellcheck and both POSIX
-//! shells' syntax checks.
+//! shells' syntax checks. The wire contract (countme, User-Agent, 304, holds,
+//! 503 + Retry-After, revisions going backwards, hostile documents) is held
+//! against a mock metalink server, without dnf.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -576,4 +578,311 @@ fn critical_check_script_is_posix_sh() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("policy `sometimes`"));
+}
+
+/// What the mock metalink server answers next, and what it was asked.
+#[derive(Default)]
+struct MockState {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Answer `If-None-Match` with 304 (a strong ETag of the body is sent on 200).
+    etag: bool,
+    /// (path and query, If-None-Match, User-Agent) of every request.
+    seen: Vec<(String, String, String)>,
+}
+
+/// A metalink server on `[::1]` whose answers the test sets: the other side of
+/// the check's wire contract (holds, 503 + Retry-After, revisions going
+/// backwards, oversize and hostile documents) without an origin.
+struct MockMetalink {
+    port: u16,
+    state: std::sync::Arc<std::sync::Mutex<MockState>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockMetalink {
+    fn start() -> MockMetalink {
+        use std::sync::{Arc, Mutex};
+        let state = Arc::new(Mutex::new(MockState::default()));
+        let shared = state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    let shared = shared.clone();
+                    async move {
+                        use axum::response::IntoResponse;
+                        let header = |name: &str| {
+                            req.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned()
+                        };
+                        let mut s = shared.lock().unwrap();
+                        let inm = header("if-none-match");
+                        s.seen
+                            .push((req.uri().to_string(), inm.clone(), header("user-agent")));
+                        let etag = format!("\"{}\"", &sha256_hex(&s.body)[..32]);
+                        let mut status = s.status;
+                        let mut body = s.body.clone();
+                        if s.etag && status == 200 && inm == etag {
+                            status = 304;
+                            body.clear();
+                        }
+                        let mut resp = (axum::http::StatusCode::from_u16(status).unwrap(), body)
+                            .into_response();
+                        let h = resp.headers_mut();
+                        if s.etag {
+                            h.insert("etag", etag.parse().unwrap());
+                        }
+                        for (k, v) in &s.headers {
+                            h.insert(
+                                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                                axum::http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+                            );
+                        }
+                        resp
+                    }
+                });
+                let listener = tokio::net::TcpListener::bind(("::1", 0)).await.unwrap();
+                ready_tx
+                    .send(listener.local_addr().unwrap().port())
+                    .unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        let port = ready_rx.recv().unwrap();
+        MockMetalink {
+            port,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn answer(&self, status: u16, headers: &[(&str, &str)], body: &[u8], etag: bool) {
+        let mut s = self.state.lock().unwrap();
+        s.status = status;
+        s.headers = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        s.body = body.to_vec();
+        s.etag = etag;
+    }
+
+    fn seen(&self) -> Vec<(String, String, String)> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MockMetalink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A MirrorManager-style metalink naming a repomd.xml by sha256 and timestamp.
+fn metalink_doc(sha256: &str, timestamp: u64) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<metalink version=\"3.0\" \
+         xmlns=\"http://www.metalinker.org/\" xmlns:mm0=\"http://fedorahosted.org/mirrormanager\">\n \
+         <files>\n  <file name=\"repomd.xml\">\n   <mm0:timestamp>{timestamp}</mm0:timestamp>\n   \
+         <size>100</size>\n   <verification>\n    <hash type=\"sha256\">{sha256}</hash>\n   \
+         </verification>\n   <resources maxconnections=\"1\">\n    \
+         <url protocol=\"http\" type=\"http\" preference=\"100\">http://[::1]:9/repodata/repomd.xml</url>\n   \
+         </resources>\n  </file>\n </files>\n</metalink>\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn critical_check_keeps_the_wire_contract() {
+    for tool in ["rpm", "curl", "rpmbuild"] {
+        require_tool(tool);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut mock = MockMetalink::start();
+    // A root with the release, the check, its .repo file and key, and a dnf
+    // cache at revision 200: nothing here may need dnf.
+    let root = new_root(dir, "root", &release_rpm(dir));
+    let install = |path: &str, text: &[u8], mode: u32| {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        let mut perms = std::fs::metadata(&p).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, mode);
+        std::fs::set_permissions(&p, perms).unwrap();
+    };
+    install(
+        CHECK,
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("repo-templates/critical-check/critical-check"),
+        )
+        .unwrap(),
+        0o755,
+    );
+    install("/etc/pki/rpm-gpg/KEY", b"a key\n", 0o644);
+    let metalink = format!(
+        "http://[::1]:{}/metalink?repo=critical-f$releasever&arch=$basearch",
+        mock.port
+    );
+    install(
+        "/etc/yum.repos.d/critical-updates.repo",
+        format!(
+            "[critical-updates]\nname=c\nmetalink={metalink}\nenabled=1\ngpgcheck=1\n\
+             repo_gpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/KEY\n"
+        )
+        .as_bytes(),
+        0o644,
+    );
+    let basearch = match std::env::consts::ARCH {
+        "x86" => "i386",
+        a => a,
+    };
+    let url = metalink
+        .replace("$releasever", "43")
+        .replace("$basearch", basearch);
+    let cached = b"<repomd><revision>200</revision></repomd>\n";
+    install(
+        &format!(
+            "/var/cache/dnf/critical-updates-{}/repodata/repomd.xml",
+            &sha256_hex(url.as_bytes())[..16]
+        ),
+        cached,
+        0o644,
+    );
+    let current = metalink_doc(&sha256_hex(cached), 200);
+
+    // 200 naming what dnf has cached: silent, no dnf; countme and the
+    // versioned User-Agent on the first request of the week.
+    mock.answer(200, &[], &current, true);
+    let (code, text, ran) = check(&root, &[]);
+    assert_eq!((code, ran, text.as_str()), (0, false, ""));
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].0.ends_with("&countme=1"), "{seen:?}");
+    assert_eq!(seen[0].1, "");
+    assert!(
+        seen[0].2.starts_with(&format!(
+            "hotpush-critical-check/1 (43; {basearch}; dnf4; refresh)"
+        )),
+        "{seen:?}"
+    );
+    // Then conditional: If-None-Match, 304, no countme until next week.
+    let (code, text, ran) = check(&root, &[]);
+    assert_eq!((code, ran, text.as_str()), (0, false, ""));
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(!seen[1].0.contains("countme"), "{seen:?}");
+    assert!(seen[1].1.starts_with('"'), "{seen:?}");
+
+    // A metalink going backwards (older timestamp, another hash) is refused loudly.
+    let other = "1".repeat(64);
+    mock.answer(200, &[], &metalink_doc(&other, 150), true);
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran, "{text}");
+    assert!(text.contains("went BACKWARDS"), "{text}");
+    // ... also when only dnf's cache knows the newer revision.
+    std::fs::remove_file(root.join(STATE).join("critical-updates.metalink")).unwrap();
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran, "{text}");
+    assert!(text.contains("older than dnf's cached 200"), "{text}");
+
+    // Hostile or broken documents never reach dnf.
+    let mut evil = metalink_doc("$(reboot)", 300);
+    for body in [
+        vec![b'x'; 100_000],
+        std::mem::take(&mut evil),
+        b"<html/>".to_vec(),
+    ] {
+        mock.answer(200, &[], &body, false);
+        let (code, text, ran) = check(&root, &[]);
+        assert!(code == 0 && !ran, "{text}");
+        assert!(
+            text.contains("not a usable") || text.contains("no answer"),
+            "{text}"
+        );
+    }
+    // An ETag that would split the request's headers is not kept.
+    mock.answer(200, &[("etag", "\"a\" \"b\"")], &current, false);
+    let (code, _, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran);
+    let state =
+        std::fs::read_to_string(root.join(STATE).join("critical-updates.metalink")).unwrap();
+    assert_eq!(state.split(' ').nth(1), Some("-"), "{state}");
+
+    // The origin's hold, and 503 + Retry-After (seconds, then an HTTP-date):
+    // each makes the check stand still without a request.
+    let in_90s = httpdate(std::time::SystemTime::now() + std::time::Duration::from_secs(90));
+    for (status, header, value, said) in [
+        (
+            200,
+            "hotpush-check-hold",
+            "300".to_owned(),
+            "hold for 300 s",
+        ),
+        (503, "retry-after", "60".to_owned(), "holding for 60 s"),
+        (503, "retry-after", in_90s, "holding for "),
+    ] {
+        mock.answer(status, &[(header, value.as_str())], &current, false);
+        let (code, text, ran) = check(&root, &[]);
+        assert!(code == 0 && !ran, "{text}");
+        assert!(text.contains(said), "{text}");
+        let asked = mock.seen().len();
+        let (code, _, _) = check(&root, &[]);
+        assert_eq!(code, 0);
+        assert_eq!(mock.seen().len(), asked, "a request during the hold");
+        std::fs::remove_file(root.join(STATE).join("hold-until")).unwrap();
+    }
+
+    // Origin unreachable: exit 0, one line.
+    mock.stop();
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran, "{text}");
+    assert!(text.contains("no answer from the origin"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for `Retry-After`.
+fn httpdate(t: std::time::SystemTime) -> String {
+    let out = run_ok(Command::new("date").args([
+        "-u",
+        "-d",
+        &format!(
+            "@{}",
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        ),
+        "+%a, %d %b %Y %H:%M:%S GMT",
+    ]));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
