@@ -1,8 +1,9 @@
 //! `hotpush demo`: the whole product on loopback in one process, for a first
 //! look. It generates a package-signing key (the `pgp` crate, through
 //! `signing::RepoKey`), builds and signs a sample `hello-fix` noarch package with
-//! the `rpm` crate, starts two partner receivers (`partner::serve`) and an
-//! origin that trusts the key and pushes to both, pushes the sample through the
+//! the `rpm` crate, starts two partner receivers (`partner::start`) and an
+//! origin that trusts the key and pushes to both (`origin::server::start_on`,
+//! the start `hotpush serve` uses), pushes the sample through the
 //! real API exactly as `hotpush push` does (`client::push`), writes the client
 //! files (`.repo`, `-repos` RPM, `dnf.conf`) and prints what to try. Runs until
 //! SIGINT/SIGTERM.
@@ -13,7 +14,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -21,6 +22,7 @@ use super::push::PushArgs;
 use crate::logging::user_error;
 use crate::origin::config::Config;
 use crate::origin::mirrors::{Mirror, PushMethod};
+use crate::origin::server::Listeners;
 
 /// The file that marks a directory as made by `hotpush demo`.
 pub const MARKER: &str = ".hotpush-demo";
@@ -32,8 +34,6 @@ pub const ADVISORY: &str = "DEMO-2026-0001";
 pub const RELEASE: &str = "43";
 /// Fixed build time of the sample package (2026-01-01T00:00:00Z): same bytes each run.
 const SAMPLE_SOURCE_DATE_SECS: u32 = 1_767_225_600;
-/// How long the receivers may take to bind.
-const RECEIVER_START_SECS: u64 = 20;
 /// How long the sample push may take to reach both partners.
 const PUSH_TIMEOUT_SECS: u64 = 120;
 /// How long the origin may take to close its connections at the end.
@@ -210,6 +210,8 @@ struct Partner {
     push_url: String,
     public_url: String,
     mirror: Mirror,
+    /// Keeps the receiver's listeners serving.
+    _running: crate::partner::Running,
 }
 
 async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner> {
@@ -231,30 +233,15 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         retention_secs: crate::partner::RETENTION_HOURS_DEFAULT * 3600,
         blob_bytes_max: crate::partner::BLOB_BYTES_MAX_DEFAULT,
     };
-    let task = tokio::spawn(crate::partner::serve(settings));
-    let listening = data_dir.join("listening");
-    let deadline = Instant::now() + Duration::from_secs(RECEIVER_START_SECS);
-    let text = loop {
-        if let Ok(text) = fs_err::read_to_string(&listening) {
-            break text;
-        }
-        if task.is_finished() {
-            task.await??;
-            anyhow::bail!("partner `{name}` stopped while starting");
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("partner `{name}` did not listen within {RECEIVER_START_SECS} s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let running = crate::partner::start(settings)
+        .await
+        .with_context(|| format!("cannot start partner `{name}`"))?;
+    let (Some(push), Some(public)) = (running.push_addrs.first(), running.public_addrs.first())
+    else {
+        anyhow::bail!("partner `{name}` has no listener");
     };
-    let url = |kind: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{kind} ")))
-            .map(str::to_owned)
-            .with_context(|| format!("partner `{name}` wrote no `{kind}` address"))
-    };
-    let push_url = url("push")?;
-    let public_url = format!("{}/pub", url("public")?);
+    let push_url = format!("https://{push}");
+    let public_url = format!("http://{public}/pub");
     let mirror = Mirror {
         name: name.clone(),
         public_url: public_url.clone(),
@@ -269,6 +256,7 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         push_url,
         public_url,
         mirror,
+        _running: running,
     })
 }
 
@@ -353,41 +341,28 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
         partners.push(start_partner(&layout, name).await?);
     }
     fs_err::write(layout.mirrors(), mirrors_toml(&partners))?;
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port)))
-            .await
-            .map_err(|e| {
-                user_error(
-                    format!("cannot listen on `[::1]:{port}`: {e}"),
-                    "pick a free port with `--port P` (0 picks one)",
-                )
-            })?;
-    let addr = listener.local_addr()?;
+    let listeners = Listeners::bind(&[SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], port))])
+        .await
+        .map_err(|e| {
+            user_error(
+                format!("cannot listen on `[::1]:{port}`: {e:#}"),
+                "pick a free port with `--port P` (0 picks one)",
+            )
+        })?;
+    let addr = listeners.addrs()[0];
     let origin_url = format!("http://{addr}");
     fs_err::write(layout.config(), config_toml(&layout, addr))?;
     let config = Config::load(Some(&layout.config()))?;
     let mirrors: Vec<Mirror> = partners.iter().map(|p| p.mirror.clone()).collect();
-    let app = tokio::task::spawn_blocking(move || crate::origin::server::open_app(config, mirrors))
-        .await??;
+    // The same start as `hotpush serve`: publisher, fan-out worker, catch-up, listeners.
+    let origin = crate::origin::server::start_on(config, mirrors, listeners).await?;
     let token = crate::origin::auth::new_token();
-    app.store.add_token(
+    origin.app.store.add_token(
         "demo",
-        &app.config.auth.push_group,
+        &origin.app.config.auth.push_group,
         &crate::origin::auth::token_digest(&token),
     )?;
     crate::io::secret::write_private(&layout.token(), format!("{token}\n").as_bytes())?;
-    tokio::spawn(crate::origin::jobs::worker(app.clone()));
-    crate::origin::sync::worker::spawn_catch_up(app.clone());
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let svc = crate::origin::http::router(app.clone())
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let origin = tokio::spawn(async move {
-        axum::serve(listener, svc)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-    });
 
     // The sample fix through the real API, as `hotpush push` sends it.
     let push = PushArgs {
@@ -408,10 +383,7 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
     let pushed = tokio::task::spawn_blocking(move || crate::commands::push::run(&push));
     tokio::select! {
         r = pushed => { r??; }
-        _ = &mut stop => {
-            let _ = stop_tx.send(true);
-            return Ok(());
-        }
+        _ = &mut stop => return origin.shutdown().await,
     }
 
     // Client files: the .repo, the -repos RPM and a dnf.conf for an installroot.
@@ -455,16 +427,11 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
         &repos_rpm_path,
         &key.fingerprint(),
     );
-    tokio::select! {
-        _ = &mut stop => {}
-        r = origin => {
-            r??;
-            anyhow::bail!("the origin stopped");
-        }
-    }
+    let served = origin.serve_until(&mut stop).await;
     eprintln!("hotpush demo: stopping");
-    let _ = stop_tx.send(true);
-    Ok(())
+    // The partners' listeners stop with them.
+    drop(partners);
+    served
 }
 
 fn print_instructions(

@@ -1,7 +1,8 @@
 //! `hotpush serve` and `hotpush token create`: resolve the configuration from the
-//! flags and files, then hand it to `origin::server`.
+//! flags and files, then start the origin with `origin::server::start` and serve
+//! until SIGINT or SIGTERM.
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -9,16 +10,35 @@ use clap::{Args, Subcommand};
 use crate::logging::user_error;
 use crate::origin::auth;
 use crate::origin::config::Config;
-use crate::origin::server::{serve, state_db};
+use crate::origin::server::{self, state_db};
 use crate::origin::store::Store;
 
+/// Where the origin's configuration and data are: shared by `serve` and `token create`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct OriginFlags {
     /// `hotpush.toml`; every setting has a default.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The data directory (overrides `data_dir` in the configuration).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+impl OriginFlags {
+    /// The validated configuration with `--data-dir` applied.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut cfg = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub origin: OriginFlags,
     /// Address to listen on (repeatable), e.g. `[::1]:8080`.
     #[arg(long)]
     pub listen: Vec<String>,
@@ -38,27 +58,17 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub origin: OriginFlags,
     #[arg(long)]
     pub user: String,
     #[arg(long)]
     pub group: String,
 }
 
-fn load_config(config: Option<&Path>, data_dir: Option<&PathBuf>) -> anyhow::Result<Config> {
-    let mut cfg = Config::load(config)?;
-    if let Some(d) = data_dir {
-        cfg.data_dir = d.clone();
-    }
-    Ok(cfg)
-}
-
 /// `hotpush serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = load_config(args.config.as_deref(), args.data_dir.as_ref())?;
+    let mut config = args.origin.load()?;
     if !args.listen.is_empty() {
         config.listen = args
             .listen
@@ -83,13 +93,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(config, mirrors))?;
+    rt.block_on(async {
+        let running = server::start(config, mirrors).await?;
+        server::issue_first_admin_token(&running.app)?;
+        running.serve_until(server::shutdown_signal()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `hotpush token create`: prints a new token on stdout, once.
 pub fn token_create(args: &TokenCreateArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(args.config.as_deref(), args.data_dir.as_ref())?;
+    let config = args.origin.load()?;
     let valid = |s: &str| {
         !s.is_empty()
             && s.len() <= 64

@@ -1,13 +1,16 @@
 //! The pure core: values in, values out. No file system, no network, no clock,
 //! no database: RPM parsing and signature checks, repodata, the metalink, repo
 //! signing, the announcement, the client `.repo` file, the SOP templates and
-//! checklist, the `-repos` RPM, the partner wire protocol and the JSON wire types.
+//! checklist, the `-repos` RPM, the partner wire protocol, the JSON wire types,
+//! the repository identity and the publisher's plan.
 //! Imports only `core` (and the cross-cutting error type in `crate::logging`).
 
 pub mod announce;
 pub mod api;
 pub mod metalink;
+pub mod plan;
 pub mod protocol;
+pub mod repo;
 pub mod repodata;
 pub mod repofile;
 pub mod reposrpm;

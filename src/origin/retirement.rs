@@ -215,11 +215,9 @@ impl<R: Read> Read for Capped<R> {
 // I/O: the loop, fetching, retiring.
 
 /// Starts the watcher when the configuration has a `[retirement]` table.
-pub fn spawn(app: Arc<App>) {
-    let Some(config) = app.config.retirement.clone() else {
-        return;
-    };
-    tokio::spawn(async move {
+pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
+    let config = app.config.retirement.clone()?;
+    Some(tokio::spawn(async move {
         let client = match client() {
             Ok(c) => c,
             Err(e) => {
@@ -247,7 +245,7 @@ pub fn spawn(app: Arc<App>) {
                 );
             }
         }
-    });
+    }))
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {

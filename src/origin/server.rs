@@ -1,6 +1,8 @@
-//! The origin's start-up: assemble it from a validated configuration, restore
-//! what was being served before a restart, start the publisher, the fan-out and
-//! the listeners.
+//! The origin's start-up, the one used by `hotpush serve`, `hotpush demo` and
+//! in-process tests: bind the listeners (learning the real addresses), assemble
+//! the origin from a validated configuration, restore what was being served
+//! before a restart, and start the publisher, the partner fan-out and catch-up,
+//! the retirement watcher and the HTTP listeners.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,53 +123,186 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn serve(
+/// How long a shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The origin's listeners, bound before anything else starts so that the
+/// caller learns the real addresses (port 0 picks a free port) and may put them
+/// into the configuration, e.g. as `public_url`.
+pub struct Listeners {
+    listeners: Vec<tokio::net::TcpListener>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Listeners {
+    /// Binds every address, in order.
+    pub async fn bind(addrs: &[SocketAddr]) -> anyhow::Result<Listeners> {
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for addr in addrs {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                user_error(
+                    format!("cannot listen on `{addr}`: {e}"),
+                    "pick a free address with `--listen`, or stop the process that holds it",
+                )
+            })?;
+            bound.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
+        Ok(Listeners {
+            listeners,
+            addrs: bound,
+        })
+    }
+
+    /// The bound addresses, in the order given to [`Listeners::bind`].
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+}
+
+/// A started origin: listeners serving, and the publisher, partner fan-out,
+/// catch-up and retirement watcher running. [`Running::shutdown`] (or the end
+/// of [`Running::serve_until`]) stops it; dropping it stops it at once.
+pub struct Running {
+    /// The bound addresses, in `config.listen` order.
+    pub addrs: Vec<SocketAddr>,
+    pub app: Arc<App>,
+    stop: tokio::sync::watch::Sender<bool>,
+    servers: tokio::task::JoinSet<std::io::Result<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Serves until `stop` resolves, then shuts down. A listener that stops on
+    /// its own is an error.
+    pub async fn serve_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let failed = tokio::select! {
+            _ = stop => None,
+            ended = self.servers.join_next() => Some(match ended {
+                Some(Ok(Ok(()))) => anyhow::anyhow!("a listener stopped"),
+                Some(Ok(Err(e))) => anyhow::Error::new(e).context("a listener failed"),
+                Some(Err(e)) => anyhow::Error::new(e).context("a listener task failed"),
+                None => anyhow::anyhow!("the origin has no listener"),
+            }),
+        };
+        self.shutdown().await?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Stops the background workers and lets the listeners finish the requests
+    /// in flight, for at most [`SHUTDOWN_GRACE`] (a dashboard's event stream
+    /// never finishes by itself).
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        for w in &self.workers {
+            w.abort();
+        }
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(ended) = self.servers.join_next().await {
+                ended.context("a listener task failed")??;
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        match drained {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::info!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "closing the connections still open"
+                );
+                self.servers.abort_all();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    /// Dropped without [`Running::shutdown`] (e.g. on an error): the listeners
+    /// stop with their task set, the workers here.
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+/// Binds `config.listen` and starts the origin on it.
+pub async fn start(
     config: Config,
     mirrors: Vec<crate::origin::mirrors::Mirror>,
-) -> anyhow::Result<()> {
-    let listen = config.listen.clone();
+) -> anyhow::Result<Running> {
+    let listeners = Listeners::bind(&config.listen).await?;
+    start_on(config, mirrors, listeners).await
+}
+
+/// Starts the origin on listeners bound beforehand: opens its state (restoring
+/// what it served before), then starts the publisher, the partner fan-out
+/// worker and catch-up, the retirement watcher and the HTTP listeners. The one
+/// start used by `hotpush serve` and `hotpush demo`.
+pub async fn start_on(
+    config: Config,
+    mirrors: Vec<crate::origin::mirrors::Mirror>,
+    listeners: Listeners,
+) -> anyhow::Result<Running> {
     let app = tokio::task::spawn_blocking(move || open_app(config, mirrors)).await??;
-    if app.store.count_tokens()? == 0 {
-        let token = auth::new_token();
-        app.store
-            .add_token("admin", auth::ADMIN_GROUP, &auth::token_digest(&token))?;
-        eprintln!(
-            "hotpush: first start; admin token (shown once, keep it): {token}\n\
-             hint: issue push tokens with `hotpush token create --data-dir {} --user NAME --group {}`",
-            app.config.data_dir.display(),
-            app.config.auth.push_group
-        );
-    }
-    tokio::spawn(crate::origin::jobs::worker(app.clone()));
-    crate::origin::sync::worker::spawn_fanout_worker(app.clone());
-    crate::origin::sync::worker::spawn_catch_up(app.clone());
-    crate::origin::retirement::spawn(app.clone());
+    let mut workers = vec![tokio::spawn(crate::origin::jobs::worker(app.clone()))];
+    workers.extend(crate::origin::sync::worker::spawn_fanout_worker(
+        app.clone(),
+    ));
+    workers.extend(crate::origin::sync::worker::spawn_catch_up(app.clone()));
+    workers.extend(crate::origin::retirement::spawn(app.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = crate::origin::http::router(app.clone());
-    let mut tasks = Vec::new();
-    for addr in &listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            user_error(
-                format!("cannot listen on `{addr}`: {e}"),
-                "pick a free address with `--listen`",
-            )
-        })?;
-        tracing::info!(listen = %addr, public_url = app.config.public_url, "origin listening");
+    let mut servers = tokio::task::JoinSet::new();
+    for listener in listeners.listeners {
+        tracing::info!(listen = %listener.local_addr()?, public_url = app.config.public_url, "origin listening");
         let svc = router
             .clone()
             .into_make_service_with_connect_info::<SocketAddr>();
-        tasks.push(tokio::spawn(async move {
+        let mut stopped = stopped.clone();
+        servers.spawn(async move {
             axum::serve(listener, svc)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
                 .await
-        }));
+        });
     }
-    for t in tasks {
-        t.await??;
+    Ok(Running {
+        addrs: listeners.addrs,
+        app,
+        stop,
+        servers,
+        workers,
+    })
+}
+
+/// On a first start (no token at all), issues an admin token and prints it on
+/// stderr, once.
+pub fn issue_first_admin_token(app: &App) -> anyhow::Result<()> {
+    if app.store.count_tokens()? > 0 {
+        return Ok(());
     }
+    let token = auth::new_token();
+    app.store
+        .add_token("admin", auth::ADMIN_GROUP, &auth::token_digest(&token))?;
+    eprintln!(
+        "hotpush: first start; admin token (shown once, keep it): {token}\n\
+         hint: issue push tokens with `hotpush token create --data-dir {} --user NAME --group {}`",
+        app.config.data_dir.display(),
+        app.config.auth.push_group
+    );
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("install SIGTERM handler");
     tokio::select! {

@@ -4,6 +4,7 @@
 //!
 //! This is the only module that contains SQL. It knows nothing of HTTP, of the
 //! file tree or of repodata formats.
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -201,6 +202,23 @@ pub struct MirrorStateRow {
     pub last_error: Option<String>,
 }
 
+/// What one publisher run reads, in the same transaction that claims its jobs:
+/// the run plans from this and does not read the store again.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub advisories: Vec<AdvisoryRow>,
+    /// Every package of every accepted or published push of a live advisory,
+    /// with its advisory id.
+    pub live_packages: Vec<(String, PushPackage)>,
+    /// The newest revision of each repository, by repo path.
+    pub current: BTreeMap<String, RevisionRow>,
+    /// Revisions whose files must stay: the current ones and those superseded
+    /// at or after the `retained_since_ms` the snapshot was taken with.
+    pub retained: Vec<RevisionRow>,
+    /// The advisory of each claimed push.
+    pub push_advisories: BTreeMap<i64, String>,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -371,7 +389,10 @@ impl Store {
     }
 
     pub fn advisories(&self) -> anyhow::Result<Vec<AdvisoryRow>> {
-        let conn = self.conn();
+        Self::query_advisories(&self.conn())
+    }
+
+    fn query_advisories(conn: &Connection) -> anyhow::Result<Vec<AdvisoryRow>> {
         let mut stmt = conn.prepare(
             "SELECT id, severity, summary, description, cves, releases, state, issued, updated, created_by
              FROM advisories ORDER BY issued DESC, id",
@@ -507,7 +528,10 @@ impl Store {
 
     /// Every package of every accepted or published push of a live advisory.
     pub fn live_packages(&self) -> anyhow::Result<Vec<(String, PushPackage)>> {
-        let conn = self.conn();
+        Self::query_live_packages(&self.conn())
+    }
+
+    fn query_live_packages(conn: &Connection) -> anyhow::Result<Vec<(String, PushPackage)>> {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT a.id, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
              FROM advisories a JOIN pushes p ON p.advisory_id = a.id
@@ -532,28 +556,6 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn mark_pushes_published(&self, push_ids: &[i64]) -> anyhow::Result<()> {
-        let conn = self.conn();
-        for id in push_ids {
-            conn.execute(
-                "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
-                params![id, now_ms()],
-            )?;
-        }
-        Ok(())
-    }
-
-    pub fn mark_pushes_failed(&self, push_ids: &[i64], error: &str) -> anyhow::Result<()> {
-        let conn = self.conn();
-        for id in push_ids {
-            conn.execute(
-                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
-                params![id, error],
-            )?;
-        }
-        Ok(())
-    }
-
     // --- jobs ---------------------------------------------------------------
 
     pub fn enqueue_job(&self, kind: &str, priority: i64, reason: &str) -> anyhow::Result<i64> {
@@ -574,10 +576,20 @@ impl Store {
     }
 
     /// Takes every queued job at once (they are coalesced into one run), highest
-    /// priority (lowest number) first, and marks them running.
-    pub fn claim_queued(&self) -> anyhow::Result<Vec<JobRow>> {
+    /// priority (lowest number) first, marks them running, and reads in the same
+    /// transaction the [`Snapshot`] the run publishes from. `None` when no job
+    /// is queued.
+    ///
+    /// The transaction takes the write lock first (`BEGIN IMMEDIATE`): a deferred
+    /// one that reads and then writes fails at once, without waiting, when
+    /// another process (e.g. `hotpush token create`) wrote in between, and the
+    /// run would then wait for the next wake-up.
+    pub fn claim_run(
+        &self,
+        retained_since_ms: i64,
+    ) -> anyhow::Result<Option<(Vec<JobRow>, Snapshot)>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let jobs: Vec<JobRow> = {
             let mut stmt = tx.prepare(
                 "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
@@ -586,6 +598,9 @@ impl Store {
             let rows = stmt.query_map([], Self::job_from_row)?;
             rows.collect::<Result<_, _>>()?
         };
+        if jobs.is_empty() {
+            return Ok(None);
+        }
         let now = now_ms();
         for j in &jobs {
             tx.execute(
@@ -593,8 +608,41 @@ impl Store {
                 params![j.id, now],
             )?;
         }
+        let mut push_advisories = BTreeMap::new();
+        for id in jobs.iter().filter_map(|j| j.push_id) {
+            let advisory: Option<String> = tx
+                .query_row(
+                    "SELECT advisory_id FROM pushes WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(advisory) = advisory {
+                push_advisories.insert(id, advisory);
+            }
+        }
+        let retained = Self::query_revisions(
+            &tx,
+            "WHERE superseded_at_ms IS NULL OR superseded_at_ms >= ?1",
+            params![retained_since_ms],
+        )?;
+        let current = Self::query_revisions(
+            &tx,
+            "r WHERE r.revision = (SELECT MAX(revision) FROM repo_revisions WHERE repo = r.repo)",
+            [],
+        )?
+        .into_iter()
+        .map(|r| (r.repo.clone(), r))
+        .collect();
+        let snapshot = Snapshot {
+            advisories: Self::query_advisories(&tx)?,
+            live_packages: Self::query_live_packages(&tx)?,
+            current,
+            retained,
+            push_advisories,
+        };
         tx.commit()?;
-        Ok(jobs)
+        Ok(Some((jobs, snapshot)))
     }
 
     fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
@@ -612,15 +660,37 @@ impl Store {
         })
     }
 
-    pub fn finish_jobs(&self, ids: &[i64], error: Option<&str>) -> anyhow::Result<()> {
-        let conn = self.conn();
+    /// Ends a run in one transaction: its jobs `done` and its accepted pushes
+    /// `published`, or with `error` both `failed` (the pushes carrying the error).
+    pub fn finish_run(
+        &self,
+        job_ids: &[i64],
+        push_ids: &[i64],
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        for id in push_ids {
+            match error {
+                None => tx.execute(
+                    "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
+                    params![id, now],
+                )?,
+                Some(e) => tx.execute(
+                    "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
+                    params![id, e],
+                )?,
+            };
+        }
         let state = if error.is_some() { "failed" } else { "done" };
-        for id in ids {
-            conn.execute(
+        for id in job_ids {
+            tx.execute(
                 "UPDATE jobs SET state = ?2, finished_at_ms = ?3, error = ?4 WHERE id = ?1",
-                params![id, state, now_ms(), error],
+                params![id, state, now, error],
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -668,19 +738,16 @@ impl Store {
         })
     }
 
-    /// Revisions of `repo` that still need their files: the current one and every
-    /// one superseded after `since_ms`.
-    pub fn retained_revisions(
-        &self,
-        repo: &str,
-        since_ms: i64,
+    fn query_revisions(
+        conn: &Connection,
+        filter: &str,
+        params: impl rusqlite::Params,
     ) -> anyhow::Result<Vec<RevisionRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT repo, revision, content_key, repomd_sha256, files, published_at_ms, superseded_at_ms
-             FROM repo_revisions WHERE repo = ?1 AND (superseded_at_ms IS NULL OR superseded_at_ms >= ?2)",
-        )?;
-        let rows = stmt.query_map(params![repo, since_ms], Self::revision_from_row)?;
+             FROM repo_revisions {filter} ORDER BY repo, revision"
+        ))?;
+        let rows = stmt.query_map(params, Self::revision_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

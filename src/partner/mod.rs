@@ -219,9 +219,46 @@ pub fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Binds every listener, writes `listening` into the data directory, and serves
-/// until SIGINT or SIGTERM.
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// A started receiver: every listener bound and serving, the retention sweep
+/// running. Dropping it stops them.
+pub struct Running {
+    /// Bound addresses of the HTTPS push listeners, in `listen` order.
+    pub push_addrs: Vec<SocketAddr>,
+    /// Bound addresses of the plain-HTTP `/pub` listeners, in `public_listen` order.
+    pub public_addrs: Vec<SocketAddr>,
+    tasks: tokio::task::JoinSet<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `push https://ADDR` and `public http://ADDR` lines, as written to `listening`.
+    pub fn listening(&self) -> String {
+        let mut out = String::new();
+        for a in &self.push_addrs {
+            out.push_str(&format!("push https://{a}\n"));
+        }
+        for a in &self.public_addrs {
+            out.push_str(&format!("public http://{a}\n"));
+        }
+        out
+    }
+
+    /// Waits until a listener stops, which is an error.
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        match self.tasks.join_next().await {
+            Some(ended) => {
+                ended
+                    .context("a listener task failed")?
+                    .context("a listener stopped")?;
+                anyhow::bail!("a listener stopped")
+            }
+            None => anyhow::bail!("the receiver has no listener"),
+        }
+    }
+}
+
+/// Binds every listener (port 0 picks a free one) and starts serving; returns
+/// the bound addresses.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let secret = crate::io::secret::read_bytes(&settings.secret_file, "`--secret-file`")?;
     let dirs = Dirs::create(&settings.data_dir)?;
     let tls = tls_config(&settings, &dirs)?;
@@ -234,8 +271,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         retention_secs: settings.retention_secs,
         state: Arc::new(tokio::sync::Mutex::new(state)),
     });
-    let mut listening = String::new();
-    let mut servers = tokio::task::JoinSet::new();
+    let mut running = Running {
+        push_addrs: Vec::new(),
+        public_addrs: Vec::new(),
+        tasks: tokio::task::JoinSet::new(),
+    };
     let app = router(receiver.clone());
     for addr in &settings.listen {
         let listener = bind(*addr)?;
@@ -245,9 +285,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             axum_server::tls_rustls::RustlsConfig::from_config(tls.clone()),
         )?;
         tracing::info!(address = %local, "receiver listening for pushes over https");
-        listening.push_str(&format!("push https://{local}\n"));
+        running.push_addrs.push(local);
         let app = app.clone();
-        servers.spawn(async move { server.serve(app.into_make_service()).await });
+        running
+            .tasks
+            .spawn(async move { server.serve(app.into_make_service()).await });
     }
     let public = public_router(receiver.clone());
     for addr in &settings.public_listen {
@@ -255,13 +297,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         let server = axum_server::from_tcp(listener)?;
         tracing::info!(address = %local, "receiver serving /pub over plain http");
-        listening.push_str(&format!("public http://{local}\n"));
+        running.public_addrs.push(local);
         let app = public.clone();
-        servers.spawn(async move { server.serve(app.into_make_service()).await });
+        running
+            .tasks
+            .spawn(async move { server.serve(app.into_make_service()).await });
     }
-    write_atomically(&receiver.dirs.root.join("listening"), listening.as_bytes())?;
     let sweeper = receiver.clone();
-    servers.spawn(async move {
+    running.tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(SWEEP_INTERVAL_SECS));
         loop {
             tick.tick().await;
@@ -274,13 +317,20 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await;
         }
     });
+    Ok(running)
+}
+
+/// Starts the receiver, writes `listening` into the data directory (for
+/// whoever started the process), and serves until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data_dir = settings.data_dir.clone();
+    let mut running = start(settings).await?;
+    write_atomically(&data_dir.join("listening"), running.listening().as_bytes())?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = sigterm.recv() => {}
-        Some(ended) = servers.join_next() => {
-            ended.context("a listener task failed")?.context("a listener stopped")?;
-        }
+        r = running.wait() => r?,
     }
     tracing::info!("receiver stopping");
     Ok(())

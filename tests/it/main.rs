@@ -24,6 +24,7 @@ mod repodata;
 mod reposrpm;
 mod retirement;
 mod rsync;
+mod server;
 mod signing;
 mod sop;
 mod support;

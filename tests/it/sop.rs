@@ -173,7 +173,7 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
             }
             C::Token(_) => "token",
             C::Serve(a) => {
-                assert_eq!(a.config.as_deref(), Some(config.as_path()), "{line}");
+                assert_eq!(a.origin.config.as_deref(), Some(config.as_path()), "{line}");
                 assert_eq!(a.mirrors.as_deref(), Some(mirrors.as_path()), "{line}");
                 "serve"
             }

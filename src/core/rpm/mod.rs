@@ -15,7 +15,7 @@ pub use verify::{KeyError, SignaturePolicy, TrustedKeys};
 
 /// One package as the repodata writer needs it. The lists are already filtered
 /// and ordered the way createrepo_c writes them (see ARCHITECTURE.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Package {
     pub name: String,
     /// `src` for source packages.

@@ -82,11 +82,11 @@ pub fn after_publish(app: &Arc<App>, changed: &[RepoId]) {
 
 /// The fan-out worker: one fan-out of every repository's current revision to
 /// every partner each time the publisher asks, until the process ends.
-pub fn spawn_fanout_worker(app: Arc<App>) {
+pub fn spawn_fanout_worker(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
     if app.mirrors.is_empty() {
-        return;
+        return None;
     }
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         loop {
             app.fanout_wake.notified().await;
             let mirrors = app.mirrors.clone();
@@ -94,7 +94,7 @@ pub fn spawn_fanout_worker(app: Arc<App>) {
                 tracing::error!(error = format!("{e:#}"), "partner fan-out failed");
             }
         }
-    });
+    }))
 }
 
 /// Partners that do not hold the current revision of every repository.
@@ -123,11 +123,11 @@ fn behind(app: &App) -> anyhow::Result<Vec<Mirror>> {
 
 /// Retries partners that are behind, with backoff between 2 s and 60 s, until
 /// the process ends.
-pub fn spawn_catch_up(app: Arc<App>) {
+pub fn spawn_catch_up(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
     if app.mirrors.is_empty() {
-        return;
+        return None;
     }
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         let mut backoff = CATCH_UP_BACKOFF_MIN;
         loop {
             tokio::time::sleep(backoff).await;
@@ -142,7 +142,7 @@ pub fn spawn_catch_up(app: Arc<App>) {
                 }
             }
         }
-    });
+    }))
 }
 
 /// One catch-up round: decides which partners are behind only once it holds the
