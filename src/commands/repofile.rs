@@ -25,8 +25,10 @@ pub struct RepofileArgs {
     /// Package name; default `<channel>-repos`.
     #[arg(long, requires = "rpm")]
     pub name: Option<String>,
-    /// Package version.
-    #[arg(long = "version", requires = "rpm", default_value = "1")]
+    /// Package version. The default 2 is the package that ships the critical
+    /// check; it upgrades the version-1 packages that carried only the `.repo`
+    /// file and the keys.
+    #[arg(long = "version", requires = "rpm", default_value = "2")]
     pub version: String,
     /// Package release.
     #[arg(long, requires = "rpm", default_value = "1")]

@@ -5,6 +5,14 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// `PUT`/`GET /api/v1/check-hold`: how long every critical check stands still
+/// (sent to them as `Hotpush-Check-Hold` on the metalink); 0 = no hold.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckHold {
+    pub seconds: u64,
+}
+
 /// Every error answer of the API: what went wrong and what to do about it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEnvelope {

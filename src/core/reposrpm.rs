@@ -5,6 +5,12 @@
 //! `gpgkey=` names those installed `file://` paths, not the origin, so clients
 //! verify even while the origin is down.
 //!
+//! It also ships the critical check (`repo-templates/critical-check/`): the
+//! script, its systemd timer and service, a preset that enables the timer, its
+//! `%config(noreplace)` configuration and state directory, and scriptlets that
+//! enable the timer (through the preset) on the first install and on the
+//! upgrade from an earlier package, and start it where systemd runs the system.
+//!
 //! [`build`] is pure (values in, RPM bytes out) and deterministic: every
 //! timestamp is the caller's `source_date`. [`run`] fetches the status and the
 //! keys from the origin and writes the file. Knows nothing of the store or tree.
@@ -27,6 +33,29 @@ pub const REPOS_DIR: &str = "/etc/yum.repos.d";
 const KEY_BYTES_MAX: usize = 1024 * 1024;
 /// Package names and versions: what rpm accepts without quoting trouble.
 const NAME_CHARS_MAX: usize = 64;
+
+/// The critical check and where the package installs its parts.
+pub const CHECK_SCRIPT: &str = include_str!("../../repo-templates/critical-check/critical-check");
+pub const CHECK_PATH: &str = "/usr/libexec/hotpush/critical-check";
+pub const CHECK_SERVICE: &str =
+    include_str!("../../repo-templates/critical-check/hotpush-critical-check.service");
+pub const CHECK_SERVICE_PATH: &str = "/usr/lib/systemd/system/hotpush-critical-check.service";
+pub const CHECK_TIMER: &str =
+    include_str!("../../repo-templates/critical-check/hotpush-critical-check.timer");
+pub const CHECK_TIMER_PATH: &str = "/usr/lib/systemd/system/hotpush-critical-check.timer";
+pub const CHECK_PRESET: &str =
+    include_str!("../../repo-templates/critical-check/90-hotpush.preset");
+pub const CHECK_PRESET_PATH: &str = "/usr/lib/systemd/system-preset/90-hotpush.preset";
+pub const CHECK_CONF: &str =
+    include_str!("../../repo-templates/critical-check/critical-check.conf");
+pub const CHECK_CONF_PATH: &str = "/etc/hotpush/critical-check.conf";
+/// The check's state; also holds the scriptlets' "timer enabled once" marker.
+pub const CHECK_STATE_DIR: &str = "/var/lib/hotpush/critical-check";
+const SCRIPT_POST: &str = include_str!("../../repo-templates/critical-check/post.sh");
+const SCRIPT_POSTTRANS: &str = include_str!("../../repo-templates/critical-check/posttrans.sh");
+const SCRIPT_PREUN: &str = include_str!("../../repo-templates/critical-check/preun.sh");
+/// The line of [`CHECK_CONF`] that names the `.repo` file the check reads.
+const CONF_REPO_FILE_LINE: &str = "repo_file = /etc/yum.repos.d/critical-updates.repo";
 
 /// Path of the installed repo-signing public key.
 pub fn repo_key_path(channel: &str) -> String {
@@ -193,6 +222,7 @@ pub fn build(spec: &ReposRpm<'_>) -> anyhow::Result<Built> {
         )?;
         files.push(package_keys_file);
     }
+    add_critical_check(&mut builder, &mut files, channel)?;
     let package = builder
         .build()
         .map_err(|e| anyhow::anyhow!("cannot build the -repos RPM: {e}"))?;
@@ -206,6 +236,63 @@ pub fn build(spec: &ReposRpm<'_>) -> anyhow::Result<Built> {
         repo_text,
         files,
     })
+}
+
+/// The critical check's files, directories, scriptlets and its one weak
+/// dependency (curl: present on every Fedora system, but not a hard
+/// requirement of a package that must install into a bare root).
+fn add_critical_check(
+    builder: &mut rpm::PackageBuilder,
+    files: &mut Vec<String>,
+    channel: &str,
+) -> anyhow::Result<()> {
+    for dir in [
+        "/etc/hotpush",
+        "/usr/libexec/hotpush",
+        "/var/lib/hotpush",
+        CHECK_STATE_DIR,
+    ] {
+        builder.with_dir_entry(rpm::FileOptions::dir(dir).permissions(0o755))?;
+        files.push(dir.to_owned());
+    }
+    builder.with_file_contents(
+        CHECK_SCRIPT,
+        rpm::FileOptions::new(CHECK_PATH).permissions(0o755),
+    )?;
+    files.push(CHECK_PATH.to_owned());
+    for (text, path) in [
+        (CHECK_SERVICE, CHECK_SERVICE_PATH),
+        (CHECK_TIMER, CHECK_TIMER_PATH),
+        (CHECK_PRESET, CHECK_PRESET_PATH),
+    ] {
+        builder.with_file_contents(text, rpm::FileOptions::new(path).permissions(0o644))?;
+        files.push(path.to_owned());
+    }
+    builder.with_file_contents(
+        check_conf(channel),
+        rpm::FileOptions::new(CHECK_CONF_PATH)
+            .permissions(0o644)
+            .config()
+            .noreplace(),
+    )?;
+    files.push(CHECK_CONF_PATH.to_owned());
+    // /bin/sh scriptlets (the rpm crate adds the `Requires(post): /bin/sh`
+    // and so on): rpm-ostree runs no Lua scriptlets, and the package must
+    // layer on rpm-ostree systems too (where the check is a no-op).
+    builder
+        .post_install_script(SCRIPT_POST)
+        .post_trans_script(SCRIPT_POSTTRANS)
+        .pre_uninstall_script(SCRIPT_PREUN)
+        .recommends(rpm::Dependency::any("/usr/bin/curl"));
+    Ok(())
+}
+
+/// The check's configuration, naming this channel's `.repo` file.
+pub fn check_conf(channel: &str) -> String {
+    CHECK_CONF.replace(
+        CONF_REPO_FILE_LINE,
+        &format!("repo_file = {}", repo_file_path(channel)),
+    )
 }
 
 fn normalise_key(text: &str) -> String {
@@ -277,6 +364,35 @@ mod tests {
         later.source_date_secs += 1;
         assert_ne!(build(&later).unwrap().bytes, a.bytes);
         assert_eq!(newest_revision(&status), Some(1_700_000_000));
+    }
+
+    #[test]
+    fn ships_the_critical_check_with_the_channels_repo_file() {
+        let key = crate::core::signing::RepoKey::generate("t <t@example.invalid>")
+            .unwrap()
+            .armored_public();
+        let mut status = status();
+        let built = build(&spec(&status, &key)).unwrap();
+        for path in [
+            CHECK_PATH,
+            CHECK_SERVICE_PATH,
+            CHECK_TIMER_PATH,
+            CHECK_PRESET_PATH,
+            CHECK_CONF_PATH,
+            CHECK_STATE_DIR,
+        ] {
+            assert!(
+                built.files.iter().any(|f| f == path),
+                "{path} not in {:?}",
+                built.files
+            );
+        }
+        assert!(CHECK_CONF.contains(CONF_REPO_FILE_LINE));
+        assert_eq!(check_conf("critical"), CHECK_CONF);
+        status.channel = "urgent".into();
+        assert!(check_conf(&status.channel)
+            .contains("\nrepo_file = /etc/yum.repos.d/urgent-updates.repo\n"));
+        assert!(CHECK_SCRIPT.starts_with("#!/bin/sh\n"));
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct App {
     pub repo_list: Vec<RepoId>,
     /// `repo_list[i].path()`, computed once (the serving hot path looks these up).
     pub repo_paths: Vec<String>,
+    /// Until when (Unix seconds) the metalink tells every critical check to
+    /// stand still (`PUT /api/v1/check-hold`); 0 = no hold. In memory: a
+    /// restart clears it.
+    pub check_hold_until_secs: std::sync::atomic::AtomicU64,
 }
 
 impl App {

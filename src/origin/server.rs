@@ -57,6 +57,7 @@ pub fn open_app(
         fanout_wake: Default::default(),
         repo_list,
         repo_paths,
+        check_hold_until_secs: Default::default(),
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;

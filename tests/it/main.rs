@@ -16,6 +16,7 @@ mod dnf_repodata;
 mod doctor;
 mod hooks;
 mod intake;
+mod last_mile;
 mod metalink;
 mod mirrors_e2e;
 mod origin;

@@ -64,7 +64,7 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
     let rpm = build_repos_rpm(&origin, &dir.join("out1"));
     assert_eq!(
         rpm.file_name().unwrap().to_str().unwrap(),
-        "critical-repos-1-1.noarch.rpm"
+        "critical-repos-2-1.noarch.rpm"
     );
     // Deterministic: same origin state, same bytes.
     let again = build_repos_rpm(&origin, &dir.join("out2"));
@@ -80,14 +80,23 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
     );
     assert_eq!(
         files,
-        "/etc/pki/rpm-gpg/RPM-GPG-KEY-hotpush-critical  -rw-r--r--\n\
+        "/etc/hotpush  drwxr-xr-x\n\
+         /etc/hotpush/critical-check.conf cn -rw-r--r--\n\
+         /etc/pki/rpm-gpg/RPM-GPG-KEY-hotpush-critical  -rw-r--r--\n\
          /etc/pki/rpm-gpg/RPM-GPG-KEY-hotpush-critical-packages  -rw-r--r--\n\
-         /etc/yum.repos.d/critical-updates.repo cn -rw-r--r--\n",
+         /etc/yum.repos.d/critical-updates.repo cn -rw-r--r--\n\
+         /usr/lib/systemd/system-preset/90-hotpush.preset  -rw-r--r--\n\
+         /usr/lib/systemd/system/hotpush-critical-check.service  -rw-r--r--\n\
+         /usr/lib/systemd/system/hotpush-critical-check.timer  -rw-r--r--\n\
+         /usr/libexec/hotpush  drwxr-xr-x\n\
+         /usr/libexec/hotpush/critical-check  -rwxr-xr-x\n\
+         /var/lib/hotpush  drwxr-xr-x\n\
+         /var/lib/hotpush/critical-check  drwxr-xr-x\n",
     );
     assert_eq!(
         rpm_query(&["-qlp"], &rpm).lines().count(),
-        3,
-        "rpm -qlp lists the three files"
+        12,
+        "rpm -qlp lists the twelve files and directories"
     );
     let info = rpm_query(&["-qip"], &rpm);
     for want in [
@@ -116,10 +125,12 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
 
     // Install it with the real dnf into an empty installroot.
     let dnf = Dnf::new(&dir.join("client"), "");
+    // Its scriptlets need /bin/sh, as every installed system has.
+    dnf.rpm_install(&crate::last_mile::shell_rpm(dir));
     dnf.ok(&["install", rpm.to_str().unwrap()]);
     assert_eq!(
         dnf.installed("critical-repos").as_deref(),
-        Some("critical-repos-1-1.noarch")
+        Some("critical-repos-2-1.noarch")
     );
     let repo_text =
         std::fs::read_to_string(dnf.root.join("etc/yum.repos.d/critical-updates.repo")).unwrap();

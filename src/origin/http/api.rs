@@ -642,6 +642,85 @@ pub async fn retire(
     ))
 }
 
+/// The longest hold a check honours (the client caps it too).
+pub const CHECK_HOLD_SECS_MAX: u64 = 86_400;
+
+/// Seconds left of the hold on every critical check (0: none).
+pub fn check_hold_remaining_secs(app: &App) -> u64 {
+    let until = app
+        .check_hold_until_secs
+        .load(std::sync::atomic::Ordering::Relaxed);
+    until.saturating_sub(now_ms().max(0) as u64 / 1000)
+}
+
+/// `GET /api/v1/check-hold`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/check-hold",
+    operation_id = "getCheckHold",
+    summary = "How long every critical check still stands still (0: no hold)",
+    responses((status = 200, description = "the hold", body = CheckHold))
+)]
+pub async fn get_check_hold(State(app): State<Arc<App>>) -> Json<CheckHold> {
+    Json(CheckHold {
+        seconds: check_hold_remaining_secs(&app),
+    })
+}
+
+/// `PUT /api/v1/check-hold`: every critical check stands still (no dnf, no
+/// request) for `seconds`, from its next metalink request on; 0 lifts it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/check-hold",
+    operation_id = "putCheckHold",
+    summary = "Hold every critical check for some seconds (0 lifts the hold)",
+    security(("bearer" = [])),
+    request_body = CheckHold,
+    responses(
+        (status = 200, description = "the hold now in force", body = CheckHold),
+        (status = 400, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+    )
+)]
+pub async fn put_check_hold(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<CheckHold>,
+) -> ApiResult<Json<CheckHold>> {
+    authorize(
+        &app,
+        &headers,
+        &remote,
+        "hold the critical checks",
+        &format!("{} s", req.seconds),
+        &app.config.auth.push_group,
+    )?;
+    if req.seconds > CHECK_HOLD_SECS_MAX {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("a hold of {} s is longer than clients honour", req.seconds),
+            format!("pass at most {CHECK_HOLD_SECS_MAX} seconds and renew the hold"),
+        ));
+    }
+    let until = if req.seconds == 0 {
+        0
+    } else {
+        now_ms().max(0) as u64 / 1000 + req.seconds
+    };
+    app.check_hold_until_secs
+        .store(until, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(
+        hold_secs = req.seconds,
+        "critical checks told to hold (0: hold lifted)"
+    );
+    Ok(Json(CheckHold {
+        seconds: check_hold_remaining_secs(&app),
+    }))
+}
+
 /// `GET /api/v1/advisories`.
 #[utoipa::path(
     get,

@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format (0.0.4): publish durations, queue
-//! depth, partner lag, and requests by route and status. The metric types and
+//! depth, partner lag, requests by route and status, and metalink requests by
+//! countme bucket. The metric types and
 //! the exposition format are `prometheus-client`'s; this module only names the
 //! metrics and fills the gauges read at scrape time.
 use std::sync::Mutex;
@@ -24,6 +25,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CountmeLabels {
+    bucket: u8,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LagLabels {
     mirror: String,
     repo: String,
@@ -35,6 +41,10 @@ pub struct Metrics {
     publish_duration: Histogram,
     publish_failures: Counter,
     requests: Family<RequestLabels, Counter>,
+    /// Metalink requests carrying `countme=1..4` (dnf's and the critical
+    /// check's weekly, identifier-free "how long has this system been counted"
+    /// bucket), by bucket.
+    countme: Family<CountmeLabels, Counter>,
     /// Set from the store and the partner state at each scrape.
     queue_depth: Gauge,
     partner_lag: Family<LagLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -47,6 +57,7 @@ impl Default for Metrics {
         let publish_duration = Histogram::new(BUCKETS_S);
         let publish_failures = Counter::default();
         let requests = Family::<RequestLabels, Counter>::default();
+        let countme = Family::<CountmeLabels, Counter>::default();
         let queue_depth = Gauge::default();
         let partner_lag = Family::default();
         let mut registry = Registry::default();
@@ -76,8 +87,14 @@ impl Default for Metrics {
             "HTTP requests by route and status",
             requests.clone(),
         );
+        registry.register(
+            "hotpush_metalink_countme",
+            "Metalink requests with countme=BUCKET (weekly, no identifier)",
+            countme.clone(),
+        );
         Metrics {
             registry,
+            countme,
             publish_duration,
             publish_failures,
             requests,
@@ -93,6 +110,13 @@ impl Metrics {
         self.publish_duration.observe(elapsed_ms as f64 / 1000.0);
         if !ok {
             self.publish_failures.inc();
+        }
+    }
+
+    /// Counts a `countme` query value; anything but 1..4 is ignored.
+    pub fn observe_countme(&self, value: &str) {
+        if let Ok(bucket @ 1..=4) = value.parse::<u8>() {
+            self.countme.get_or_create(&CountmeLabels { bucket }).inc();
         }
     }
 

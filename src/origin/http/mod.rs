@@ -39,6 +39,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/advisories", get(api::list_advisories))
         .route("/api/v1/advisories/{id}", get(api::get_advisory))
         .route("/api/v1/advisories/{id}/retire", post(api::retire))
+        .route(
+            "/api/v1/check-hold",
+            get(api::get_check_hold).put(api::put_check_hold),
+        )
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/events", get(api::events))

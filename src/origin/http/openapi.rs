@@ -35,6 +35,8 @@ use crate::origin::http::api;
         api::activity,
         api::events,
         api::openapi,
+        api::get_check_hold,
+        api::put_check_hold,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),

@@ -85,29 +85,83 @@ fn safe_path(path: &str) -> bool {
             .all(|c| !c.is_empty() && !c.starts_with('.'))
 }
 
-/// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters such as
-/// `countme` are ignored). Every client refresh lands here, so the query is
-/// read without building a map and the document comes from memory.
-pub async fn metalink(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+/// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters are
+/// ignored; `countme=1..4` is counted by bucket in `/metrics`). Every client
+/// refresh and every critical check lands here, so the query is read without
+/// building a map and the document comes from memory. Answers
+/// `If-None-Match` with 304 (the ETag covers the document's bytes), and
+/// carries `Hotpush-Check-Hold: SECONDS` while the critical checks are held.
+pub async fn metalink(
+    State(app): State<Arc<App>>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let (mut repo, mut arch) = (None, None);
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "repo" => repo = Some(v),
             "arch" => arch = Some(v),
+            "countme" => app.metrics.observe_countme(&v),
             _ => {}
         }
     }
     let repo = repo.unwrap_or_default();
     let arch = arch.unwrap_or_default();
-    match app.served_by_metalink(&repo, &arch) {
-        Some(s) => bytes_response(s.metalink.clone(), "application/metalink+xml", NO_CACHE),
+    let mut resp = match app.served_by_metalink(&repo, &arch) {
+        Some(s) => {
+            let etag = content_etag(&s.metalink);
+            if if_none_match(&headers, &etag) {
+                let mut resp = StatusCode::NOT_MODIFIED.into_response();
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+                resp.headers_mut().insert(header::ETAG, etag);
+                resp
+            } else {
+                let mut resp =
+                    bytes_response(s.metalink.clone(), "application/metalink+xml", NO_CACHE);
+                resp.headers_mut().insert(header::ETAG, etag);
+                resp
+            }
+        }
         None => {
             let body = crate::core::metalink::render_not_found(&repo, &arch);
             let mut resp = bytes_response(body.into(), "application/metalink+xml", NO_CACHE);
             *resp.status_mut() = StatusCode::NOT_FOUND;
             resp
         }
+    };
+    let hold = crate::origin::http::api::check_hold_remaining_secs(&app);
+    if hold > 0 {
+        resp.headers_mut()
+            .insert(CHECK_HOLD_HEADER, HeaderValue::from(hold));
     }
+    resp
+}
+
+/// Tells every critical check to stand still for that many seconds.
+pub const CHECK_HOLD_HEADER: &str = "hotpush-check-hold";
+
+/// A strong ETag of the bytes: 128 bits of their sha256.
+fn content_etag(body: &[u8]) -> HeaderValue {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"-\""))
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`); weak validators compare as
+/// strong ones, as RFC 9110 says for this header.
+fn if_none_match(headers: &axum::http::HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(want) = etag.to_str() else {
+        return false;
+    };
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == want)
 }
 
 /// `GET /keys/repo.asc`: the repo-signing public key.

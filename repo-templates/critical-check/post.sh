@@ -1,0 +1,16 @@
+# %post of the -repos package. Enables the critical check's timer once: on the
+# first install and on the upgrade from an earlier -repos package that had no
+# timer. The marker keeps it from running again, so an administrator's
+# `systemctl disable` stays. Where systemd is not installed (yet), systemd's
+# own first-install `systemctl preset-all` applies 90-hotpush.preset later.
+# Shell builtins and systemctl only (rpm-ostree runs no Lua scriptlets), and
+# no /dev/null needed (a bare installroot has none).
+quiet() { if [ -c /dev/null ]; then "$@" >/dev/null 2>&1; else "$@"; fi; }
+marker=/var/lib/hotpush/critical-check/timer-enabled-by-package
+if [ ! -e "$marker" ]; then
+	if [ -x /usr/bin/systemctl ]; then
+		quiet /usr/bin/systemctl --no-reload preset hotpush-critical-check.timer || :
+	fi
+	: >"$marker" || :
+fi
+exit 0
