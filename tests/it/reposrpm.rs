@@ -126,7 +126,7 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
     // Install it with the real dnf into an empty installroot.
     let dnf = Dnf::new(&dir.join("client"), "");
     // Its scriptlets need /bin/sh, as every installed system has.
-    dnf.rpm_install(&crate::last_mile::shell_rpm(dir));
+    dnf.rpm_install(&crate::common::rpmbuild::shell_rpm(dir));
     dnf.ok(&["install", rpm.to_str().unwrap()]);
     assert_eq!(
         dnf.installed("critical-repos").as_deref(),

@@ -98,6 +98,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(changing, 4, "create, upload, submit, retire");
+        assert_eq!(changing, 5, "create, upload, submit, retire, check-hold");
     }
 }

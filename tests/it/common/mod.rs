@@ -5,6 +5,7 @@
 pub mod fixtures;
 pub mod partner;
 pub mod repo_files;
+pub mod rpmbuild;
 pub mod sshd;
 pub mod static_server;
 pub mod support;
