@@ -30,6 +30,13 @@ pub fn user_error(message: impl Into<String>, hint: impl Into<String>) -> anyhow
     })
 }
 
+/// The hint of the first [`UserError`] in the chain, if any.
+pub fn hint_of(err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<UserError>())
+        .and_then(|u| u.hint.clone())
+}
+
 /// Logs to stderr; `RUST_LOG` overrides the level picked by `-v`.
 pub fn init(verbose: u8) {
     let default = match verbose {
@@ -51,11 +58,7 @@ pub fn report(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = err
-        .chain()
-        .find_map(|e| e.downcast_ref::<UserError>())
-        .and_then(|u| u.hint.as_deref())
-    {
+    if let Some(hint) = hint_of(err) {
         eprintln!("hint: {hint}");
     }
 }

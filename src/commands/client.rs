@@ -14,10 +14,12 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+    // No overall timeout: uploads of large packages may take long; each
+    // caller bounds its own waits.
+    crate::io::http::ClientSpec::new("hotpush")
         .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("hotpush/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+        .no_timeout()
+        .build()
 }
 
 pub(crate) fn read_token(path: &Path) -> anyhow::Result<String> {

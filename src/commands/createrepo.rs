@@ -65,7 +65,7 @@ use crate::core::repodata::cache::{self, CacheEntry, EntryRef, FileKey};
 use crate::core::repodata::{
     build_blocks, render_package, Advisory, AdvisoryPackage, Compression, PackageBlocks, RepoFiles,
 };
-use crate::core::rpm::{read_package, FileFacts, SignaturePolicy, TrustedKeys};
+use crate::core::rpm::{read_package, FileFacts, SignaturePolicy};
 use crate::logging::user_error;
 
 /// Name of the record cache inside `repodata/`.
@@ -187,11 +187,11 @@ fn load_policy(key_files: &[PathBuf]) -> anyhow::Result<(SignaturePolicy, String
     if key_files.is_empty() {
         return Ok((SignaturePolicy::Ignore, String::new()));
     }
-    let mut armored = Vec::new();
-    for path in key_files {
-        let text = read_small_text(path, "trusted key")?;
-        armored.push(text);
-    }
+    let fix = "pass the distribution's public key file with `--trusted-key`";
+    let armored = key_files
+        .iter()
+        .map(|p| crate::io::keys::read_key_file(p, fix))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut sorted = armored.clone();
     sorted.sort();
     let mut h = Sha256::new();
@@ -199,18 +199,7 @@ fn load_policy(key_files: &[PathBuf]) -> anyhow::Result<(SignaturePolicy, String
         h.update((k.len() as u64).to_le_bytes());
         h.update(k.as_bytes());
     }
-    let keys = TrustedKeys::from_armored(armored).map_err(|e| {
-        let file = key_files
-            .get(e.position.saturating_sub(1))
-            .map_or_else(String::new, |p| p.display().to_string());
-        user_error(
-            format!(
-                "the trusted key file `{file}` is not a usable OpenPGP public key: {}",
-                e.reason
-            ),
-            e.hint,
-        )
-    })?;
+    let keys = crate::io::keys::load_trusted(key_files, fix)?;
     Ok((SignaturePolicy::Require(keys), hex::encode(h.finalize())))
 }
 
@@ -698,14 +687,18 @@ fn publish(
         let cache_handle = cache.map(|c| s.spawn(|| write_pieces(&cache_path, &c.slices())));
         let handles: Vec<_> = writes
             .iter()
-            .map(|(path, bytes)| s.spawn(move || write_file(path, bytes)))
+            .map(|(path, bytes)| {
+                s.spawn(move || {
+                    crate::io::fs::write_synced(path, bytes).map_err(anyhow::Error::from)
+                })
+            })
             .collect();
         handles
             .into_iter()
             .chain(cache_handle)
             .try_for_each(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     })?;
-    sync_dir(&tmp)?;
+    crate::io::fs::sync_dir(&tmp)?;
 
     if target.exists() {
         match exchange(&tmp, &target) {
@@ -729,7 +722,7 @@ fn publish(
     } else {
         fs::rename(&tmp, &target)?;
     }
-    sync_dir(out)?;
+    crate::io::fs::sync_dir(out)?;
     drop(guard);
     Ok(true)
 }
@@ -743,14 +736,6 @@ fn unchanged(target: &Path, repo: &RepoFiles) -> bool {
         std::fs::metadata(target.join(base_name(&f.href)))
             .is_ok_and(|m| m.len() == f.bytes.len() as u64)
     })
-}
-
-/// Writes and fsyncs one file.
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
 
 /// Writes `pieces` one after the other with vectored writes, without fsync.
@@ -778,11 +763,6 @@ fn write_pieces(path: &Path, pieces: &[&[u8]]) -> anyhow::Result<()> {
             IoSlice::advance_slices(&mut rest, n);
         }
     }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 

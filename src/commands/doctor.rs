@@ -144,7 +144,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         Err(e) => checks.push(Check::fail(
             &config_name,
             one_line(&e),
-            "fix the file (see DESIGN.md for the keys); the checks that need it were skipped",
+            "fix the file (docs/configuration.md lists the keys); the checks that need it were skipped",
         )),
     }
     if let Some(path) = &args.mirrors {
@@ -378,29 +378,20 @@ fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
     }
     for path in keys {
         let what = format!("trusted key {}", path.display());
-        let text = match fs_err::read_to_string(path) {
+        let fix = "fix `intake.trusted_keys` in hotpush.toml";
+        let text = match crate::io::keys::read_key_file(path, fix)
+            .and_then(|t| crate::io::keys::load_trusted(std::slice::from_ref(path), fix).map(|_| t))
+        {
             Ok(t) => t,
             Err(e) => {
-                let reason = e
-                    .into_inner()
-                    .map(|i| i.to_string())
-                    .unwrap_or_else(|| "cannot be read".to_owned());
                 checks.push(Check::fail(
                     &what,
-                    format!("cannot be read: {reason}"),
-                    "put the key file there or fix `intake.trusted_keys` in hotpush.toml",
+                    e.to_string(),
+                    crate::logging::hint_of(&e).unwrap_or_else(|| fix.to_owned()),
                 ));
                 continue;
             }
         };
-        if let Err(e) = crate::core::rpm::TrustedKeys::from_armored(vec![text.clone()]) {
-            checks.push(Check::fail(
-                &what,
-                e.reason.clone(),
-                format!("{}; fix `intake.trusted_keys` in hotpush.toml", e.hint),
-            ));
-            continue;
-        }
         let parsed: Result<Vec<SignedPublicKey>, String> =
             match SignedPublicKey::from_string_many(&text) {
                 Ok((iter, _)) => Ok(iter.flatten().collect()),
@@ -531,31 +522,13 @@ async fn check_reachable(name: &str, field: &str, host: &str, port: u16, checks:
 
 async fn check_clock(m: &Mirror) -> Check {
     let what = format!("partner {} clock", m.name);
-    let mut builder = reqwest::Client::builder()
+    let client = match crate::io::http::ClientSpec::new("hotpush-doctor")
         .timeout(Duration::from_secs(DATE_TIMEOUT_SECS))
-        .user_agent(concat!("hotpush-doctor/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &m.ca_file {
-        match fs_err::read(ca)
-            .map_err(anyhow::Error::from)
-            .and_then(|pem| Ok(reqwest::Certificate::from_pem_bundle(&pem)?))
-        {
-            Ok(certs) => {
-                for c in certs {
-                    builder = builder.add_root_certificate(c);
-                }
-            }
-            Err(e) => {
-                return Check::fail(
-                    &what,
-                    format!("cannot read `ca_file` {}: {e}", ca.display()),
-                    "fix `ca_file` in mirrors.toml",
-                )
-            }
-        }
-    }
-    let client = match builder.build() {
+        .ca_file(m.ca_file.as_deref())
+        .build()
+    {
         Ok(c) => c,
-        Err(e) => return Check::warn(&what, e.to_string(), "check the TLS settings"),
+        Err(e) => return Check::fail(&what, format!("{e:#}"), "fix `ca_file` in mirrors.toml"),
     };
     let url = format!("{}/", m.public_url);
     let resp = match client.get(&url).send().await {

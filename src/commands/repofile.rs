@@ -117,7 +117,7 @@ pub fn build_rpm(args: &RepofileArgs, out_dir: &Path) -> anyhow::Result<ExitCode
         )
     })?;
     let path: PathBuf = out_dir.join(&built.file_name);
-    crate::origin::publish::write_atomic(&path, &built.bytes)?;
+    crate::io::fs::write_atomic(&path, &built.bytes)?;
     eprintln!(
         "built {} ({} bytes): {}",
         built.file_name,
@@ -161,10 +161,9 @@ fn settle_source_date(secs: u64) -> anyhow::Result<u64> {
 
 /// Fetches the origin's status, `/keys/repo.asc` and `/keys/packages.asc`.
 pub async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)> {
-    let client = reqwest::Client::builder()
+    let client = crate::io::http::ClientSpec::new("hotpush")
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
-        .user_agent(concat!("hotpush/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let get = |path: &'static str| {
         let client = client.clone();

@@ -92,7 +92,7 @@ fn run_remote(args: &SopArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let client = reqwest::Client::builder()
+    let client = crate::io::http::ClientSpec::new("hotpush-sop")
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
     let mut out = String::new();

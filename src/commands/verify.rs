@@ -108,13 +108,11 @@ impl HostReport {
 
 /// A client with the bounded timeouts every check uses.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    crate::io::http::ClientSpec::new("hotpush-verify")
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(REDIRECTS_MAX))
-        .user_agent(concat!("hotpush-verify/", env!("CARGO_PKG_VERSION")))
+        .redirects(REDIRECTS_MAX)
         .build()
-        .context("cannot build the HTTP client")
 }
 
 /// Fetches the metalink and checks every host it lists. `key` is the armored
@@ -392,38 +390,19 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, S
 
 /// GET a whole body of at most `bytes_max` bytes.
 async fn fetch(client: &reqwest::Client, url: &str, bytes_max: u64) -> Result<Vec<u8>, String> {
-    let response = get(client, url).await?;
-    if response.content_length().is_some_and(|n| n > bytes_max) {
-        return Err(format!("the answer is larger than {bytes_max} bytes"));
-    }
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("download broke off: {}", reason(&e)))?;
-        if body.len() as u64 + chunk.len() as u64 > bytes_max {
-            return Err(format!("the answer is larger than {bytes_max} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    let mut response = get(client, url).await?;
+    crate::io::http::read_capped(&mut response, &redact(url), bytes_max)
+        .await
+        .map_err(|e| match e {
+            crate::io::http::FetchError::TooLarge { max, .. } => {
+                format!("the answer is larger than {max} bytes")
+            }
+            other => other.to_string(),
+        })
 }
 
 fn reason(err: &reqwest::Error) -> String {
-    let what = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "cannot connect"
-    } else if err.is_redirect() {
-        "too many redirects"
-    } else {
-        "request failed"
-    };
-    let mut text = what.to_owned();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
+    let mut text = crate::io::http::describe(err);
     if let Some(url) = err.url() {
         let _ = write!(text, " ({})", redact(url.as_str()));
     }

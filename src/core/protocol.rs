@@ -326,12 +326,6 @@ pub struct StatusResponse {
     pub repos: BTreeMap<String, RepoStatus>,
 }
 
-/// The error body every refusal carries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

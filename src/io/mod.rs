@@ -1,5 +1,12 @@
 //! The shared I/O building blocks, one copy each: atomic writes with a directory
-//! fsync, capped HTTP fetches and the HTTP client builder, the secret-file policy,
-//! and the `/pub` file responder. Imports `core` only.
+//! fsync (`fs`), the HTTP client builder and capped fetch (`http`), the one HTTP
+//! error body of both services (`http_error`), trusted-key files (`keys`), the
+//! `/pub` file responder (`pub_files`) and the secret-file policy (`secret`).
+//! Imports `core` and `logging` only.
 
+pub mod fs;
+pub mod http;
+pub mod http_error;
+pub mod keys;
+pub mod pub_files;
 pub mod secret;

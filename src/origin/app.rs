@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 use tokio::sync::{broadcast, Notify};
 
-use crate::core::rpm::{Package, SignaturePolicy, TrustedKeys};
+use crate::core::rpm::{Package, SignaturePolicy};
 use crate::core::signing::RepoKey;
 use crate::origin::config::Config;
 use crate::origin::publish::{RepoId, Tree};
@@ -158,27 +158,10 @@ pub fn signature_policy(config: &Config) -> anyhow::Result<SignaturePolicy> {
     if !config.intake.require_signed_packages {
         return Ok(SignaturePolicy::Ignore);
     }
-    let mut armored = Vec::new();
-    for path in &config.intake.trusted_keys {
-        armored.push(fs_err::read_to_string(path).map_err(|e| {
-            crate::logging::user_error(
-                format!("cannot read the trusted key `{}`: {e}", path.display()),
-                "fix `intake.trusted_keys` in hotpush.toml",
-            )
-        })?);
-    }
-    let keys = TrustedKeys::from_armored(armored).map_err(|e| {
-        let file = config
-            .intake
-            .trusted_keys
-            .get(e.position.saturating_sub(1))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        crate::logging::user_error(
-            format!("the trusted key file `{file}` is not usable: {}", e.reason),
-            format!("{}; fix `intake.trusted_keys` in hotpush.toml", e.hint),
-        )
-    })?;
+    let keys = crate::io::keys::load_trusted(
+        &config.intake.trusted_keys,
+        "fix `intake.trusted_keys` in hotpush.toml",
+    )?;
     Ok(SignaturePolicy::Require(keys))
 }
 

@@ -1,5 +1,5 @@
 //! `hotpush.toml`: the raw `deny_unknown_fields` wire struct and the validated
-//! `Config` built from it, with every default from DESIGN.md.
+//! `Config` built from it, with the defaults `docs/configuration.md` lists.
 //!
 //! Owns: reading the file, defaults, validation, and resolving relative paths
 //! against the file's directory. It does not open the files the configuration
@@ -101,7 +101,7 @@ impl RetirementConfig {
 }
 
 impl Default for Config {
-    /// DESIGN.md's defaults; `data_dir` is relative to the current directory.
+    /// The defaults of `docs/configuration.md`; `data_dir` is relative to the current directory.
     fn default() -> Config {
         Config {
             data_dir: PathBuf::from("hotpush-data"),

@@ -8,7 +8,6 @@
 //! file. Old files are left in place; [`sweep`] removes those no retained
 //! revision needs.
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::core::repo::{package_href, RepoId};
 use crate::core::repodata::RepoFiles;
+use crate::io::fs;
 
 /// The on-disk layout under the data directory.
 #[derive(Debug, Clone)]
@@ -82,35 +82,38 @@ pub fn write_revision(
         if !matches_size(&target, p.size) {
             let parent = target.parent().context("package path has no parent")?;
             fs_err::create_dir_all(parent)?;
-            let tmp = parent.join(format!(".{}.tmp", p.sha256));
-            let _ = fs_err::remove_file(&tmp);
-            if std::fs::hard_link(&p.blob, &tmp).is_err() {
-                fs_err::copy(&p.blob, &tmp)?;
-                fs_err::File::open(&tmp)?.sync_all()?;
-            }
-            fs_err::rename(&tmp, &target)?;
+            fs::place_copy(&p.blob, &target)?;
         }
         needed.push(p.href.clone());
     }
     for f in &files.files {
         let target = dir.join(&f.href);
         if !matches_size(&target, f.bytes.len() as u64) {
-            write_atomic(&target, &f.bytes)?;
+            fs::write_atomic(&target, &f.bytes)?;
         }
         needed.push(f.href.clone());
     }
-    sync_dir(&repodata)?;
+    fs::sync_dir(&repodata)?;
 
     // Stage the index, check it against what is on disk, then swap it in.
-    let repomd_tmp = repodata.join(".repomd.xml.tmp");
-    let asc_tmp = repodata.join(".repomd.xml.asc.tmp");
-    write_synced(&repomd_tmp, &files.repomd)?;
-    write_synced(&asc_tmp, asc)?;
-    check_index(&dir, &fs_err::read(&repomd_tmp)?)
-        .with_context(|| format!("refusing to publish `{}`", repo.path()))?;
-    fs_err::rename(&asc_tmp, repodata.join("repomd.xml.asc"))?;
-    fs_err::rename(&repomd_tmp, repodata.join("repomd.xml"))?;
-    sync_dir(&repodata)?;
+    // Both temporaries are removed again on every error path.
+    let repomd_tmp = fs::temp_path(&repodata.join("repomd.xml"));
+    let asc_tmp = fs::temp_path(&repodata.join("repomd.xml.asc"));
+    let swapped = (|| -> anyhow::Result<()> {
+        fs::write_synced(&repomd_tmp, &files.repomd)?;
+        fs::write_synced(&asc_tmp, asc)?;
+        check_index(&dir, &fs_err::read(&repomd_tmp)?)
+            .with_context(|| format!("refusing to publish `{}`", repo.path()))?;
+        fs_err::rename(&asc_tmp, repodata.join("repomd.xml.asc"))?;
+        fs_err::rename(&repomd_tmp, repodata.join("repomd.xml"))?;
+        Ok(())
+    })();
+    if swapped.is_err() {
+        let _ = std::fs::remove_file(&repomd_tmp);
+        let _ = std::fs::remove_file(&asc_tmp);
+    }
+    swapped?;
+    fs::sync_dir(&repodata)?;
     // Paired assertion: read back what clients now get.
     check_index(&dir, &fs_err::read(repodata.join("repomd.xml"))?)
         .with_context(|| format!("after publishing `{}`", repo.path()))?;
@@ -168,6 +171,9 @@ pub fn index_entries(repomd: &[u8]) -> anyhow::Result<Vec<IndexEntry>> {
         .collect())
 }
 
+/// Temporary files older than this are debris of a write that died.
+const TEMP_DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Deletes files under `repodata/` and `Packages/` of a repository that no
 /// retained revision needs. Returns how many were removed.
 pub fn sweep(tree: &Tree, repo: &RepoId, keep: &BTreeSet<String>) -> anyhow::Result<usize> {
@@ -190,6 +196,21 @@ pub fn sweep(tree: &Tree, repo: &RepoId, keep: &BTreeSet<String>) -> anyhow::Res
                 .to_string_lossy()
                 .replace('\\', "/");
             let name = e.file_name().to_string_lossy().into_owned();
+            if fs::is_temp_name(&name) {
+                // A write that died (a crash, a full disk) left this behind;
+                // one still in progress is younger than an hour.
+                let stale = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > TEMP_DEBRIS_AGE);
+                if stale {
+                    fs_err::remove_file(&path)?;
+                    removed += 1;
+                }
+                continue;
+            }
             if name == "repomd.xml" || name == "repomd.xml.asc" || name.starts_with('.') {
                 continue;
             }
@@ -206,31 +227,6 @@ fn matches_size(path: &Path, size: u64) -> bool {
     std::fs::metadata(path)
         .map(|m| m.len() == size)
         .unwrap_or(false)
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let parent = path.parent().context("path has no parent")?;
-    let name = path
-        .file_name()
-        .context("path has no file name")?
-        .to_string_lossy();
-    let tmp = parent.join(format!(".{name}.tmp"));
-    write_synced(&tmp, bytes)?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = fs_err::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    fs_err::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -249,15 +249,11 @@ pub fn spawn(app: Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+    crate::io::http::ClientSpec::new("hotpush-retirement-watcher")
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::limited(REDIRECTS_MAX))
-        .user_agent(concat!(
-            "hotpush-retirement-watcher/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()?)
+        .redirects(REDIRECTS_MAX)
+        .build()
 }
 
 /// What one regular updates repo held when it was read.
@@ -518,35 +514,15 @@ async fn fetch_regular(
     })
 }
 
-/// GETs `url` into memory, failing on a non-2xx status or more than `max_bytes`.
+/// GETs `url` into memory, failing on a non-200 status or more than `max_bytes`.
 async fn fetch_capped(
     client: &reqwest::Client,
     url: &str,
     max_bytes: usize,
 ) -> anyhow::Result<Vec<u8>> {
-    let mut resp = client
-        .get(url)
-        .send()
+    crate::io::http::fetch_capped(client, url, max_bytes as u64)
         .await
-        .with_context(|| format!("cannot GET `{url}`"))?;
-    if !resp.status().is_success() {
-        bail!("GET `{url}` answered {}", resp.status());
-    }
-    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
-        bail!("`{url}` is larger than the {max_bytes} bytes accepted");
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .with_context(|| format!("cannot read `{url}`"))?
-    {
-        if out.len() + chunk.len() > max_bytes {
-            bail!("`{url}` is larger than the {max_bytes} bytes accepted");
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
+        .with_context(|| format!("cannot GET `{url}`"))
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
                 "repomd.xml.asc does not sign repomd.xml; signing again"
             );
             let asc = app.key.sign_detached(&repomd)?;
-            crate::origin::publish::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())?;
+            crate::io::fs::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())?;
             asc
         };
         let cur = app.store.current_revision(&repo.path())?;

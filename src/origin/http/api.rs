@@ -18,9 +18,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::core::api::*;
 use crate::core::rpm::{read_package, FileFacts};
+use crate::io::http_error::ApiError;
 use crate::origin::app::App;
 use crate::origin::auth::{token_digest, ADMIN_GROUP};
-use crate::origin::http::error::ApiError;
 use crate::origin::jobs::PRIORITY_SECURITY;
 use crate::origin::publish::package_href;
 use crate::origin::store::{now_ms, AdvisoryRow, PushPackage, TokenOwner};

@@ -3,7 +3,6 @@
 //! through `App` (store, tree, served snapshot).
 pub mod api;
 pub mod dashboard;
-pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod pubtree;

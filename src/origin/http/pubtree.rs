@@ -2,9 +2,10 @@
 //!
 //! repomd.xml, repomd.xml.asc and the metalink come from memory (one value per
 //! repository, swapped whole by the publisher), everything else from disk with
-//! its exact bytes: no `Content-Encoding`, a `Content-Length`, `no-cache` for the
-//! index files and `immutable` for content-named files. Nothing here answers 5xx
-//! for a missing file: unknown paths are 404.
+//! its exact bytes through `io::pub_files` (the responder the receiver uses too):
+//! no `Content-Encoding`, a `Content-Length`, `no-cache` for the index files and
+//! `immutable` for content-named files. Nothing here answers 5xx for a missing
+//! file: unknown paths are 404.
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,8 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::origin::app::App;
 
-const NO_CACHE: &str = "no-cache";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+use crate::io::pub_files::{self, not_found, NO_CACHE};
 
 fn bytes_response(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Response {
     let len = body.len();
@@ -27,13 +27,9 @@ fn bytes_response(body: bytes::Bytes, content_type: &'static str, cache: &'stati
     resp
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
-}
-
 /// `GET /pub/{channel}/{release}/{arch}/...`
 pub async fn serve_pub(State(app): State<Arc<App>>, Path(path): Path<String>) -> Response {
-    if !safe_path(&path) {
+    if !pub_files::safe_path(&path) {
         return not_found();
     }
     // repomd.xml and its signature: from the served snapshot, as one pair.
@@ -48,41 +44,7 @@ pub async fn serve_pub(State(app): State<Arc<App>>, Path(path): Path<String>) ->
             };
         }
     }
-    let file = app.tree.pub_root.join(&path);
-    let Ok(f) = tokio::fs::File::open(&file).await else {
-        return not_found();
-    };
-    let Ok(meta) = f.metadata().await else {
-        return not_found();
-    };
-    if !meta.is_file() {
-        return not_found();
-    }
-    let content_type = if path.ends_with(".rpm") {
-        "application/x-rpm"
-    } else if path.ends_with(".gz") {
-        "application/gzip"
-    } else if path.ends_with(".zst") {
-        "application/zstd"
-    } else {
-        "application/octet-stream"
-    };
-    let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(f)));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    resp
-}
-
-/// Only plain relative paths: no `..`, no empty or hidden components.
-fn safe_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.contains('\\')
-        && !path.contains('\0')
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && !c.starts_with('.'))
+    crate::io::pub_files::serve(&app.tree.pub_root, &path).await
 }
 
 /// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters are
@@ -180,18 +142,4 @@ pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
         crate::core::rpm::SignaturePolicy::Ignore => String::new(),
     };
     bytes_response(text.into(), "application/pgp-keys", "max-age=300")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_path;
-
-    #[test]
-    fn only_plain_paths_are_served() {
-        assert!(safe_path("critical/43/x86_64/Packages/h/hello.rpm"));
-        assert!(!safe_path("critical/../../etc/passwd"));
-        assert!(!safe_path("critical/43/x86_64/repodata/.repomd.xml.tmp"));
-        assert!(!safe_path("a//b"));
-        assert!(!safe_path(""));
-    }
 }

@@ -35,44 +35,21 @@ impl PushError {
     }
 }
 
-/// A TLS client that trusts the public roots plus `ca_file` (PEM, e.g. a receiver's
-/// self-signed certificate), with the given timeouts, never through a proxy.
+/// A TLS client that trusts the system and public roots plus `ca_file` (PEM,
+/// e.g. a receiver's self-signed certificate), with the given timeouts, never
+/// through a proxy, following at most 5 redirects (a public URL may move).
 pub fn http_client(
     ca_file: Option<&Path>,
     connect_timeout: Duration,
     request_timeout: Duration,
 ) -> anyhow::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .no_proxy()
+    crate::io::http::ClientSpec::new("hotpush")
         .connect_timeout(connect_timeout)
-        .read_timeout(request_timeout)
         .timeout(request_timeout)
-        .user_agent(concat!("hotpush/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca_file) = ca_file {
-        let pem = fs_err::read(ca_file)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            anyhow::anyhow!(
-                "`{}` holds no usable PEM certificate: {e}",
-                ca_file.display()
-            )
-        })?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    Ok(builder.build()?)
-}
-
-fn describe(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+        .redirects(5)
+        .ca_file(ca_file)
+        .no_proxy()
+        .build()
 }
 
 /// A signed-request client for one receiver.
@@ -155,16 +132,17 @@ impl HttpsClient {
             }
         };
         let response = request.send().await.map_err(|e| {
-            PushError::Transient(format!("{method} {path_and_query}: {}", describe(&e)))
+            PushError::Transient(format!(
+                "{method} {path_and_query}: {}",
+                crate::io::http::describe(&e)
+            ))
         })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         let text = response.text().await.unwrap_or_default();
-        let reason = serde_json::from_str::<protocol::ErrorBody>(&text)
-            .map(|b| b.error)
-            .unwrap_or(text);
+        let reason = crate::io::http_error::reason_of(&text);
         let message = format!("{method} {path_and_query}: {status}: {}", reason.trim());
         let transient = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
@@ -185,7 +163,10 @@ impl HttpsClient {
     ) -> Result<T, PushError> {
         let url = response.url().path().to_string();
         response.json::<T>().await.map_err(|e| {
-            PushError::Transient(format!("{url}: unreadable answer: {}", describe(&e)))
+            PushError::Transient(format!(
+                "{url}: unreadable answer: {}",
+                crate::io::http::describe(&e)
+            ))
         })
     }
 

@@ -381,6 +381,11 @@ async fn stage_commit(
     Ok(revisions.len())
 }
 
+/// The most a partner's public repomd.xml may hold (ours are a few KB).
+const PUBLIC_REPOMD_BYTES_MAX: u64 = 1024 * 1024;
+/// The most its detached signature may hold.
+const PUBLIC_ASC_BYTES_MAX: u64 = 64 * 1024;
+
 /// Fetches repomd.xml and .asc of `revision` from `mirror.public_url` and checks that
 /// the bytes are the revision's and the signature verifies with `repo_public_key`.
 pub async fn verify_public(
@@ -404,32 +409,20 @@ async fn verify_with(
         "{}/{}/repodata/repomd.xml",
         mirror.public_url, revision.repo_path
     );
-    let fetch = |url: String| async move {
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| PushError::Transient(format!("GET {url}: {e}")))?;
-        if !response.status().is_success() {
-            return Err(PushError::Transient(format!(
-                "GET {url}: {}",
-                response.status()
-            )));
-        }
-        response
-            .bytes()
+    let fetch = |url: String, max: u64| async move {
+        crate::io::http::fetch_capped(client, &url, max)
             .await
             .map_err(|e| PushError::Transient(format!("GET {url}: {e}")))
     };
-    let repomd = fetch(base.clone()).await?;
-    if repomd.as_ref() != revision.repomd.as_slice() {
+    let repomd = fetch(base.clone(), PUBLIC_REPOMD_BYTES_MAX).await?;
+    if repomd.as_slice() != revision.repomd.as_slice() {
         return Err(PushError::Transient(format!(
             "{base} serves other bytes (sha256 {}, expected {})",
             crate::core::protocol::sha256_hex(&repomd),
             crate::core::protocol::sha256_hex(&revision.repomd)
         )));
     }
-    let asc = fetch(format!("{base}.asc")).await?;
+    let asc = fetch(format!("{base}.asc"), PUBLIC_ASC_BYTES_MAX).await?;
     let asc = std::str::from_utf8(&asc)
         .map_err(|_| PushError::Transient(format!("{base}.asc: not ASCII armor")))?;
     crate::core::signing::verify_detached(repo_public_key, &repomd, asc)

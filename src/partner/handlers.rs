@@ -1,0 +1,224 @@
+//! The HTTP handlers of the push protocol (`lacking`, blob upload, commit, status, metalink copies) and of `/pub`; thin: the tree does the work.
+use super::*;
+
+pub(super) async fn lacking(
+    State(rx): State<Arc<Receiver>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<LackingResponse>, ApiError> {
+    let signed = rx.authenticate(&method, &uri, &headers)?;
+    let bytes = rx.read_body(body, JSON_BYTES_MAX, &signed).await?;
+    let request: LackingRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::with_status(StatusCode::BAD_REQUEST, format!("bad lacking request: {e}"))
+    })?;
+    if request.sha256.len() > protocol::LACKING_MAX {
+        return Err(ApiError::with_status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("more than {} sha256s", protocol::LACKING_MAX),
+        ));
+    }
+    if let Some(bad) = request.sha256.iter().find(|s| !protocol::is_sha256_hex(s)) {
+        return Err(ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a lowercase hex sha256", bad.escape_debug()),
+        ));
+    }
+    let unique: BTreeSet<String> = request.sha256.into_iter().collect();
+    let lacking = unique.into_iter().filter(|s| !rx.has_blob(s)).collect();
+    Ok(Json(LackingResponse { lacking }))
+}
+
+/// Removes a temporary file unless disarmed (also when the request is dropped).
+pub(super) struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub(super) async fn upload_blob(
+    State(rx): State<Arc<Receiver>>,
+    UrlPath(sha256): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let signed = rx.authenticate(&method, &uri, &headers)?;
+    if !protocol::is_sha256_hex(&sha256) {
+        return Err(ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            "the blob name is not a lowercase hex sha256",
+        ));
+    }
+    if signed.content_sha256 != sha256 {
+        return Err(ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            "the signed body sha256 is not the blob's name",
+        ));
+    }
+    let final_path = rx.dirs.blob(&sha256);
+    if final_path.is_file() {
+        return Ok(StatusCode::OK);
+    }
+    let temp = rx.dirs.tmp.join(format!("{}.part", protocol::new_nonce()));
+    let mut guard = TempGuard(Some(temp.clone()));
+    let mut file = tokio::fs::File::create(&temp)
+        .await
+        .map_err(|e| ApiError::internal("creating an upload file", e))?;
+    let mut hasher = Sha256::new();
+    let mut size_bytes = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::with_status(StatusCode::BAD_REQUEST, format!("upload broken off: {e}"))
+        })?;
+        size_bytes += chunk.len() as u64;
+        if size_bytes > rx.blob_bytes_max {
+            return Err(ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the blob is larger than {} bytes", rx.blob_bytes_max),
+            ));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal("writing an upload", e))?;
+    }
+    let got = hex::encode(hasher.finalize());
+    if got != sha256 {
+        return Err(ApiError::with_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("the uploaded bytes hash to `{got}`, not `{sha256}`"),
+        ));
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| ApiError::internal("syncing an upload", e))?;
+    drop(file);
+    let parent = final_path.parent().expect("blob paths have a parent");
+    tokio::fs::create_dir_all(parent)
+        .await
+        .map_err(|e| ApiError::internal("creating a blob directory", e))?;
+    tokio::fs::rename(&temp, &final_path)
+        .await
+        .map_err(|e| ApiError::internal("storing a blob", e))?;
+    guard.0 = None;
+    tracing::debug!(sha256 = %sha256, size_bytes, "blob stored");
+    Ok(StatusCode::CREATED)
+}
+
+pub(super) async fn commit(
+    State(rx): State<Arc<Receiver>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CommitResponse>, ApiError> {
+    let signed = rx.authenticate(&method, &uri, &headers)?;
+    let bytes = rx.read_body(body, JSON_BYTES_MAX, &signed).await?;
+    let request: CommitRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::with_status(StatusCode::BAD_REQUEST, format!("bad commit request: {e}"))
+    })?;
+    let checked = check_commit(&request)?;
+    let guard = rx.state.clone().lock_owned().await;
+    let rx2 = rx.clone();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut guard = guard;
+        let response = rx2.apply_commit(&request, &checked, &mut guard)?;
+        rx2.sweep(&mut guard, now_secs());
+        Ok::<_, ApiError>(response)
+    })
+    .await
+    .map_err(|e| ApiError::internal("commit task", e))??;
+    tracing::info!(repo_path = %response.repo_path, revision = response.revision, linked = response.linked, "revision committed");
+    Ok(Json(response))
+}
+
+pub(super) async fn status(
+    State(rx): State<Arc<Receiver>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<StatusResponse>, ApiError> {
+    let signed = rx.authenticate(&method, &uri, &headers)?;
+    rx.read_body(body, 0, &signed).await?;
+    let state = rx.state.lock().await;
+    Ok(Json(StatusResponse {
+        repos: state.repos.clone(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MetalinkQuery {
+    pub(super) repo: Option<String>,
+    pub(super) arch: Option<String>,
+}
+
+pub(super) fn metalink_file(rx: &Receiver, query: &MetalinkQuery) -> Option<PathBuf> {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !s.starts_with('.')
+    };
+    match (query.repo.as_deref(), query.arch.as_deref()) {
+        (Some(repo), Some(arch)) if ok(repo) && ok(arch) => {
+            Some(rx.dirs.metalink.join(format!("{repo}.{arch}.xml")))
+        }
+        _ => None,
+    }
+}
+
+pub(super) async fn put_metalink(
+    State(rx): State<Arc<Receiver>>,
+    Query(query): Query<MetalinkQuery>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let signed = rx.authenticate(&method, &uri, &headers)?;
+    let bytes = rx.read_body(body, METALINK_BYTES_MAX, &signed).await?;
+    let path = metalink_file(&rx, &query).ok_or_else(|| {
+        ApiError::with_status(
+            StatusCode::BAD_REQUEST,
+            "`repo` and `arch` must be 1 to 64 of a-z, A-Z, 0-9, `.`, `_`, `-`",
+        )
+    })?;
+    tokio::task::spawn_blocking(move || fs::write_atomic(&path, &bytes))
+        .await
+        .map_err(|e| ApiError::internal("metalink task", e))?
+        .map_err(|e| ApiError::internal("writing the metalink copy", e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn get_metalink(
+    State(rx): State<Arc<Receiver>>,
+    Query(query): Query<MetalinkQuery>,
+) -> Response {
+    match metalink_file(&rx, &query) {
+        Some(path) => serve_file(&path, "application/metalink+xml", "no-cache").await,
+        None => not_found(),
+    }
+}
+
+/// `/pub/...`: the shared responder (`io::pub_files`): exact bytes with
+/// Content-Length, no Content-Encoding; repomd.xml and its .asc `no-cache`,
+/// content-named metadata `immutable`.
+pub(super) async fn serve_pub(
+    State(rx): State<Arc<Receiver>>,
+    UrlPath(path): UrlPath<String>,
+) -> Response {
+    if protocol::check_relative_path(&path).is_err() {
+        return not_found();
+    }
+    pub_files::serve(&rx.dirs.public, &path).await
+}
