@@ -143,7 +143,11 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
 
     let mut seen = std::collections::BTreeSet::new();
     for line in &commands {
-        let argv = shell_split(line);
+        // The command's own words: a redirection or pipe ends them.
+        let argv: Vec<String> = shell_split(line)
+            .into_iter()
+            .take_while(|w| !matches!(w.as_str(), ">" | ">>" | "|" | "&&" | ";"))
+            .collect();
         let cli = hotpush::cli::Cli::try_parse_from(&argv)
             .unwrap_or_else(|e| panic!("`{line}` does not parse: {e}"));
         use hotpush::cli::Command as C;
@@ -214,7 +218,8 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
         assert!(all.contains(needle), "`{needle}` missing from:\n{all}");
     }
     assert!(
-        !all.contains("{{") && !all.contains("{%"),
+        // (rpm's own query format has `{%{`, never `{% `.)
+        !all.contains("{{") && !all.contains("{% ") && !all.contains("{%-"),
         "unrendered template:\n{all}"
     );
 
@@ -461,4 +466,32 @@ fn a_real_push_ticks_the_checklist_in_order() {
     ))
     .unwrap();
     assert_eq!(code, 404);
+}
+
+/// The procedure's signature check names the key of a correctly signed
+/// package on the installed rpm (the old `%{SIGPGP:pgpsig}` query printed
+/// `(none)` there), for an EdDSA and an RSA signature.
+#[test]
+fn the_signature_check_names_the_key_on_current_rpm() {
+    crate::common::support::require_tool("rpm");
+    let out = run_ok(hotpush().args(["sop", "--procedure", "emergency-push"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("rpm -qp --qf"))
+        .expect("the procedure has an rpm query line")
+        .replace("./fix/*.rpm", "\"$1\"");
+    let dir = crate::common::support::real_rpms();
+    let query = |rpm: &str| {
+        let out = run_ok(
+            std::process::Command::new("sh")
+                .args(["-c", &line, "sh"])
+                .arg(dir.join(rpm)),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let signed = query("createrepo_c/empty-signed-eddsa-0-0.x86_64.rpm");
+    assert!(signed.contains("Key ID 9b34bebb1f1d8f8a"), "{signed}");
+    let rsa = query("rpm-rs/v4/signed/rpm-basic-with-rsa4096-2.3.4-5.el9.noarch.rpm");
+    assert!(rsa.contains("Key ID e964f9fb30d073b5"), "{rsa}");
 }
