@@ -73,7 +73,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     let client = http_client()?;
     // Check sizes against the origin's limit before anything is sent: a server
     // refusing a body mid-upload cannot always get its answer through.
-    let (status, _) = get_status(&client, &server).await?;
+    let (status, _) = get_status(&client, &server, None).await?;
     if status.package_bytes_max > 0 {
         for rpm in &args.rpms {
             let size = fs_err::metadata(rpm)?.len();

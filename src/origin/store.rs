@@ -1016,3 +1016,100 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before pushes carried their texts opens, gains the
+    /// columns, and its old pushes propose nothing (they change no advisory).
+    #[test]
+    fn an_older_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE pushes (id INTEGER PRIMARY KEY, advisory_id TEXT NOT NULL,
+                    state TEXT NOT NULL, created_at_ms INTEGER NOT NULL, accepted_at_ms INTEGER,
+                    published_at_ms INTEGER, error TEXT, created_by TEXT NOT NULL);
+                 INSERT INTO pushes (advisory_id, state, created_at_ms, created_by)
+                    VALUES ('OLD-1', 'uploading', 1, 'alice');
+                 CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                    priority INTEGER NOT NULL, state TEXT NOT NULL, push_id INTEGER,
+                    reason TEXT NOT NULL, created_at_ms INTEGER NOT NULL, started_at_ms INTEGER,
+                    finished_at_ms INTEGER, error TEXT);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        // Twice: the migration is idempotent.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let old = store.push(1).unwrap().unwrap();
+        assert_eq!(old.proposal, None);
+        let job = store
+            .enqueue_advisory_job("publish", 1, "retire OLD-1", Some("OLD-1"))
+            .unwrap();
+        let jobs = store.jobs(10).unwrap();
+        assert_eq!(jobs[0].id, job);
+        assert_eq!(jobs[0].advisory_id.as_deref(), Some("OLD-1"));
+    }
+
+    /// The state check of an upload and the submit are atomic with respect to
+    /// each other: once accepted, no package joins the push.
+    #[test]
+    fn a_push_takes_packages_only_while_uploading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let text = AdvisoryText {
+            severity: "critical".into(),
+            summary: "s".into(),
+            description: String::new(),
+            cves: vec![],
+            releases: vec![],
+        };
+        let id = store.open_push("A-1", &text, "alice").unwrap();
+        let package = |name: &str| PushPackage {
+            sha256: format!("{name:0>64}"),
+            file_name: format!("{name}-1-1.noarch.rpm"),
+            nevra: format!("{name}-1-1.noarch"),
+            arch: "noarch".into(),
+            size: 1,
+            time_file: 1,
+            signed_by: None,
+        };
+        assert_eq!(store.accept_push(id, 0).unwrap(), Err(AcceptRefusal::Empty));
+        assert!(store.add_push_package(id, &package("a")).unwrap());
+        assert!(store.accept_push(id, 0).unwrap().is_ok());
+        assert!(!store.add_push_package(id, &package("b")).unwrap());
+        assert_eq!(store.push_packages(id).unwrap().len(), 1);
+        assert_eq!(
+            store.accept_push(id, 0).unwrap(),
+            Err(AcceptRefusal::NotUploading("accepted".into()))
+        );
+        assert_eq!(
+            store.accept_push(id + 1, 0).unwrap(),
+            Err(AcceptRefusal::NoSuchPush)
+        );
+        // Opening a push leaves the advisory pending with the first texts;
+        // a second push's texts stay on that push.
+        let id2 = store
+            .open_push(
+                "A-1",
+                &AdvisoryText {
+                    summary: "other".into(),
+                    ..text.clone()
+                },
+                "alice",
+            )
+            .unwrap();
+        let a = store.advisory("A-1").unwrap().unwrap();
+        assert_eq!((a.state.as_str(), a.summary.as_str()), ("pending", "s"));
+        assert_eq!(
+            store.push(id2).unwrap().unwrap().proposal.unwrap().summary,
+            "other"
+        );
+        assert!(store.published_advisories().unwrap().is_empty());
+    }
+}

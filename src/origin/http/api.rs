@@ -605,10 +605,13 @@ pub async fn submit_push(
     path = "/api/v1/pushes/{id}",
     operation_id = "getPush",
     summary = "One push, its packages and partner state",
+    security((), ("bearer" = [])),
     params(("id" = i64, Path, description = "push id")),
     responses(
         (status = 200, description = "OK", body = PushView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn get_push(
@@ -627,7 +630,12 @@ pub async fn get_push(
     path = "/api/v1/pushes",
     operation_id = "listPushes",
     summary = "The newest pushes (at most 100), newest first",
-    responses((status = 200, description = "OK", body = Vec<PushView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<PushView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn list_pushes(
     State(app): State<Arc<App>>,
@@ -826,7 +834,12 @@ pub async fn put_check_hold(
     path = "/api/v1/advisories",
     operation_id = "listAdvisories",
     summary = "Every advisory",
-    responses((status = 200, description = "OK", body = Vec<AdvisoryView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<AdvisoryView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn list_advisories(
     State(app): State<Arc<App>>,
@@ -843,10 +856,13 @@ pub async fn list_advisories(
     path = "/api/v1/advisories/{id}",
     operation_id = "getAdvisory",
     summary = "One advisory",
+    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
     responses(
         (status = 200, description = "OK", body = AdvisoryView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn get_advisory(
@@ -938,7 +954,12 @@ pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
     path = "/api/v1/status",
     operation_id = "status",
     summary = "What is live where: repositories, advisories, partner mirrors",
-    responses((status = 200, description = "OK", body = StatusView))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = StatusView),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn status(
     State(app): State<Arc<App>>,
@@ -1033,7 +1054,12 @@ pub async fn audit(
     path = "/api/v1/activity",
     operation_id = "activity",
     summary = "The newest jobs: start, end, outcome, duration, error",
-    responses((status = 200, description = "OK", body = Vec<JobView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<JobView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn activity(
     State(app): State<Arc<App>>,
@@ -1087,12 +1113,17 @@ pub async fn activity(
     path = "/api/v1/events",
     operation_id = "events",
     summary = "Server-sent events as things happen; the SSE event name is the kind, the data an EventView",
-    responses((
-        status = 200,
-        description = "an endless text/event-stream of EventView JSON objects",
-        body = String,
-        content_type = "text/event-stream"
-    ))
+    security((), ("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "an endless text/event-stream of EventView JSON objects",
+            body = String,
+            content_type = "text/event-stream"
+        ),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn events(
     State(app): State<Arc<App>>,
@@ -1145,10 +1176,13 @@ fn event_is_public(app: &App, e: &crate::origin::app::Event) -> bool {
     path = "/api/v1/pushes/{id}/checklist",
     operation_id = "pushChecklist",
     summary = "The emergency procedure's steps for this push, ticked as they happen",
+    security((), ("bearer" = [])),
     params(("id" = i64, Path, description = "push id")),
     responses(
         (status = 200, description = "OK", body = ChecklistView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn push_checklist(
@@ -1254,10 +1288,13 @@ pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult
     path = "/api/v1/advisories/{id}/announcement",
     operation_id = "advisoryAnnouncement",
     summary = "The announcement email (Subject line, CVEs, packages, the dnf command)",
+    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
     responses(
         (status = 200, description = "OK", body = String, content_type = "text/plain"),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn announcement(
