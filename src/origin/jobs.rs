@@ -229,10 +229,14 @@ pub fn publish_run(app: &App, mut snapshot: Snapshot, priority: i64) -> RunOutco
     ) {
         Ok(()) => out.published = candidates,
         Err(e) if candidates.len() <= 1 => {
-            any_failure = true;
             let msg = format!("{e:#}");
             match candidates.first() {
-                Some(id) => out.failed.push((*id, msg)),
+                Some(id) => {
+                    any_failure = true;
+                    out.failed.push((*id, msg));
+                }
+                // A run without submitted pushes: nothing to leave out and
+                // try again without.
                 None => out.run_error = Some(msg),
             }
         }
