@@ -595,3 +595,42 @@ async fn a_push_a_pre_publication_hook_refuses_fails_alone() {
     .await;
     assert!(reason.contains("50-no-bad"), "{reason}");
 }
+
+#[tokio::test]
+async fn retiring_an_embargoed_advisory_announces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = unsigned_app().await;
+    let token = t.push_token();
+    let rpm = package(dir.path(), "embargofix", "1.0");
+    let mut public_events = t.events(None).await;
+    let p = open_push(&t, &token, ADVISORY, SUMMARY, &[CVE])
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        upload(&t, &token, p, &rpm).await.status,
+        StatusCode::CREATED
+    );
+    // Abandoned before submit: retired without ever being published.
+    let retired = t
+        .request(
+            Method::POST,
+            &format!("/api/v1/advisories/{ADVISORY}/retire"),
+            Some(&token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(retired.status, StatusCode::ACCEPTED, "{}", retired.text());
+    t.run_pending_jobs().await;
+    t.emit_marker("marker-retired");
+    let public = public_events.read_until("marker-retired").await;
+    assert!(!public.contains(ADVISORY), "{public}");
+    for uri in ["/api/v1/activity", "/api/v1/advisories", "/api/v1/status"] {
+        let body = t.get(uri).await.text();
+        assert!(!body.contains(ADVISORY), "{uri}: {body}");
+    }
+    // The token's view has the retirement job.
+    let full = t.get_with("/api/v1/activity", &token).await.text();
+    assert!(full.contains(&format!("retire {ADVISORY}")), "{full}");
+}
