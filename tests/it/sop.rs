@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::common::fixtures::{build_rpm, http_get, Gpg, Origin};
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Gpg, Origin};
 use crate::common::support::{hotpush, run_ok};
 
 /// Splits a shell command line the way `sh` does for the quoting the procedures
@@ -260,9 +260,14 @@ fn the_shell_splitter_handles_the_quoting_procedures_use() {
     );
 }
 
-fn checklist(origin: &Origin, push_id: i64) -> serde_json::Value {
-    let (code, body) =
-        http_get(&format!("{}/api/v1/pushes/{push_id}/checklist", origin.url)).unwrap();
+/// The checklist of a push, read with a push-group token (before publication
+/// the push is embargoed).
+fn checklist(origin: &Origin, token_file: &std::path::Path, push_id: i64) -> serde_json::Value {
+    let (code, body) = http_get_with_token(
+        &format!("{}/api/v1/pushes/{push_id}/checklist", origin.url),
+        token_file,
+    )
+    .unwrap();
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
@@ -325,7 +330,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .unwrap()
     });
     let id = push["id"].as_i64().unwrap();
-    let opened = checklist(&origin, id);
+    let opened = checklist(&origin, &token_file, id);
     assert_eq!(done(&opened), vec!["declared"], "{opened:#}");
     assert_eq!(states(&opened)[1], ("uploaded".into(), "pending".into()));
 
@@ -341,7 +346,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .status()
     });
     assert_eq!(status.as_u16(), 201);
-    let uploaded = checklist(&origin, id);
+    let uploaded = checklist(&origin, &token_file, id);
     assert_eq!(
         done(&uploaded),
         vec!["declared", "uploaded"],
@@ -375,7 +380,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last_len = 2;
     let finished = loop {
-        let list = checklist(&origin, id);
+        let list = checklist(&origin, &token_file, id);
         let keys = done(&list);
         assert_eq!(
             keys,
@@ -451,7 +456,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .arg(&token_file)
             .arg("FEDORA-2026-0077"),
     );
-    let retired = checklist(&origin, id);
+    let retired = checklist(&origin, &token_file, id);
     assert_eq!(
         states(&retired).last().unwrap(),
         &("retired".to_owned(), "done".to_owned())

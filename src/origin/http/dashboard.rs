@@ -1,8 +1,10 @@
 //! The dashboard at `/` and the public advisory page at `/advisory/{id}`: static
 //! HTML, CSS and JavaScript embedded in the binary. The pages hold no data; the
 //! script reads `/api/v1` and re-renders when `/api/v1/events` says something
-//! changed. This module knows nothing of the store beyond "does this advisory
-//! exist" and never puts data into HTML itself except the escaped advisory id.
+//! changed. This module knows nothing of the store beyond "is this advisory
+//! published" (an embargoed advisory's page is the unknown id's 404) and never
+//! puts data into HTML itself except the escaped advisory id. The pages send no
+//! token: they show the public view only.
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -36,10 +38,11 @@ pub async fn index() -> Response {
     html(StatusCode::OK, INDEX_HTML.to_owned())
 }
 
-/// `GET /advisory/{id}`: the public page of one advisory; 404 for unknown ids.
+/// `GET /advisory/{id}`: the public page of one advisory; 404 for unknown ids
+/// and, alike, for an advisory not yet published (embargoed).
 pub async fn advisory_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let known = match app.store.advisory(&id) {
-        Ok(a) => a.is_some(),
+    let known = match app.store.published_advisories() {
+        Ok(public) => public.contains(&id),
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "cannot read the advisory");
             return html(
