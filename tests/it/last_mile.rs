@@ -24,12 +24,15 @@ const CHECK: &str = "usr/libexec/hotpush/critical-check";
 const STATE: &str = "var/lib/hotpush/critical-check";
 const TIMER: &str = "hotpush-critical-check.timer";
 
-/// The release package every installed system has: dnf reads the release from it.
+/// The release package every installed system has: dnf reads the release from
+/// it. Its own version is not the release (as with Fedora's `fedora-release-common`
+/// on a respin or RHEL's `redhat-release` 9.4): dnf takes the version of the
+/// `system-release(releasever)` provide, and so must the check.
 fn release_rpm(dir: &Path) -> PathBuf {
     rpmbuild(
         dir,
         "lastmile-release",
-        "43",
+        "1",
         "Provides: system-release\nProvides: system-release(releasever) = 43\n\
          %description\nRelease package.\n%install\nmkdir -p %{buildroot}/etc\n\
          echo 'Last mile 43' > %{buildroot}/etc/system-release\n%files\n/etc/system-release\n",
@@ -161,6 +164,21 @@ fn metric(origin: &Origin, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every request the origin answered, on any route but `/metrics` itself
+/// (dnf fetching anything shows here).
+fn origin_requests(origin: &Origin) -> u64 {
+    let (code, body) = http_get(&format!("{}/metrics", origin.url)).unwrap();
+    assert_eq!(code, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.starts_with("hotpush_http_requests_total{") && !l.contains("route=\"/metrics\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn metalink_answers(origin: &Origin, status: u16) -> u64 {
     metric(
         origin,
@@ -258,7 +276,18 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
          echo 1.1 > %{buildroot}/usr/share/hello/version.txt\n%files\n/usr/share/hello\n",
     );
     let newdep = build_rpm(dir, "newdep", "1", "1", "noarch");
-    for rpm in fixes.iter().chain([&needs_new, &newdep]) {
+    // A fix that obsoletes an installed package (dnf would remove it).
+    let other = build_rpm(dir, "other", "1.0", "1", "noarch");
+    let oldthing = build_rpm(dir, "oldthing", "1", "1", "noarch");
+    let obsoleting = rpmbuild(
+        dir,
+        "other",
+        "1.1",
+        "Obsoletes: oldthing\n%description\nObsoletes an installed package.\n%install\n\
+         mkdir -p %{buildroot}/usr/share/other-fix\necho 1.1 > %{buildroot}/usr/share/other-fix/v\n\
+         %files\n/usr/share/other-fix\n",
+    );
+    for rpm in fixes.iter().chain([&needs_new, &newdep, &obsoleting]) {
         gpg.sign(rpm);
     }
     let release = release_rpm(dir);
@@ -277,6 +306,19 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         .trim(),
     );
     assert!(rpm.ends_with("critical-repos-2-1.noarch.rpm"), "{rpm:?}");
+    let rpm3 = PathBuf::from(
+        String::from_utf8(
+            run_ok(
+                hotpush()
+                    .args(["repofile", "--server", &origin.url, "--rpm"])
+                    .arg(dir.join("out3"))
+                    .args(["--version", "3", "--source-date", "1700000000"]),
+            )
+            .stdout,
+        )
+        .unwrap()
+        .trim(),
+    );
 
     // An installed system: the release package, a shell, systemctl, the
     // earlier -repos package, then the new one as an upgrade, all with the
@@ -334,7 +376,9 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    rpm_install_raw(&root, &vulnerable);
+    for package in [&vulnerable, &other, &oldthing] {
+        rpm_install_raw(&root, package);
+    }
 
     // First contact: the check finds the release in the root's rpm database,
     // refreshes the critical repo (importing its key) and is current after.
@@ -347,15 +391,21 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         "the first request of the week carries countme=1"
     );
 
-    // Idle: one request, answered 304, no dnf, nothing printed.
-    let (ok0, nm0) = (
+    // Idle: one request, answered 304, no dnf, nothing printed. The
+    // origin's request counts are the proof that no dnf ran: any dnf that
+    // refreshes asks for the metalink without If-None-Match (a 200) and then
+    // for repodata; one that reads its cache leaves the dnf log the check
+    // writes for every dnf it starts.
+    let (ok0, nm0, all0) = (
         metalink_answers(&origin, 200),
         metalink_answers(&origin, 304),
+        origin_requests(&origin),
     );
     let (code, text, ran) = check(&root, &[]);
     assert_eq!((code, ran, text.as_str()), (0, false, ""));
     assert_eq!(metalink_answers(&origin, 200), ok0);
     assert_eq!(metalink_answers(&origin, 304), nm0 + 1);
+    assert_eq!(origin_requests(&origin), all0 + 1, "exactly one request");
     assert_eq!(
         metric(&origin, "hotpush_metalink_countme_total{bucket=\"1\"}"),
         1,
@@ -377,10 +427,12 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         let (code, text, _) = check(&root, &[]);
         assert_eq!(code, 0);
         assert!(text.contains("dnf could not refresh"), "{text}");
+        assert!(text.to_lowercase().contains("lock"), "{text}");
         let nm = metalink_answers(&origin, 304);
         let (code, text, ran) = check(&root, &[]);
         assert!(code == 0 && ran, "{text}");
         assert!(text.contains("dnf could not refresh"), "{text}");
+        assert!(text.to_lowercase().contains("lock"), "{text}");
         assert_eq!(metalink_answers(&origin, 304), nm + 1);
     }
     let (code, text, ran) = check(&root, &[]);
@@ -392,6 +444,7 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     let (code, text, _) = check(&root, &["--policy", "apply"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("applied CRIT-2026-0302"), "{text}");
+    assert!(text.contains("no reboot needed"), "{text}");
     assert_eq!(
         installed(&root, "hello").as_deref(),
         Some("hello-1.0-3.noarch")
@@ -411,6 +464,32 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert_eq!(installed(&root, "newdep"), None);
     let (_, _, ran) = check(&root, &["--policy", "apply"]);
     assert!(!ran, "a refused transaction is not retried every period");
+
+    // Retired, it is never applied (nor tried again).
+    retire(&origin, &token, "CRIT-2026-0303");
+    let (code, text, ran) = check(&root, &["--policy", "apply"]);
+    assert!(code == 0 && ran, "{text}");
+    assert!(!text.contains("CRIT-2026-0303"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-3.noarch")
+    );
+    assert_eq!(installed(&root, "newdep"), None);
+
+    // A fix that obsoletes (so removes) an installed package is refused.
+    push(&origin, &token, "CRIT-2026-0304", &[&obsoleting]);
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("NOT applying CRIT-2026-0304"), "{text}");
+    assert!(text.contains("obsoletes"), "{text}");
+    assert_eq!(
+        installed(&root, "other").as_deref(),
+        Some("other-1.0-1.noarch")
+    );
+    assert_eq!(
+        installed(&root, "oldthing").as_deref(),
+        Some("oldthing-1-1.noarch")
+    );
 
     // The origin's hold: every check stands still, without even a request.
     assert_eq!(put_hold(&origin, None, 120), 401);
@@ -448,6 +527,32 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert!(wants(&root));
     dnf_ok(&root, &["-y", "-q", &no_repos, "remove", "critical-repos"]);
     assert!(!wants(&root));
+
+    // Installed again after the erase, it enables the timer again; an administrator's
+    // `systemctl disable` then survives the upgrade to a later package.
+    dnf_ok(
+        &root,
+        &["-y", "-q", &no_repos, "install", rpm.to_str().unwrap()],
+    );
+    assert!(wants(&root), "installed again, the timer is enabled again");
+    run_ok(
+        Command::new("systemctl")
+            .arg(format!("--root={}", root.display()))
+            .args(["disable", TIMER]),
+    );
+    assert!(!wants(&root));
+    dnf_ok(
+        &root,
+        &["-y", "-q", &no_repos, "upgrade", rpm3.to_str().unwrap()],
+    );
+    assert_eq!(
+        installed(&root, "critical-repos").as_deref(),
+        Some("critical-repos-3-1.noarch")
+    );
+    assert!(
+        !wants(&root),
+        "the upgrade keeps the administrator's disable"
+    );
 
     // A root without systemd: the package installs, remembers that it ran
     // its preset, and systemd's own first-install `preset-all` enables it.
@@ -728,6 +833,9 @@ fn critical_check_keeps_the_wire_contract() {
     let seen = mock.seen();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].0.ends_with("&countme=1"), "{seen:?}");
+    // The release from the `system-release(releasever)` provide, not the
+    // release package's own version.
+    assert!(seen[0].0.contains("repo=critical-f43&"), "{seen:?}");
     assert_eq!(seen[0].1, "");
     assert!(
         seen[0].2.starts_with(&format!(
@@ -801,6 +909,17 @@ fn critical_check_keeps_the_wire_contract() {
         assert_eq!(mock.seen().len(), asked, "a request during the hold");
         std::fs::remove_file(root.join(STATE).join("hold-until")).unwrap();
     }
+
+    // A `releasever` in dnf's vars directory overrides the rpm database, as
+    // it does for dnf.
+    mock.answer(200, &[], &current, true);
+    install("/etc/dnf/vars/releasever", b"44\n", 0o644);
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran, "{text}");
+    let seen = mock.seen();
+    let last = &seen.last().unwrap().0;
+    assert!(last.contains("repo=critical-f44&"), "{seen:?}");
+    std::fs::remove_file(root.join("etc/dnf/vars/releasever")).unwrap();
 
     // Origin unreachable: exit 0, one line.
     mock.stop();
