@@ -287,7 +287,11 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
          mkdir -p %{buildroot}/usr/share/other-fix\necho 1.1 > %{buildroot}/usr/share/other-fix/v\n\
          %files\n/usr/share/other-fix\n",
     );
-    for rpm in fixes.iter().chain([&needs_new, &newdep, &obsoleting]) {
+    let phased_fix = build_rpm(dir, "hello", "1.0", "4", "noarch");
+    for rpm in fixes
+        .iter()
+        .chain([&needs_new, &newdep, &obsoleting, &phased_fix])
+    {
         gpg.sign(rpm);
     }
     let release = release_rpm(dir);
@@ -490,6 +494,52 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         installed(&root, "oldthing").as_deref(),
         Some("oldthing-1-1.noarch")
     );
+
+    // Phased apply: with `apply_phases = 2` a system in phase 1 waits an
+    // `apply_phase_minutes` after it first saw the advisory; one in phase 0
+    // applies at once. The phase is sha256(machine-id:advisory) mod N.
+    retire(&origin, &token, "CRIT-2026-0304");
+    push(&origin, &token, "CRIT-2026-0305", &[&phased_fix]);
+    let conf_path = root.join("etc/hotpush/critical-check.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(&conf_path, format!("{conf}apply_phases = 2\n")).unwrap();
+    let machine_in_phase = |phase: u64| {
+        (0u64..)
+            .map(|i| format!("{i:032x}"))
+            .find(|mid| {
+                let h = sha256_hex(format!("{mid}:CRIT-2026-0305").as_bytes());
+                u64::from_str_radix(&h[..7], 16).unwrap() % 2 == phase
+            })
+            .unwrap()
+    };
+    std::fs::write(
+        root.join("etc/machine-id"),
+        format!("{}\n", machine_in_phase(1)),
+    )
+    .unwrap();
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("waiting for this system's phase to apply CRIT-2026-0305"),
+        "{text}"
+    );
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-3.noarch")
+    );
+    std::fs::write(
+        root.join("etc/machine-id"),
+        format!("{}\n", machine_in_phase(0)),
+    )
+    .unwrap();
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("applied CRIT-2026-0305"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-4.noarch")
+    );
+    std::fs::write(&conf_path, conf).unwrap();
 
     // The origin's hold: every check stands still, without even a request.
     assert_eq!(put_hold(&origin, None, 120), 401);
