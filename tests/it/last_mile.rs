@@ -960,6 +960,28 @@ fn critical_check_keeps_the_wire_contract() {
         std::fs::remove_file(root.join(STATE).join("hold-until")).unwrap();
     }
 
+    // Keys only from files under the root: a .repo whose keys are URLs,
+    // or name files that are not there, is never refreshed (no request).
+    let repo_path = root.join("etc/yum.repos.d/critical-updates.repo");
+    let repo_text = std::fs::read_to_string(&repo_path).unwrap();
+    for keys in [
+        "https://[::1]:9/KEY",
+        "file:///etc/pki/rpm-gpg/MISSING",
+        "file:///etc/pki/rpm-gpg/K$(id)",
+    ] {
+        std::fs::write(
+            &repo_path,
+            repo_text.replace("file:///etc/pki/rpm-gpg/KEY", keys),
+        )
+        .unwrap();
+        let asked = mock.seen().len();
+        let (code, text, ran) = check(&root, &[]);
+        assert!(code == 0 && !ran, "{text}");
+        assert!(text.contains("refusing to refresh without keys"), "{text}");
+        assert_eq!(mock.seen().len(), asked, "{keys}: a request");
+    }
+    std::fs::write(&repo_path, repo_text).unwrap();
+
     // A `releasever` in dnf's vars directory overrides the rpm database, as
     // it does for dnf.
     mock.answer(200, &[], &current, true);
