@@ -419,6 +419,47 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     // A push: one run makes dnf see the advisory.
     push(&origin, &token, "CRIT-2026-0301", &[&fixes[0]]);
     assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
+
+    // ... but first, signatures are checked whatever the .repo file says:
+    // with `gpgcheck=0`, `repo_gpgcheck=0` and a key that did not sign the
+    // repo (dnf's imported copy of the right one gone), the refresh fails.
+    let repo_path = root.join("etc/yum.repos.d/critical-updates.repo");
+    let repo_text = std::fs::read_to_string(&repo_path).unwrap();
+    let stranger = Gpg::new(dir, "stranger@example.com");
+    std::fs::copy(
+        &stranger.public_key,
+        root.join("etc/pki/rpm-gpg/RPM-GPG-KEY-stranger"),
+    )
+    .unwrap();
+    let unsigned: String = repo_text
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("gpgcheck" | "repo_gpgcheck", _)) => {
+                format!("{}=0\n", &l[..l.find('=').unwrap()])
+            }
+            Some(("gpgkey", _)) => {
+                "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-stranger\n".to_owned()
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert!(unsigned.contains("\nrepo_gpgcheck=0\n"), "{unsigned}");
+    std::fs::write(&repo_path, unsigned).unwrap();
+    for entry in std::fs::read_dir(root.join("var/cache/dnf")).unwrap() {
+        let pubring = entry.unwrap().path().join("pubring");
+        if pubring.is_dir() {
+            std::fs::remove_dir_all(pubring).unwrap();
+        }
+    }
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && ran, "{text}");
+    // dnf skips the repo it cannot verify and exits 0; the check sees its
+    // cache unchanged and says why.
+    assert!(text.contains("trying again next period"), "{text}");
+    assert!(text.contains("GPG signature verification error"), "{text}");
+    assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
+    std::fs::write(&repo_path, &repo_text).unwrap();
+
     let (code, text, ran) = check(&root, &[]);
     assert!(code == 0 && ran, "{text}");
     assert!(security_advisories(&root).contains("CRIT-2026-0301"));
