@@ -484,8 +484,22 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert!(code == 0 && ran, "{text}");
     assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
 
-    // --policy apply installs the fix; the next run is idle again.
+    // --policy download fetches the fix and installs nothing; --policy
+    // apply then installs it; the next run is idle again.
     push(&origin, &token, "CRIT-2026-0302", &[&fixes[1]]);
+    let (code, text, _) = check(&root, &["--policy", "download"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("downloaded CRIT-2026-0302"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-1.noarch")
+    );
+    let cached_rpms: Vec<PathBuf> = std::fs::read_dir(root.join("var/cache/dnf"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("packages/hello-1.0-3.noarch.rpm"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(cached_rpms.len(), 1, "the fix in dnf's package cache");
     let (code, text, _) = check(&root, &["--policy", "apply"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("applied CRIT-2026-0302"), "{text}");
