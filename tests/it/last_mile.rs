@@ -12,7 +12,8 @@
 //! disable it on erase, and the script passes shellcheck and both POSIX
 //! shells' syntax checks. The wire contract (countme, User-Agent, 304, holds,
 //! 503 + Retry-After, revisions going backwards, hostile documents) is held
-//! against a mock metalink server, without dnf.
+//! against a mock metalink server, without dnf; the origin's side of it
+//! (ETag/304, the hold, countme buckets) in process, through `TestApp`.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -1068,4 +1069,190 @@ fn httpdate(t: std::time::SystemTime) -> String {
         "+%a, %d %b %Y %H:%M:%S GMT",
     ]));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// One GET of the origin's router (no network) with extra request headers.
+async fn get_with(
+    t: &crate::common::test_app::TestApp,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    send(t, "GET", uri, headers, String::new()).await
+}
+
+async fn send(
+    t: &crate::common::test_app::TestApp,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = t
+        .router()
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, body.to_vec())
+}
+
+/// The origin's side of the wire contract, in process: the metalink answers
+/// `If-None-Match` (every form that names its ETag: plain, weak, in a list,
+/// `*`) with an empty 304 and anything else with the document; a publication
+/// changes the ETag; the hold is set only by the push group, bounded to a day,
+/// audited, and rides on every metalink answer (200, 304, 404) until lifted;
+/// `countme` is counted by bucket 1..4 and anything else is ignored.
+#[tokio::test]
+async fn origin_metalink_is_conditional_holds_and_counts_countme() {
+    use crate::common::test_app::{signed_rpm, TestApp};
+    use axum::http::Method;
+    let t = TestApp::init().start().await;
+    let uri = "/metalink?repo=critical-f43&arch=x86_64";
+    let (status, headers, body) = get_with(&t, uri, &[]).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("repomd.xml"));
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+        "{etag}"
+    );
+    for inm in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"elsewhere\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let (status, headers, body) = get_with(&t, uri, &[("if-none-match", &inm)]).await;
+        assert_eq!((status, body.len()), (304, 0), "{inm}");
+        assert_eq!(headers["etag"].to_str().unwrap(), etag, "{inm}");
+    }
+    for inm in ["\"elsewhere\"", &etag[1..], ""] {
+        let (status, _, body) = get_with(&t, uri, &[("if-none-match", inm)]).await;
+        assert_eq!(status, 200, "{inm}");
+        assert!(!body.is_empty());
+    }
+
+    // A publication changes the document and so the ETag.
+    let token = t.push_token();
+    t.push(&token, "CRIT-2026-0401", &[signed_rpm()]).await;
+    t.run_pending_jobs().await;
+    let (status, headers, _) = get_with(&t, uri, &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 200);
+    let new_etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    // The hold: push group only, at most a day, audited.
+    let hold = |token: Option<String>, seconds: u64| {
+        let t = &t;
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
+            let mut headers = vec![("content-type", "application/json")];
+            if !auth.is_empty() {
+                headers.push(("authorization", auth.as_str()));
+            }
+            let (status, _, body) = send(
+                t,
+                "PUT",
+                "/api/v1/check-hold",
+                &headers,
+                serde_json::json!({ "seconds": seconds }).to_string(),
+            )
+            .await;
+            let seconds = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["seconds"].as_u64());
+            (status, seconds, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(hold(None, 600).await.0, 401);
+    let reader = t.token("bob", "readers");
+    assert_eq!(hold(Some(reader), 600).await.0, 403);
+    assert_eq!(hold(Some(token.clone()), 86_401).await.0, 400);
+    assert_eq!(
+        get_with(&t, uri, &[]).await.1.get("hotpush-check-hold"),
+        None
+    );
+    let (status, seconds, text) = hold(Some(token.clone()), 600).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(matches!(seconds, Some(599..=600)), "{text}");
+    for (uri, inm, want) in [
+        (uri, "", 200),
+        (uri, new_etag.as_str(), 304),
+        ("/metalink?repo=critical-f99&arch=x86_64", "", 404),
+    ] {
+        let (status, headers, _) = get_with(&t, uri, &[("if-none-match", inm)]).await;
+        assert_eq!(status, want, "{uri}");
+        let secs: u64 = headers["hotpush-check-hold"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=600).contains(&secs), "{secs}");
+    }
+    let got = t.get("/api/v1/check-hold").await.json();
+    assert!(matches!(got["seconds"].as_u64(), Some(1..=600)), "{got}");
+    assert_eq!(hold(Some(token.clone()), 0).await.1, Some(0));
+    assert_eq!(
+        get_with(&t, uri, &[]).await.1.get("hotpush-check-hold"),
+        None
+    );
+    let admin = t.token("root", "admin");
+    let audit = t
+        .request(
+            Method::GET,
+            "/api/v1/audit",
+            Some(&admin),
+            axum::body::Body::empty(),
+        )
+        .await
+        .json();
+    let holds: Vec<(bool, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "hold the critical checks")
+        .map(|e| {
+            (
+                e["allowed"] == true,
+                e["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(holds.contains(&(false, "600 s".to_owned())), "{holds:?}");
+    assert!(holds.contains(&(true, "600 s".to_owned())), "{holds:?}");
+    assert!(holds.contains(&(true, "0 s".to_owned())), "{holds:?}");
+
+    // countme: buckets 1..4 counted, anything else ignored; never an identifier.
+    for v in ["1", "2", "2", "4", "0", "5", "abc", "1x", "-1", ""] {
+        let (status, _, _) = get_with(&t, &format!("{uri}&countme={v}"), &[]).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let metrics = t.get("/metrics").await.text();
+    let count = |bucket: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "hotpush_metalink_countme_total{{bucket=\"{bucket}\"}} "
+                ))?
+                .parse::<u64>()
+                .ok()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        ["0", "1", "2", "3", "4", "5"].map(count),
+        [0, 1, 2, 0, 1, 0],
+        "{metrics}"
+    );
 }
