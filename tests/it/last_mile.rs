@@ -728,6 +728,35 @@ fn critical_check_script_is_posix_sh() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("policy `sometimes`"));
 }
 
+/// On the real system (no `--installroot`) the check does nothing, with one
+/// line, on rpm-ostree/bootc systems and in containers. The markers are faked
+/// on a private `/run` in a mount namespace of its own (`unshare -m`, root),
+/// so the host is never looked at beyond them and never changed.
+#[test]
+fn critical_check_is_a_noop_on_image_based_systems_and_in_containers() {
+    require_tool("unshare");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("repo-templates/critical-check/critical-check");
+    for (marker, said) in [
+        ("ostree-booted", "rpm-ostree/bootc system"),
+        (".containerenv", "running in a container"),
+    ] {
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs tmpfs /run && : > /run/{marker} && exec sh \"$0\""
+            ))
+            .arg(&script)
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{marker}: {text}");
+        assert!(text.contains(said), "{marker}: {text}");
+        assert_eq!(text.lines().count(), 1, "{marker}: {text}");
+    }
+}
+
 /// What the mock metalink server answers next, and what it was asked.
 #[derive(Default)]
 struct MockState {
