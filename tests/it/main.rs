@@ -15,6 +15,7 @@ mod demo;
 mod dnf_repodata;
 mod doctor;
 mod hooks;
+mod hostile;
 mod intake;
 mod last_mile;
 mod metalink;
