@@ -16,6 +16,7 @@ mod dnf_repodata;
 mod doctor;
 mod embargo;
 mod hooks;
+mod hostile;
 mod intake;
 mod last_mile;
 mod metalink;
