@@ -79,6 +79,17 @@ pub struct MetalinkConfig {
     /// 0 (the default) never lists alternates. Never used while a security
     /// advisory is live.
     pub alternates_minutes: u64,
+    /// The origin's relative share of first places in the metalink (see
+    /// `mirrors.toml` `weight`); default 1, 0 = listed after the partners.
+    pub origin_weight: u32,
+    /// While fewer partners than this are verified (and healthy) the origin
+    /// is listed first; from then on every host is ordered by weight per
+    /// request. Default 2.
+    pub spread_min_partners: u32,
+    /// How often every listed host is probed (a conditional GET of its
+    /// repomd.xml, bounded by the interval); a failing host leaves the
+    /// metalink until it passes again. Default 5; 0 = no probes.
+    pub probe_interval_secs: u64,
 }
 
 /// `[retirement]`: where the regular updates repositories are, and how often
@@ -128,6 +139,9 @@ impl Default for Config {
             },
             metalink: MetalinkConfig {
                 alternates_minutes: 0,
+                origin_weight: 1,
+                spread_min_partners: 2,
+                probe_interval_secs: 5,
             },
             retirement: None,
         }
@@ -262,6 +276,9 @@ struct RawPublish {
 #[serde(deny_unknown_fields)]
 struct RawMetalink {
     alternates_minutes: Option<u64>,
+    origin_weight: Option<u32>,
+    spread_min_partners: Option<u32>,
+    probe_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -451,11 +468,35 @@ impl RawConfig {
             }
         };
 
-        let alternates_minutes = self
-            .metalink
-            .unwrap_or_default()
+        let raw_metalink = self.metalink.unwrap_or_default();
+        let alternates_minutes = raw_metalink
             .alternates_minutes
             .unwrap_or(defaults.metalink.alternates_minutes);
+        let origin_weight = raw_metalink
+            .origin_weight
+            .unwrap_or(defaults.metalink.origin_weight);
+        if origin_weight > 1000 {
+            return Err(ctx.invalid(
+                "metalink.origin_weight",
+                &origin_weight.to_string(),
+                "more than 1000",
+                "weights are relative shares: use small numbers such as 1, 2 or 3",
+            ));
+        }
+        let spread_min_partners = raw_metalink
+            .spread_min_partners
+            .unwrap_or(defaults.metalink.spread_min_partners);
+        let probe_interval_secs = raw_metalink
+            .probe_interval_secs
+            .unwrap_or(defaults.metalink.probe_interval_secs);
+        if probe_interval_secs > 3600 {
+            return Err(ctx.invalid(
+                "metalink.probe_interval_secs",
+                &probe_interval_secs.to_string(),
+                "more than an hour, so a dead partner would stay listed that long",
+                "use a few seconds (default 5), or 0 to turn the probes off",
+            ));
+        }
         if alternates_minutes > retention_hours * 60 {
             return Err(ctx.invalid(
                 "metalink.alternates_minutes",
@@ -494,7 +535,12 @@ impl RawConfig {
                 compression,
                 partner_deadline_secs,
             },
-            metalink: MetalinkConfig { alternates_minutes },
+            metalink: MetalinkConfig {
+                alternates_minutes,
+                origin_weight,
+                spread_min_partners,
+                probe_interval_secs,
+            },
             retirement,
         })
     }

@@ -58,6 +58,7 @@ pub fn open_app(
         repo_list,
         repo_paths,
         check_hold_until_secs: Default::default(),
+        health: Default::default(),
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;
@@ -256,6 +257,7 @@ pub async fn start_on(
         app.clone(),
     ));
     workers.extend(crate::origin::sync::worker::spawn_catch_up(app.clone()));
+    workers.extend(crate::origin::sync::spread::spawn_probes(app.clone()));
     workers.extend(crate::origin::retirement::spawn(app.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = crate::origin::http::router(app.clone());
