@@ -40,6 +40,20 @@ pub struct Config {
     pub metalink: MetalinkConfig,
     /// The retirement watcher; `None` (no `[retirement]` table) turns it off.
     pub retirement: Option<RetirementConfig>,
+    /// HTTPS terminated by the origin itself; `None` (no `[tls]` table): plain HTTP only.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
+/// on the top-level `listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain; re-read when it changes on disk.
+    pub cert_file: PathBuf,
+    /// PEM private key; re-read with the certificate.
+    pub key_file: PathBuf,
+    /// The HTTPS addresses (default `[::]:8443`).
+    pub listen: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +158,7 @@ impl Default for Config {
                 probe_interval_secs: 5,
             },
             retirement: None,
+            tls: None,
         }
     }
 }
@@ -241,6 +256,15 @@ struct RawConfig {
     publish: Option<RawPublish>,
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    listen: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -514,6 +538,11 @@ impl RawConfig {
             Some(raw) => Some(validate_retirement(ctx, raw)?),
         };
 
+        let tls = match self.tls {
+            None => None,
+            Some(raw) => Some(validate_tls(ctx, raw, &listen)?),
+        };
+
         Ok(Config {
             data_dir,
             listen,
@@ -542,6 +571,7 @@ impl RawConfig {
                 probe_interval_secs,
             },
             retirement,
+            tls,
         })
     }
 }
@@ -613,6 +643,37 @@ fn validate_public_url(ctx: &Ctx<'_>, text: &str) -> anyhow::Result<String> {
 /// The default of `retirement.interval_secs`.
 const RETIREMENT_INTERVAL_SECS_DEFAULT: u64 = 300;
 const RETIREMENT_INTERVAL_SECS_MAX: u64 = 86_400;
+
+fn validate_tls(ctx: &Ctx<'_>, raw: RawTls, plain: &[SocketAddr]) -> anyhow::Result<TlsConfig> {
+    let file = |field: &str, value: Option<PathBuf>, example: &str| match value {
+        Some(p) if !p.as_os_str().is_empty() => Ok(ctx.resolve(p)),
+        _ => Err(ctx.invalid(
+            field,
+            "",
+            "missing: `[tls]` needs a certificate and its key",
+            &format!("name the PEM file, e.g. `{example}`, or remove the `[tls]` table"),
+        )),
+    };
+    let cert_file = file("tls.cert_file", raw.cert_file, "tls/origin.crt")?;
+    let key_file = file("tls.key_file", raw.key_file, "tls/origin.key")?;
+    let listen = match raw.listen {
+        None => vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 8443))],
+        Some(list) => validate_listen(ctx, &list)?,
+    };
+    if let Some(both) = listen.iter().find(|a| plain.contains(a)) {
+        return Err(ctx.invalid(
+            "tls.listen",
+            &both.to_string(),
+            "also in the plain-HTTP `listen`",
+            "give HTTPS its own port, e.g. `listen = [\"[::]:8443\"]` under `[tls]`",
+        ));
+    }
+    Ok(TlsConfig {
+        cert_file,
+        key_file,
+        listen,
+    })
+}
 
 fn validate_retirement(ctx: &Ctx<'_>, raw: RawRetirement) -> anyhow::Result<RetirementConfig> {
     let hint = "write the regular updates repository with placeholders, e.g. \

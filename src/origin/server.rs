@@ -251,6 +251,10 @@ pub async fn start_on(
     mirrors: Vec<crate::origin::mirrors::Mirror>,
     listeners: Listeners,
 ) -> anyhow::Result<Running> {
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::origin::tls::Prepared::new(tls).await?),
+        None => None,
+    };
     let app = tokio::task::spawn_blocking(move || open_app(config, mirrors)).await??;
     let mut workers = vec![tokio::spawn(crate::origin::jobs::worker(app.clone()))];
     workers.extend(crate::origin::sync::worker::spawn_fanout_worker(
@@ -275,6 +279,9 @@ pub async fn start_on(
                 })
                 .await
         });
+    }
+    if let Some(tls) = tls {
+        tls.spawn(&router, &stopped, &mut servers)?;
     }
     Ok(Running {
         addrs: listeners.addrs,

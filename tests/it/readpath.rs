@@ -6,6 +6,7 @@
 //! leaving the metalink at the next health probes with no client failing.
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::fixtures::{build_rpm, Gpg, Origin};
@@ -389,5 +390,202 @@ fn package_bytes_follow_the_weights_and_a_stopped_partner_leaves_the_metalink() 
             "host {i}: share {:.3}, weight share {want:.3} ({got:?})",
             got[i]
         );
+    }
+}
+
+/// A CA, and leaf certificates for `localhost` and `::1` signed by it.
+struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pem: String,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "hotpush test CA");
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            pem: cert.pem(),
+        }
+    }
+
+    /// Writes a fresh leaf certificate and key (new key, new serial) to the
+    /// two files, each by rename; returns the certificate's DER.
+    fn issue(&self, cert_file: &Path, key_file: &Path) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress("::1".parse().unwrap()));
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        for (path, text) in [(key_file, key.serialize_pem()), (cert_file, cert.pem())] {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        }
+        cert.der().to_vec()
+    }
+}
+
+/// The certificate a TLS server at `addr` presents (trusting `ca_pem`).
+async fn presented_cert(addr: &str, ca_pem: &str) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("::1").unwrap();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (_, conn) = tls.get_ref();
+    Ok(conn.peer_certificates().ok_or("no certificate")?[0].to_vec())
+}
+
+#[test]
+fn https_origin_serves_dnf_and_picks_up_a_renewed_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let gpg = Gpg::new(dir, "security@example.com");
+    let ca = TestCa::new();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (cert_file, key_file) = (dir.join("origin.crt"), dir.join("origin.key"));
+    let first = ca.issue(&cert_file, &key_file);
+    let tls_port = crate::common::fixtures::free_port();
+    let https = format!("https://[::1]:{tls_port}");
+    let origin = Origin::start_full(
+        dir,
+        Some(&gpg.public_key),
+        &format!(
+            "\n[tls]\ncert_file = {:?}\nkey_file = {:?}\nlisten = [\"[::1]:{tls_port}\"]\n",
+            cert_file.display().to_string(),
+            key_file.display().to_string()
+        ),
+        None,
+        Some(&https),
+    );
+    push(&origin, dir, &gpg, "CRIT-2026-0204", "hello");
+    let rt = crate::common::partner::runtime();
+    let addr = format!("[::1]:{tls_port}");
+    assert_eq!(rt.block_on(presented_cert(&addr, &ca.pem)).unwrap(), first);
+
+    // The .repo names the https metalink; dnf trusts the CA through sslcacert.
+    let repo = String::from_utf8(
+        crate::common::support::run_ok(crate::common::support::hotpush().args([
+            "repofile",
+            "--server",
+            &origin.url,
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        repo.contains(&format!("metalink={https}/metalink")),
+        "{repo}"
+    );
+    let with_ca = |repo: &str| -> String {
+        repo.lines()
+            .flat_map(|l| {
+                let mut out = vec![l.to_owned()];
+                if l.starts_with('[') {
+                    out.push(format!("sslcacert={}", ca_file.display()));
+                }
+                out
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dnf = crate::common::fixtures::Dnf::new(&dir.join("client1"), &with_ca(&repo));
+    dnf.ok(&["install", "hello"]);
+    assert_eq!(
+        dnf.installed("hello").as_deref(),
+        Some("hello-1.0-1.noarch")
+    );
+    // Plain HTTP stays.
+    let (code, _) =
+        crate::common::fixtures::http_get(&format!("{}/{METALINK_QUERY}", origin.url)).unwrap();
+    assert_eq!(code, 200);
+
+    // The certificate is renewed on disk: new connections get it, no restart.
+    let second = ca.issue(&cert_file, &key_file);
+    assert_ne!(first, second);
+    poll("the renewed certificate", Duration::from_secs(30), || {
+        let got = rt.block_on(presented_cert(&addr, &ca.pem)).ok()?;
+        (got == second).then_some(())
+    });
+    let dnf = crate::common::fixtures::Dnf::new(&dir.join("client2"), &with_ca(&repo));
+    dnf.ok(&["install", "hello"]);
+    assert_eq!(
+        dnf.installed("hello").as_deref(),
+        Some("hello-1.0-1.noarch")
+    );
+}
+
+#[test]
+fn bad_read_path_settings_are_refused_naming_the_field() {
+    use hotpush::origin::config::Config;
+    let source = Path::new("/etc/hotpush/hotpush.toml");
+    let cases = [
+        ("[tls]\ncert_file = \"a.crt\"\n", "tls.key_file"),
+        ("[tls]\nkey_file = \"a.key\"\n", "tls.cert_file"),
+        (
+            "listen = [\"[::1]:8080\"]\n[tls]\ncert_file = \"a\"\nkey_file = \"b\"\nlisten = [\"[::1]:8080\"]\n",
+            "tls.listen",
+        ),
+        ("[metalink]\norigin_weight = 1001\n", "metalink.origin_weight"),
+        ("[metalink]\nprobe_interval_secs = 3601\n", "metalink.probe_interval_secs"),
+        ("[metalink]\nspread_min = 2\n", "spread_min"),
+    ];
+    for (text, field) in cases {
+        let err = format!("{:#}", Config::from_toml(text, source).unwrap_err());
+        assert!(err.contains(field), "{text:?}: {err}");
+    }
+    let ok = Config::from_toml(
+        "[tls]\ncert_file = \"tls/o.crt\"\nkey_file = \"tls/o.key\"\n[metalink]\norigin_weight = 0\nspread_min_partners = 0\nprobe_interval_secs = 0\n",
+        source,
+    )
+    .unwrap();
+    let tls = ok.tls.unwrap();
+    assert_eq!(tls.cert_file, Path::new("/etc/hotpush/tls/o.crt"));
+    assert_eq!(tls.listen, vec!["[::]:8443".parse().unwrap()]);
+
+    // A certificate file that is not there, or a key of another certificate:
+    // refused at start, naming the file.
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let (cert, key) = (tmp.path().join("o.crt"), tmp.path().join("o.key"));
+    ca.issue(&cert, &key);
+    let other_key = tmp.path().join("other.key");
+    ca.issue(&tmp.path().join("other.crt"), &other_key);
+    for (cert_file, key_file, want) in [
+        (tmp.path().join("missing.crt"), key.clone(), "missing.crt"),
+        (cert.clone(), other_key, "does not belong"),
+        (key.clone(), key.clone(), "no PEM certificate"),
+    ] {
+        let tls = hotpush::origin::config::TlsConfig {
+            cert_file,
+            key_file,
+            listen: vec![],
+        };
+        let err = format!("{:#}", hotpush::origin::tls::acceptor(&tls).err().unwrap());
+        assert!(err.contains(want), "{err}");
     }
 }
