@@ -23,6 +23,7 @@ mod metalink;
 mod mirrors_e2e;
 mod origin;
 mod partner;
+mod readpath;
 mod repodata;
 mod reposrpm;
 mod retirement;

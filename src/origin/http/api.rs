@@ -1271,7 +1271,7 @@ pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult
                 complete = false;
                 break;
             };
-            let body = String::from_utf8_lossy(&served.metalink);
+            let body = String::from_utf8_lossy(&served.metalink.bytes);
             let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
             let partners_listed = view
                 .mirrors
