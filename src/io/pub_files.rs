@@ -87,6 +87,8 @@ pub fn not_found() -> Response {
 /// Files at most this big are kept in memory by [`FileCache`] (repomd.xml is
 /// a few KB, its signature and a metalink copy less).
 pub const SMALL_FILE_BYTES_MAX: u64 = 256 * 1024;
+/// Read size when streaming a file from disk.
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 /// Bound of [`FileCache`]; when full it starts over.
 const FILE_CACHE_ENTRIES_MAX: usize = 4096;
 
@@ -250,7 +252,9 @@ pub async fn serve_file(path: &Path, content_type: &'static str, cache: &'static
     let Ok(meta) = file.metadata().await else {
         return not_found();
     };
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    // Large reads: each one is a trip through the blocking pool.
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK_BYTES);
+    let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
