@@ -71,6 +71,15 @@ impl ApiError {
         )
     }
 
+    /// A failed file operation: 507 when the disk is full, else [`ApiError::internal`].
+    pub fn io(context: &str, err: &std::io::Error) -> Self {
+        if is_disk_full(err) {
+            insufficient_storage(context)
+        } else {
+            Self::internal(context, err)
+        }
+    }
+
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = hint.into();
         self
@@ -115,8 +124,56 @@ pub fn reason_of(body: &str) -> String {
     body.trim().chars().take(500).collect()
 }
 
+/// The answer to a request whose handler panicked (for tower-http's
+/// `CatchPanicLayer`): a 500 with the envelope; the message goes to the log.
+pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal("the request failed unexpectedly", detail).into_response()
+}
+
+/// An I/O error that means the disk (or a quota) is full.
+pub fn is_disk_full(err: &std::io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || err.kind() == std::io::ErrorKind::StorageFull
+}
+
+/// Whether any cause in the chain is a full disk (also SQLite's "database or
+/// disk is full").
+pub fn chain_is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(is_disk_full)
+            || c.downcast_ref::<rusqlite::Error>()
+                .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+            || c.to_string().contains("No space left on device")
+    })
+}
+
+/// 507: the disk is full; what failed is named, paths stay out of the answer.
+pub fn insufficient_storage(what: &str) -> ApiError {
+    tracing::error!("{what}: the disk is full");
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "insufficient_storage",
+        format!("{what}: the server's disk is full"),
+        "free space on the server's data directory, then try again",
+    )
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
+        if chain_is_disk_full(&err) {
+            tracing::error!(error = format!("{err:#}"), "out of disk space");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the server's disk is full",
+                "free space on the server's data directory, then try again",
+            );
+        }
         tracing::error!(error = format!("{err:#}"), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

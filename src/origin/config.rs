@@ -40,6 +40,37 @@ pub struct Config {
     pub metalink: MetalinkConfig,
     /// The retirement watcher; `None` (no `[retirement]` table) turns it off.
     pub retirement: Option<RetirementConfig>,
+    /// `[server]`: connection and request limits of every listener.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what one client may hold of the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// A request head must arrive within this long (also the keep-alive wait
+    /// of HTTP/1 between two requests).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Open connections per listener; at the cap the longest-idle one is closed.
+    pub connections_max: usize,
+    /// The largest JSON request body (every route but the package upload).
+    pub json_body_bytes_max: usize,
+    /// Refused authentications per address (IPv4 /32, IPv6 /64) within
+    /// `bad_auth_window_secs` before the API answers 429.
+    pub bad_auth_max: u32,
+    pub bad_auth_window_secs: u64,
+}
+
+impl ServerConfig {
+    /// The listeners' connection limits.
+    pub fn conn_limits(&self) -> crate::io::serve::ConnLimits {
+        crate::io::serve::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            connections_max: self.connections_max,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +161,14 @@ impl Default for Config {
                 alternates_minutes: 0,
             },
             retirement: None,
+            server: ServerConfig {
+                header_read_timeout_secs: 10,
+                idle_timeout_secs: 60,
+                connections_max: 4096,
+                json_body_bytes_max: 65536,
+                bad_auth_max: 10,
+                bad_auth_window_secs: 60,
+            },
         }
     }
 }
@@ -227,6 +266,18 @@ struct RawConfig {
     publish: Option<RawPublish>,
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    connections_max: Option<usize>,
+    json_body_bytes_max: Option<usize>,
+    bad_auth_max: Option<u32>,
+    bad_auth_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -473,6 +524,8 @@ impl RawConfig {
             Some(raw) => Some(validate_retirement(ctx, raw)?),
         };
 
+        let server = validate_server(ctx, self.server.unwrap_or_default(), defaults.server)?;
+
         Ok(Config {
             data_dir,
             listen,
@@ -496,8 +549,77 @@ impl RawConfig {
             },
             metalink: MetalinkConfig { alternates_minutes },
             retirement,
+            server,
         })
     }
+}
+
+fn validate_server(ctx: &Ctx<'_>, raw: RawServer, d: ServerConfig) -> anyhow::Result<ServerConfig> {
+    let s = ServerConfig {
+        header_read_timeout_secs: raw
+            .header_read_timeout_secs
+            .unwrap_or(d.header_read_timeout_secs),
+        idle_timeout_secs: raw.idle_timeout_secs.unwrap_or(d.idle_timeout_secs),
+        connections_max: raw.connections_max.unwrap_or(d.connections_max),
+        json_body_bytes_max: raw.json_body_bytes_max.unwrap_or(d.json_body_bytes_max),
+        bad_auth_max: raw.bad_auth_max.unwrap_or(d.bad_auth_max),
+        bad_auth_window_secs: raw.bad_auth_window_secs.unwrap_or(d.bad_auth_window_secs),
+    };
+    let range = |field: &str, value: u64, lo: u64, hi: u64, hint: &str| {
+        if (lo..=hi).contains(&value) {
+            Ok(())
+        } else {
+            Err(ctx.invalid(
+                field,
+                &value.to_string(),
+                &format!("must be between {lo} and {hi}"),
+                hint,
+            ))
+        }
+    };
+    range(
+        "server.header_read_timeout_secs",
+        s.header_read_timeout_secs,
+        1,
+        600,
+        "a client sends its request head within seconds; 10 is the default",
+    )?;
+    range(
+        "server.idle_timeout_secs",
+        s.idle_timeout_secs,
+        1,
+        3600,
+        "idle keep-alive connections only hold descriptors; 60 is the default",
+    )?;
+    range(
+        "server.connections_max",
+        s.connections_max as u64,
+        16,
+        1_000_000,
+        "open connections per listener; 4096 is the default",
+    )?;
+    range(
+        "server.json_body_bytes_max",
+        s.json_body_bytes_max as u64,
+        1024,
+        16 * 1024 * 1024,
+        "JSON requests are small; 65536 is the default (packages have `intake.package_bytes_max`)",
+    )?;
+    range(
+        "server.bad_auth_max",
+        u64::from(s.bad_auth_max),
+        1,
+        1_000_000,
+        "refused tokens per address and window before 429; 10 is the default",
+    )?;
+    range(
+        "server.bad_auth_window_secs",
+        s.bad_auth_window_secs,
+        1,
+        86_400,
+        "the window of `server.bad_auth_max`; 60 is the default",
+    )?;
+    Ok(s)
 }
 
 fn validate_listen(ctx: &Ctx<'_>, list: &[String]) -> anyhow::Result<Vec<SocketAddr>> {

@@ -42,12 +42,39 @@ pub fn retire(app: &App, id: &str, actor: &str, why: &str) -> anyhow::Result<i64
     Ok(job)
 }
 
-/// Runs the publisher until the process ends.
+/// The first wait before a failed run is tried again; it doubles up to
+/// [`RETRY_BACKOFF_MAX`].
+pub const RETRY_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+pub const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+/// Attempts at recording a failed run when the database itself fails (e.g.
+/// "database or disk is full"), 100 ms apart and doubling.
+const RECORD_ATTEMPTS: u32 = 8;
+
+/// Runs the publisher until the process ends. After a failed run (a full
+/// disk) it waits with a doubling backoff, puts back any job the failure left
+/// `running`, and tries again: no restart is needed once space is freed.
 pub async fn worker(app: Arc<App>) {
+    let mut backoff = std::time::Duration::ZERO;
     loop {
         match run_until_idle(&app).await {
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = format!("{e:#}"), "publisher run failed"),
+            Ok(_) => backoff = std::time::Duration::ZERO,
+            Err(e) => {
+                backoff = (backoff * 2).clamp(RETRY_BACKOFF_MIN, RETRY_BACKOFF_MAX);
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    retry_in_secs = backoff.as_secs(),
+                    "publisher run failed"
+                );
+                tokio::time::sleep(backoff).await;
+                // Only this worker claims jobs, and it is between runs.
+                if let Err(e) = app.store.requeue_interrupted() {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot requeue the interrupted jobs yet"
+                    );
+                }
+                continue;
+            }
         }
         tokio::select! {
             _ = app.wake.notified() => {}
@@ -116,9 +143,16 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
                 crate::origin::sync::worker::after_publish(app, &changed);
             }
             Err(e) => {
-                let msg = format!("{e:#}");
+                let disk_full = crate::io::http_error::chain_is_disk_full(&e);
+                let mut msg = redact_data_dir(&format!("{e:#}"), &app.config.data_dir);
+                if disk_full {
+                    msg.push_str(
+                        "\nhint: the origin's disk is full; free space in its data directory: \
+                         the publication is retried by itself, with backoff",
+                    );
+                }
                 tracing::error!(error = msg, "publication failed");
-                app.store.finish_run(&ids, &push_ids, Some(&msg))?;
+                record_failure(app, &ids, &push_ids, priority, &msg, disk_full).await?;
                 for id in &push_ids {
                     app.emit(
                         "push-failed",
@@ -127,9 +161,65 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
                         None,
                     );
                 }
+                if disk_full {
+                    // The worker retries after its backoff; returning here
+                    // keeps this loop from retrying at once.
+                    anyhow::bail!(
+                        "publication failed for lack of disk space; retrying with backoff"
+                    );
+                }
             }
         }
     }
+}
+
+/// Records a failed run, retrying when the database itself cannot write
+/// (bounded: [`RECORD_ATTEMPTS`], doubling from 100 ms). A run failed by a
+/// full disk queues its retry in the same transaction.
+async fn record_failure(
+    app: &App,
+    ids: &[i64],
+    push_ids: &[i64],
+    priority: i64,
+    msg: &str,
+    retry: bool,
+) -> anyhow::Result<()> {
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        let recorded = if retry {
+            app.store.fail_run_retrying(ids, push_ids, priority, msg)
+        } else {
+            app.store.finish_run(ids, push_ids, Some(msg))
+        };
+        match recorded {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < RECORD_ATTEMPTS => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "cannot record the failed publication yet"
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.context("cannot record the failed publication")),
+        }
+    }
+}
+
+/// `text` with the data directory's absolute path taken out: paths inside it
+/// read as relative names (`pub/critical/43/x86_64/...`), for errors that API
+/// answers and events show.
+pub fn redact_data_dir(text: &str, data_dir: &std::path::Path) -> String {
+    let dir = data_dir.display().to_string();
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(&format!("{dir}/"), "")
+        .replace(dir, "DATA_DIR")
 }
 
 fn retention_ms(app: &App) -> i64 {

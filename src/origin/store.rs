@@ -536,7 +536,9 @@ impl Store {
             "SELECT DISTINCT a.id, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
              FROM advisories a JOIN pushes p ON p.advisory_id = a.id
              JOIN push_packages pp ON pp.push_id = p.id
-             WHERE a.state = 'live' AND p.state IN ('accepted', 'published')
+             WHERE a.state = 'live' AND (p.state IN ('accepted', 'published')
+                OR (p.state = 'failed' AND EXISTS (SELECT 1 FROM jobs j
+                    WHERE j.push_id = p.id AND j.state IN ('queued', 'running'))))
              ORDER BY a.id, pp.file_name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -673,12 +675,14 @@ impl Store {
         let now = now_ms();
         for id in push_ids {
             match error {
+                // A push failed by a full disk and retried ends here too.
                 None => tx.execute(
-                    "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
+                    "UPDATE pushes SET state = 'published', published_at_ms = ?2, error = NULL
+                     WHERE id = ?1 AND state IN ('accepted', 'failed')",
                     params![id, now],
                 )?,
                 Some(e) => tx.execute(
-                    "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
+                    "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
                     params![id, e],
                 )?,
             };
@@ -688,6 +692,54 @@ impl Store {
             tx.execute(
                 "UPDATE jobs SET state = ?2, finished_at_ms = ?3, error = ?4 WHERE id = ?1",
                 params![id, state, now, error],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ends a run that failed for a reason that passes (a full disk) in one
+    /// transaction: its jobs and pushes `failed` with `error` (visible at
+    /// once), and a new queued job per push (or one routine job) that retries
+    /// them; while that job is pending the failed pushes' packages stay in the
+    /// plan, and when it publishes they become `published`.
+    pub fn fail_run_retrying(
+        &self,
+        job_ids: &[i64],
+        push_ids: &[i64],
+        priority: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        for id in push_ids {
+            tx.execute(
+                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
+                params![id, error],
+            )?;
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
+                 VALUES ('publish', ?1, 'queued', ?2, ?3, ?4)",
+                params![
+                    priority,
+                    id,
+                    format!("retry push {id} after a failed publication"),
+                    now
+                ],
+            )?;
+        }
+        if push_ids.is_empty() {
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, reason, created_at_ms)
+                 VALUES ('publish', ?1, 'queued', 'retry after a failed publication', ?2)",
+                params![priority, now],
+            )?;
+        }
+        for id in job_ids {
+            tx.execute(
+                "UPDATE jobs SET state = 'failed', finished_at_ms = ?2, error = ?3 WHERE id = ?1",
+                params![id, now, error],
             )?;
         }
         tx.commit()?;
