@@ -97,6 +97,11 @@ pub(super) async fn upload_blob(
             format!("the uploaded bytes hash to `{got}`, not `{sha256}`"),
         ));
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without it a full disk went unnoticed.
+    file.flush()
+        .await
+        .map_err(|e| ApiError::io("writing an upload", &e))?;
     file.sync_all()
         .await
         .map_err(|e| ApiError::io("syncing an upload", &e))?;

@@ -517,6 +517,9 @@ async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiR
         }
         file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without this a full disk left an empty file.
+    file.flush().await.map_err(anyhow::Error::from)?;
     file.sync_all().await.map_err(anyhow::Error::from)?;
     Ok(size)
 }

@@ -74,11 +74,15 @@ pub fn router(app: Arc<App>) -> Router {
 /// network over the bad-authentication limit when the request would need a
 /// token; and gives every 429 its `Retry-After`.
 async fn limit_bad_auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let Some(remote) = req
-        .extensions()
+    let ext = req.extensions();
+    let remote = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0)
-    else {
+        .or_else(|| {
+            ext.get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0)
+        });
+    let Some(remote) = remote else {
         return next.run(req).await;
     };
     let network = crate::io::auth_limit::network_of(remote.ip());
