@@ -221,6 +221,58 @@ mod tests {
         assert_eq!(reason_of("  plain text\n"), "plain text");
     }
 
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_envelope_and_the_service_lives() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("secret detail");
+                    }
+                    ""
+                }),
+            )
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked));
+        let req = |p: &str| {
+            axum::http::Request::get(p)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let resp = app.clone().oneshot(req("/boom")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let env: crate::core::api::ErrorEnvelope = serde_json::from_slice(&body).unwrap();
+        assert_eq!(env.error.code, "internal");
+        assert!(
+            !env.error.message.contains("secret detail"),
+            "{}",
+            env.error.message
+        );
+        let resp = app.oneshot(req("/ok")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn disk_full_is_read_through_the_chain() {
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(is_disk_full(&enospc));
+        let wrapped = anyhow::Error::new(enospc).context("cannot publish `critical/43/x86_64`");
+        assert!(chain_is_disk_full(&wrapped));
+        let e: ApiError = wrapped.into();
+        assert_eq!(e.status, StatusCode::INSUFFICIENT_STORAGE);
+        let other = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(!chain_is_disk_full(&other));
+        assert_eq!(
+            ApiError::from(other).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
     #[test]
     fn codes_follow_statuses() {
         assert_eq!(code_of(StatusCode::UNAUTHORIZED), "unauthenticated");

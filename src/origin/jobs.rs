@@ -408,3 +408,22 @@ fn advisory_facts(a: &AdvisoryRow) -> AdvisoryFacts {
         created_by: a.created_by.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_directory_is_redacted_to_relative_names() {
+        let dir = std::path::Path::new("/srv/hotpush/data");
+        assert_eq!(
+            redact_data_dir(
+                "cannot publish: failed to copy `/srv/hotpush/data/blobs/ab/cd` to `/srv/hotpush/data/pub/x.rpm`: No space left",
+                dir
+            ),
+            "cannot publish: failed to copy `blobs/ab/cd` to `pub/x.rpm`: No space left"
+        );
+        assert_eq!(redact_data_dir("in /srv/hotpush/data", dir), "in DATA_DIR");
+        assert_eq!(redact_data_dir("/srv/other/file", dir), "/srv/other/file");
+    }
+}
