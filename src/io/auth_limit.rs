@@ -43,6 +43,9 @@ pub struct AuthLimiter {
     max: u32,
     window_secs: u64,
     windows: Mutex<HashMap<String, Window>>,
+    /// The second of the last [`AuthLimiter::take_closed`] scan: at most one
+    /// scan of the table per second, however many refusals ask for it.
+    last_scan_secs: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +63,7 @@ impl AuthLimiter {
             max: max.max(1),
             window_secs: window_secs.max(1),
             windows: Mutex::new(HashMap::new()),
+            last_scan_secs: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
@@ -130,6 +134,10 @@ impl AuthLimiter {
     /// The windows that have closed: those that folded refusals become one
     /// record each; every closed window is forgotten.
     pub fn take_closed(&self, now_secs: u64) -> Vec<Folded> {
+        use std::sync::atomic::Ordering;
+        if self.last_scan_secs.swap(now_secs, Ordering::Relaxed) == now_secs {
+            return Vec::new();
+        }
         let mut map = self.lock();
         let mut out = Vec::new();
         let window = self.window_secs;

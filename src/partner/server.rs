@@ -64,6 +64,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         blob_bytes_max: settings.blob_bytes_max,
         retention_secs: settings.retention_secs,
         state: Arc::new(tokio::sync::Mutex::new(state)),
+        auth_limit: crate::io::auth_limit::AuthLimiter::new(BAD_AUTH_MAX, BAD_AUTH_WINDOW_SECS),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut running = Running {
@@ -158,8 +159,54 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
         // Each handler authenticates from the headers first, then reads its
         // body under its own cap (`JSON_BYTES_MAX`, `blob_bytes_max`).
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            receiver.clone(),
+            limit_bad_auth,
+        ))
         .with_state(receiver.clone())
         .merge(public_router(receiver))
+}
+
+/// The push protocol's limit on bad signatures per network: 429 with
+/// `Retry-After` before the signature is checked or the body read, once a
+/// network has had [`BAD_AUTH_MAX`] requests refused 401 in the window; the
+/// 429s are logged as one line per network and window.
+async fn limit_bad_auth(
+    State(rx): State<Arc<Receiver>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(remote) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+    else {
+        return next.run(req).await;
+    };
+    let network = crate::io::auth_limit::network_of(remote.ip());
+    let now = now_secs();
+    if let Some(retry) = rx.auth_limit.limited(&network, now) {
+        let mut resp = axum::response::IntoResponse::into_response(ApiError::with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many refused requests from `{network}`; try again in {retry} s"),
+        ));
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.into());
+        return resp;
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        for f in rx.auth_limit.take_closed(now) {
+            tracing::warn!(
+                network = f.network,
+                refused = f.refused,
+                window_secs = f.window_secs,
+                "requests refused with 429 after too many bad signatures"
+            );
+        }
+        rx.auth_limit.refused(&network, now);
+    }
+    resp
 }
 
 /// The read-only `/pub` tree and metalink copies.

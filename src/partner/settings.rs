@@ -9,6 +9,10 @@ pub const RETENTION_HOURS_DEFAULT: u64 = 48;
 pub const BLOB_BYTES_MAX_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
 /// Largest JSON request (a commit naming many files).
 pub const JSON_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Refused requests (bad or missing signature) per IPv4 address or IPv6 /64
+/// within [`BAD_AUTH_WINDOW_SECS`] before the push protocol answers 429.
+pub const BAD_AUTH_MAX: u32 = 10;
+pub const BAD_AUTH_WINDOW_SECS: u64 = 60;
 /// Largest repomd.xml or .asc a commit may carry.
 pub const REPOMD_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Largest metalink copy.

@@ -10,6 +10,8 @@ pub struct Receiver {
     pub(super) retention_secs: u64,
     /// Serializes commits and sweeps.
     pub(super) state: Arc<tokio::sync::Mutex<PersistedState>>,
+    /// Refused signatures per network ([`BAD_AUTH_MAX`] per [`BAD_AUTH_WINDOW_SECS`]).
+    pub(super) auth_limit: crate::io::auth_limit::AuthLimiter,
 }
 
 #[derive(Debug)]

@@ -519,3 +519,74 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_receiver_answers_429_after_too_many_bad_signatures() {
+    let rx = Receiver::start();
+    let lacking = format!("{}{}", rx.push_url, hotpush::core::protocol::PATH_LACKING);
+    let post = |extra: &[&str]| {
+        // HTTP/1.1: over HTTP/2 curl reports the reset of a request body
+        // that the 401 left unread as a failure (exit 92), by chance.
+        let out = Command::new("curl")
+            .args([
+                "-sk",
+                "--http1.1",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                "--max-time",
+                "20",
+            ])
+            .args(extra)
+            .args(["--data", r#"{"sha256":[]}"#])
+            .arg(&lacking)
+            .output()
+            .unwrap();
+        format!(
+            "{}{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // Unsigned and wrongly signed requests count alike.
+    let bad_signature = [
+        "-H",
+        "hotpush-signature: 00",
+        "-H",
+        "hotpush-timestamp: 1",
+        "-H",
+        "hotpush-nonce: x",
+    ];
+    for i in 0..hotpush::partner::BAD_AUTH_MAX {
+        let extra: &[&str] = if i % 2 == 0 { &[] } else { &bad_signature };
+        let head = post(extra);
+        assert!(head.starts_with("HTTP/1.1 401"), "{i}: {head}");
+    }
+    let head = post(&[]);
+    assert!(head.contains(" 429"), "{head}");
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Retry-After: {head}"))
+        .parse()
+        .unwrap();
+    assert!((1..=hotpush::partner::BAD_AUTH_WINDOW_SECS).contains(&retry));
+    // The public tree is not limited.
+    let out = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!(
+            "{}/critical/43/x86_64/repodata/repomd.xml",
+            rx.public_url
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+}
