@@ -118,12 +118,20 @@ fn a_2_gib_chunked_body_is_refused_early_with_bounded_memory() {
         (Some(token.trim()), 413),
     ] {
         let (status, sent) = chunked_flood(addr, "/api/v1/pushes", token, total);
+        let label = match (token, expected) {
+            (None, _) => "no token",
+            (Some(_), 401) => "unknown token",
+            _ => "valid token",
+        };
         assert_eq!(status, expected, "token {token:?}");
         assert!(
             sent < total,
             "the origin read the whole 2 GiB body (token {token:?})"
         );
         let rss = rss_kib(pid);
+        eprintln!(
+            "{label}: {status} after {sent} body bytes sent; origin RSS {before_kib} -> {rss} KiB"
+        );
         assert!(
             rss < before_kib + 256 * 1024,
             "the origin's memory grew from {before_kib} KiB to {rss} KiB (token {token:?})"
