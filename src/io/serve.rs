@@ -175,7 +175,13 @@ async fn run_conn<S>(
     tokio::pin!(conn);
     let mut stopping = false;
     loop {
-        let idle_deadline = slot.idle_deadline(limits.idle_timeout);
+        // While a request is in flight (a long download, an event stream)
+        // there is nothing to time out: look again an idle period later.
+        let idle_deadline = if slot.is_idle() {
+            slot.idle_deadline(limits.idle_timeout)
+        } else {
+            Instant::now() + limits.idle_timeout
+        };
         tokio::select! {
             _ = conn.as_mut() => return,
             // Evicted to make room, or idle too long: dropping closes it.

@@ -598,3 +598,58 @@ fn the_receiver_answers_429_after_too_many_bad_signatures() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
 }
+
+/// CPU time (user + system) a process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_busy_connection_outlives_the_idle_timeout_without_spinning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::start(
+        tmp.path(),
+        None,
+        "\n[server]\nheader_read_timeout_secs = 1\nidle_timeout_secs = 1\n",
+    );
+    let pid = origin.child.as_ref().unwrap().id();
+    let mut events = TcpStream::connect(addr_of(&origin.url)).unwrap();
+    events
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    events
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let n = events.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Four idle periods: the event stream is a request in flight, so it stays
+    // open, and waiting costs the origin next to no CPU.
+    let before = cpu_ticks(pid);
+    events
+        .set_read_timeout(Some(Duration::from_secs(4)))
+        .unwrap();
+    let mut closed = false;
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        match events.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    assert!(!closed, "the event stream was closed as idle");
+    let used = cpu_ticks(pid) - before;
+    // Clock ticks are 1/100 s: a spinning connection task used over 100.
+    assert!(
+        used < 100,
+        "the origin used {used} ticks of CPU while waiting"
+    );
+}
