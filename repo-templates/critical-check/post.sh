@@ -5,12 +5,16 @@
 # own first-install `systemctl preset-all` applies 90-hotpush.preset later.
 # Shell builtins and systemctl only (rpm-ostree runs no Lua scriptlets), and
 # no /dev/null needed (a bare installroot has none).
+# %preun writes `erased` into the marker on erase (no `rm`: coreutils may not
+# be in the root), so a later install enables the timer again.
 quiet() { if [ -c /dev/null ]; then "$@" >/dev/null 2>&1; else "$@"; fi; }
 marker=/var/lib/hotpush/critical-check/timer-enabled-by-package
-if [ ! -e "$marker" ]; then
+state=absent
+[ -f "$marker" ] && { read -r state <"$marker" || :; }
+if [ "$state" = absent ] || [ "$state" = erased ]; then
 	if [ -x /usr/bin/systemctl ]; then
 		quiet /usr/bin/systemctl --no-reload preset hotpush-critical-check.timer || :
 	fi
-	: >"$marker" || :
+	echo enabled >"$marker" || :
 fi
 exit 0

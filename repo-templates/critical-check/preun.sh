@@ -9,6 +9,7 @@ if [ "$1" = 0 ]; then
 			quiet /usr/bin/systemctl --no-reload disable hotpush-critical-check.timer || :
 		fi
 	fi
-	rm -f /var/lib/hotpush/critical-check/timer-enabled-by-package || :
+	marker=/var/lib/hotpush/critical-check/timer-enabled-by-package
+	[ -f "$marker" ] && { echo erased >"$marker" || :; }
 fi
 exit 0

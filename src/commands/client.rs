@@ -58,16 +58,19 @@ pub(crate) async fn check(
     Err(err)
 }
 
-/// `GET /api/v1/status`: the parsed view and the JSON text as served.
+/// `GET /api/v1/status`: the parsed view and the JSON text as served. Without
+/// a token the origin answers the public view (advisories not yet published
+/// are left out); with a push-group token, everything.
 pub(crate) async fn get_status(
     client: &reqwest::Client,
     server: &str,
+    token: Option<&str>,
 ) -> anyhow::Result<(StatusView, String)> {
-    let resp = client
-        .get(format!("{server}/api/v1/status"))
-        .send()
-        .await
-        .map_err(|e| connect_error(server, e))?;
+    let mut req = client.get(format!("{server}/api/v1/status"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.map_err(|e| connect_error(server, e))?;
     let text = check(resp, "cannot read the origin's status")
         .await?
         .text()

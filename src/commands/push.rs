@@ -73,7 +73,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     let client = http_client()?;
     // Check sizes against the origin's limit before anything is sent: a server
     // refusing a body mid-upload cannot always get its answer through.
-    let (status, _) = get_status(&client, &server).await?;
+    let (status, _) = get_status(&client, &server, None).await?;
     if status.package_bytes_max > 0 {
         for rpm in &args.rpms {
             let size = fs_err::metadata(rpm)?.len();
@@ -175,6 +175,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     follow(
         &client,
         &server,
+        token,
         push.id,
         Duration::from_secs(args.timeout_secs),
     )
@@ -182,10 +183,12 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// Follows a push until it is published at the origin and every partner holds
-/// it (or the deadline passes).
+/// it (or the deadline passes). Reads with the token: until it is published the
+/// push is embargoed, and without a token the origin answers 404.
 async fn follow(
     client: &reqwest::Client,
     server: &str,
+    token: &str,
     push_id: i64,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
@@ -196,6 +199,7 @@ async fn follow(
     loop {
         let resp = client
             .get(format!("{server}/api/v1/pushes/{push_id}"))
+            .bearer_auth(token)
             .send()
             .await
             .map_err(|e| connect_error(server, e))?;
@@ -227,7 +231,7 @@ async fn follow(
                     .collect();
                 if behind.is_empty() {
                     spinner.finish_and_clear();
-                    print_checklist(client, server, push_id).await;
+                    print_checklist(client, server, token, push_id).await;
                     let partners: std::collections::BTreeSet<&str> =
                         view.mirrors.iter().map(|m| m.name.as_str()).collect();
                     if partners.is_empty() {
@@ -243,7 +247,7 @@ async fn follow(
                 spinner.set_message(format!("waiting for partners: {}", behind.join(", ")));
                 if started.elapsed() > timeout {
                     spinner.finish_and_clear();
-                    print_checklist(client, server, push_id).await;
+                    print_checklist(client, server, token, push_id).await;
                     return Err(user_error(
                         format!(
                             "push {push_id} is live at the origin, but these partners are behind: {}",
@@ -273,9 +277,9 @@ async fn follow(
 
 /// Prints the push's SOP checklist as the server ticks it (best effort: the push
 /// itself is already decided).
-async fn print_checklist(client: &reqwest::Client, server: &str, push_id: i64) {
+async fn print_checklist(client: &reqwest::Client, server: &str, token: &str, push_id: i64) {
     let url = format!("{server}/api/v1/pushes/{push_id}/checklist");
-    let view = match client.get(&url).send().await {
+    let view = match client.get(&url).bearer_auth(token).send().await {
         Ok(r) if r.status().is_success() => r.json::<crate::core::api::ChecklistView>().await,
         _ => return,
     };

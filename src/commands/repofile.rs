@@ -44,7 +44,7 @@ pub fn print(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let server = server_url(&args.server);
         let client = http_client()?;
-        let (status, _) = get_status(&client, &server).await?;
+        let (status, _) = get_status(&client, &server, None).await?;
         let text = crate::core::repofile::render(&status, args.release.as_deref())?;
         #[allow(clippy::print_stdout)]
         {

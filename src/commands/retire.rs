@@ -46,7 +46,7 @@ pub fn run(args: &RetireArgs) -> anyhow::Result<ExitCode> {
         // Wait until the queue is empty: the repos no longer carry the advisory.
         let started = Instant::now();
         loop {
-            let (status, _) = get_status(&client, &server).await?;
+            let (status, _) = get_status(&client, &server, None).await?;
             if status.queue_depth == 0 {
                 eprintln!("{} is out of every repository", args.advisory);
                 return Ok(ExitCode::SUCCESS);

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::client::{get_status, http_client, runtime, server_url};
+use super::client::{get_status, http_client, read_token, runtime, server_url};
 use crate::core::api::StatusView;
 
 #[derive(Debug, Args)]
@@ -12,6 +12,10 @@ pub struct StatusArgs {
     pub server: String,
     #[arg(long)]
     pub json: bool,
+    /// A push-group token: also show advisories whose pushes are not yet
+    /// published (embargoed; without a token the origin leaves them out).
+    #[arg(long)]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// `hotpush status`.
@@ -19,7 +23,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let server = server_url(&args.server);
         let client = http_client()?;
-        let (status, text) = get_status(&client, &server).await?;
+        let token = args.token_file.as_deref().map(read_token).transpose()?;
+        let (status, text) = get_status(&client, &server, token.as_deref()).await?;
         let out = if args.json {
             text
         } else {

@@ -72,9 +72,25 @@ pub struct PushView {
     pub accepted_at_ms: Option<i64>,
     pub published_at_ms: Option<i64>,
     pub error: Option<String>,
+    /// The advisory texts this push proposes; they become the advisory's when
+    /// the push is published (absent for pushes stored before pushes carried
+    /// texts).
+    #[serde(default)]
+    pub proposal: Option<AdvisoryProposal>,
     pub packages: Vec<PushPackageView>,
     /// Partners and whether each holds the current revision of every repo this push touched.
     pub mirrors: Vec<MirrorView>,
+}
+
+/// The advisory texts a push proposes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdvisoryProposal {
+    pub severity: String,
+    pub summary: String,
+    pub description: String,
+    pub cves: Vec<String>,
+    /// Empty: every configured release.
+    pub releases: Vec<String>,
 }
 
 /// An advisory and the packages it ships.

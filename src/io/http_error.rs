@@ -148,8 +148,20 @@ pub fn chain_is_disk_full(err: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>().is_some_and(is_disk_full)
             || c.downcast_ref::<rusqlite::Error>()
                 .is_some_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
-            || c.to_string().contains("No space left on device")
+            || text_is_disk_full(&c.to_string())
     })
+}
+
+/// Whether an error message (already flattened to text) says the disk or
+/// the database was full.
+pub fn text_is_disk_full(text: &str) -> bool {
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "database or disk is full",
+    ]
+    .iter()
+    .any(|s| text.contains(s))
 }
 
 /// 507: the disk is full; what failed is named, paths stay out of the answer.

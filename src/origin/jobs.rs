@@ -6,6 +6,8 @@
 //! changed, records it, and wakes the fan-out to the partners.
 //!
 //! Jobs are idempotent: running the same queue twice publishes nothing new.
+//! One submitted push's failure never fails another push of the same run: the
+//! run publishes the rest and fails that push alone, with its reason.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use crate::core::repodata::{self, RepoInput};
 use crate::core::rpm::{FileFacts, Package, SignaturePolicy};
 use crate::origin::app::{App, Served};
 use crate::origin::publish::{self, PlacedPackage, RepoId};
-use crate::origin::store::{now_ms, AdvisoryRow, RevisionRow, Snapshot};
+use crate::origin::store::{now_ms, AdvisoryRow, Retry, RevisionRow, Snapshot};
 
 /// Priority of security pushes.
 pub const PRIORITY_SECURITY: i64 = 0;
@@ -29,9 +31,12 @@ pub const PRIORITY_ROUTINE: i64 = 1;
 /// the retirement watcher. Returns the job id.
 pub fn retire(app: &App, id: &str, actor: &str, why: &str) -> anyhow::Result<i64> {
     app.store.set_advisory_state(id, "retired")?;
-    let job =
-        app.store
-            .enqueue_job("publish", PRIORITY_ROUTINE, &format!("retire {id} ({why})"))?;
+    let job = app.store.enqueue_advisory_job(
+        "publish",
+        PRIORITY_ROUTINE,
+        &format!("retire {id} ({why})"),
+        Some(id),
+    )?;
     app.emit(
         "advisory-retired",
         format!("{actor} retired {id}: {why}"),
@@ -46,7 +51,7 @@ pub fn retire(app: &App, id: &str, actor: &str, why: &str) -> anyhow::Result<i64
 /// [`RETRY_BACKOFF_MAX`].
 pub const RETRY_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 pub const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(300);
-/// Attempts at recording a failed run when the database itself fails (e.g.
+/// Attempts at recording a run's end when the database itself fails (e.g.
 /// "database or disk is full"), 100 ms apart and doubling.
 const RECORD_ATTEMPTS: u32 = 8;
 
@@ -89,7 +94,9 @@ pub async fn worker(app: Arc<App>) {
 /// Each run reads the store once: it claims every queued job and takes a
 /// [`Snapshot`] in one transaction, plans every repository from that snapshot
 /// ([`crate::core::plan`]), writes and records the repositories the plan
-/// changes, and ends its jobs and pushes in one more transaction.
+/// changes, and ends its jobs and pushes in one more transaction. A push that
+/// cannot be published fails alone, with its reason; the other pushes of the
+/// run are published ([`publish_run`]).
 pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
     let mut runs = 0;
     loop {
@@ -100,8 +107,7 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
             return Ok(runs);
         };
         runs += 1;
-        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        let push_ids: Vec<i64> = jobs.iter().filter_map(|j| j.push_id).collect();
+        let push_ids: Vec<i64> = snapshot.pushes.keys().copied().collect();
         let priority = jobs
             .iter()
             .map(|j| j.priority)
@@ -114,97 +120,121 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
             push_ids.first().copied(),
             None,
         );
-        let push_advisories = snapshot.push_advisories.clone();
+        let push_advisories: BTreeMap<i64, String> = snapshot
+            .pushes
+            .iter()
+            .map(|(id, p)| (*id, p.advisory_id.clone()))
+            .collect();
         let app2 = app.clone();
-        let result =
-            tokio::task::spawn_blocking(move || publish_all(&app2, &snapshot, priority)).await?;
+        let outcome =
+            tokio::task::spawn_blocking(move || publish_run(&app2, snapshot, priority)).await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        app.metrics.observe_publish(elapsed_ms, result.is_ok());
-        match result {
-            Ok(changed) => {
-                app.store.finish_run(&ids, &push_ids, None)?;
-                for id in &push_ids {
-                    app.emit(
-                        "push-published",
-                        format!("push {id} is published at the origin"),
-                        Some(*id),
-                        push_advisories.get(id).cloned(),
-                    );
-                }
-                app.emit(
-                    "publish-finished",
-                    format!(
-                        "published {} repo(s) with changes in {elapsed_ms} ms",
-                        changed.len()
-                    ),
-                    None,
-                    None,
+        let ok = outcome.failed.is_empty() && outcome.run_error.is_none();
+        app.metrics.observe_publish(elapsed_ms, ok);
+        // Errors are shown by the API and the events: paths relative to the
+        // data directory; a full disk says so, and is retried.
+        let explain = |msg: &str| {
+            let mut msg = redact_data_dir(msg, &app.config.data_dir);
+            if crate::io::http_error::text_is_disk_full(&msg) {
+                msg.push_str(
+                    "\nhint: the origin's disk is full; free space in its data directory: \
+                     the publication is retried by itself, with backoff",
                 );
-                crate::origin::sync::worker::after_publish(app, &changed);
             }
-            Err(e) => {
-                let disk_full = crate::io::http_error::chain_is_disk_full(&e);
-                let mut msg = redact_data_dir(&format!("{e:#}"), &app.config.data_dir);
-                if disk_full {
-                    msg.push_str(
-                        "\nhint: the origin's disk is full; free space in its data directory: \
-                         the publication is retried by itself, with backoff",
-                    );
-                }
-                tracing::error!(error = msg, "publication failed");
-                record_failure(app, &ids, &push_ids, priority, &msg, disk_full).await?;
-                for id in &push_ids {
-                    app.emit(
-                        "push-failed",
-                        format!("push {id} failed: {msg}"),
-                        Some(*id),
-                        None,
-                    );
-                }
-                if disk_full {
-                    // The worker retries after its backoff; returning here
-                    // keeps this loop from retrying at once.
-                    anyhow::bail!(
-                        "publication failed for lack of disk space; retrying with backoff"
-                    );
-                }
-            }
+            msg
+        };
+        let mut outcome = outcome;
+        for (_, msg) in &mut outcome.failed {
+            *msg = explain(msg);
+        }
+        outcome.run_error = outcome.run_error.as_deref().map(explain);
+        let retry = Retry {
+            pushes: outcome
+                .failed
+                .iter()
+                .filter(|(_, m)| crate::io::http_error::text_is_disk_full(m))
+                .map(|(id, _)| *id)
+                .collect(),
+            run: outcome
+                .run_error
+                .as_deref()
+                .is_some_and(crate::io::http_error::text_is_disk_full),
+            priority,
+        };
+        record_end(app, &jobs, &outcome, &retry).await?;
+        for id in &outcome.published {
+            app.emit(
+                "push-published",
+                format!("push {id} is published at the origin"),
+                Some(*id),
+                push_advisories.get(id).cloned(),
+            );
+        }
+        for (id, msg) in &outcome.failed {
+            tracing::error!(push_id = id, error = msg, "push failed");
+            app.emit(
+                "push-failed",
+                format!("push {id} failed: {msg}"),
+                Some(*id),
+                push_advisories.get(id).cloned(),
+            );
+        }
+        match &outcome.run_error {
+            None => app.emit(
+                "publish-finished",
+                format!(
+                    "published {} repo(s) with changes in {elapsed_ms} ms",
+                    outcome.changed.len()
+                ),
+                None,
+                None,
+            ),
+            Some(msg) => tracing::error!(error = msg, "publication failed"),
+        }
+        if !outcome.changed.is_empty() || outcome.run_error.is_none() {
+            crate::origin::sync::worker::after_publish(app, &outcome.changed);
+        }
+        if !retry.pushes.is_empty() || retry.run {
+            // The worker retries after its backoff; returning here keeps
+            // this loop from retrying at once.
+            anyhow::bail!("publication failed for lack of disk space; retrying with backoff");
         }
     }
 }
 
-/// Records a failed run, retrying when the database itself cannot write
-/// (bounded: [`RECORD_ATTEMPTS`], doubling from 100 ms). A run failed by a
-/// full disk queues its retry in the same transaction.
-async fn record_failure(
+/// Records the end of a run (and the retries a full disk asks for),
+/// retrying when the database itself cannot write: bounded,
+/// [`RECORD_ATTEMPTS`] doubling from 100 ms. Past that the error goes to the
+/// worker, which requeues the run's jobs after its backoff.
+async fn record_end(
     app: &App,
-    ids: &[i64],
-    push_ids: &[i64],
-    priority: i64,
-    msg: &str,
-    retry: bool,
+    jobs: &[crate::origin::store::JobRow],
+    outcome: &RunOutcome,
+    retry: &Retry,
 ) -> anyhow::Result<()> {
     let mut wait = std::time::Duration::from_millis(100);
     let mut attempt = 1;
     loop {
-        let recorded = if retry {
-            app.store.fail_run_retrying(ids, push_ids, priority, msg)
-        } else {
-            app.store.finish_run(ids, push_ids, Some(msg))
-        };
+        let recorded = app.store.finish_run_retrying(
+            jobs,
+            &outcome.published,
+            &outcome.failed,
+            outcome.run_error.as_deref(),
+            retry,
+        );
         match recorded {
             Ok(()) => return Ok(()),
             Err(e) if attempt < RECORD_ATTEMPTS => {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     attempt,
-                    "cannot record the failed publication yet"
+                    "cannot record the end of the publication run yet"
                 );
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 attempt += 1;
             }
-            Err(e) => return Err(e.context("cannot record the failed publication")),
+            Err(e) => return Err(e.context("cannot record the end of the publication run")),
         }
     }
 }
@@ -226,27 +256,219 @@ fn retention_ms(app: &App) -> i64 {
     (app.config.retention_hours as i64).saturating_mul(3_600_000)
 }
 
-/// Publishes every repository whose desired contents differ from what is live,
-/// reading nothing from the store but `snapshot`: loads the package records,
-/// plans ([`plan::plan`]), then for each repository the plan changes builds,
-/// signs, runs the pre-publication hooks, writes, records, serves, runs the
-/// post-publication hooks and sweeps. Returns the repositories that got a new
-/// revision.
-pub fn publish_all(app: &App, snapshot: &Snapshot, priority: i64) -> anyhow::Result<Vec<RepoId>> {
-    let advisories: Vec<AdvisoryFacts> = snapshot.advisories.iter().map(advisory_facts).collect();
-    let packages = snapshot
-        .live_packages
+/// How one run ended.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    /// Repositories that got a new revision.
+    pub changed: Vec<RepoId>,
+    /// Submitted pushes now published.
+    pub published: Vec<i64>,
+    /// Submitted pushes that failed, each with its own reason.
+    pub failed: Vec<(i64, String)>,
+    /// Set when the repositories could not be brought to what the published
+    /// pushes need, whatever the submitted ones: the routine jobs fail with it.
+    pub run_error: Option<String>,
+}
+
+/// Publishes one run's snapshot, one push's failure never failing another:
+///
+/// 1. every package of each submitted push must be readable and its blob
+///    present with its size, or that push fails (nothing of it is written);
+/// 2. the rest are published together; if that fails and there were several,
+///    they are tried one at a time on top of those that succeeded, each that
+///    fails failing alone with its reason;
+/// 3. after any failure the repositories are published once more with exactly
+///    the pushes that succeeded, so nothing of a failed push stays served.
+pub fn publish_run(app: &App, mut snapshot: Snapshot, priority: i64) -> RunOutcome {
+    let mut out = RunOutcome::default();
+    let mut records: BTreeMap<String, Package> = BTreeMap::new();
+    for sp in &snapshot.packages {
+        if records.contains_key(&sp.package.sha256) {
+            continue;
+        }
+        let p = &sp.package;
+        let submitted = snapshot.pushes.contains_key(&sp.push_id);
+        let read =
+            check_blob(app, p).and_then(|()| record_for(app, &p.sha256, &p.file_name, p.time_file));
+        match read {
+            Ok(r) => {
+                records.insert(p.sha256.clone(), r);
+            }
+            Err(e) if submitted => {
+                if !out.failed.iter().any(|(id, _)| *id == sp.push_id) {
+                    out.failed.push((
+                        sp.push_id,
+                        format!(
+                            "package `{}` cannot be published: {e:#}; upload it again in a new push",
+                            p.file_name
+                        ),
+                    ));
+                }
+            }
+            Err(e) => {
+                // A package that is already published is unreadable: no
+                // repository can be built, whichever push is in the run.
+                let msg = format!("{e:#}");
+                out.failed = snapshot
+                    .pushes
+                    .keys()
+                    .map(|id| (*id, msg.clone()))
+                    .collect();
+                out.run_error = Some(msg);
+                return out;
+            }
+        }
+    }
+    let candidates: Vec<i64> = snapshot
+        .pushes
+        .keys()
+        .copied()
+        .filter(|id| !out.failed.iter().any(|(f, _)| f == id))
+        .collect();
+    let mut any_failure = !out.failed.is_empty();
+    match publish_with(
+        app,
+        &mut snapshot,
+        &records,
+        &candidates,
+        priority,
+        &mut out.changed,
+    ) {
+        Ok(()) => out.published = candidates,
+        Err(e) if candidates.len() <= 1 => {
+            let msg = format!("{e:#}");
+            match candidates.first() {
+                Some(id) => {
+                    any_failure = true;
+                    out.failed.push((*id, msg));
+                }
+                // A run without submitted pushes: nothing to leave out and
+                // try again without.
+                None => out.run_error = Some(msg),
+            }
+        }
+        Err(e) => {
+            any_failure = true;
+            tracing::warn!(
+                error = format!("{e:#}"),
+                pushes = candidates.len(),
+                "publishing the run's pushes together failed; trying them one at a time"
+            );
+            for id in candidates {
+                let mut with = out.published.clone();
+                with.push(id);
+                match publish_with(
+                    app,
+                    &mut snapshot,
+                    &records,
+                    &with,
+                    priority,
+                    &mut out.changed,
+                ) {
+                    Ok(()) => out.published.push(id),
+                    Err(e) => out.failed.push((id, format!("{e:#}"))),
+                }
+            }
+        }
+    }
+    if any_failure {
+        let published = out.published.clone();
+        if let Err(e) = publish_with(
+            app,
+            &mut snapshot,
+            &records,
+            &published,
+            priority,
+            &mut out.changed,
+        ) {
+            // What succeeded was written, but the tree could not be brought
+            // back to exactly it: fail everything rather than claim success.
+            let msg = format!("{e:#}");
+            for id in std::mem::take(&mut out.published) {
+                out.failed.push((id, msg.clone()));
+            }
+            out.run_error = Some(msg);
+        }
+    }
+    out.failed.sort();
+    out
+}
+
+/// The blob of a package is there with the size it was uploaded with.
+fn check_blob(app: &App, p: &crate::origin::store::PushPackage) -> anyhow::Result<()> {
+    let blob = app.tree.blob_path(&p.sha256);
+    let meta = fs_err::metadata(&blob).context("the stored package is missing")?;
+    if meta.len() != p.size {
+        anyhow::bail!(
+            "the stored package `{}` has {} bytes, not the {} uploaded",
+            blob.display(),
+            meta.len(),
+            p.size
+        );
+    }
+    Ok(())
+}
+
+/// The advisories as the plan must see them with the submitted pushes
+/// `included`: each of those pushes makes its advisory live and, in push order,
+/// gives it the texts it proposes (what [`crate::origin::store::Store::finish_run`]
+/// records once they are published).
+fn advisories_with(snapshot: &Snapshot, included: &[i64]) -> Vec<AdvisoryFacts> {
+    snapshot
+        .advisories
         .iter()
-        .map(|(advisory_id, p)| {
-            Ok(PushedPackage {
-                advisory_id: advisory_id.clone(),
-                file_name: p.file_name.clone(),
-                arch: p.arch.clone(),
-                size: p.size,
-                record: record_for(app, &p.sha256, &p.file_name, p.time_file)?,
+        .map(|a| {
+            let mut facts = advisory_facts(a);
+            for (id, push) in &snapshot.pushes {
+                if push.advisory_id != a.id || !included.contains(id) {
+                    continue;
+                }
+                facts.live = true;
+                if let Some(t) = &push.proposal {
+                    facts.severity = t.severity.clone();
+                    facts.summary = t.summary.clone();
+                    facts.description = t.description.clone();
+                    facts.cves = t.cves.clone();
+                    facts.releases = t.releases.clone();
+                }
+                facts.updated = facts.updated.max(push.accepted_at_ms.unwrap_or(0) / 1000);
+            }
+            facts
+        })
+        .collect()
+}
+
+/// Publishes every repository whose desired contents, with the published
+/// pushes and the submitted pushes `included`, differ from what is live,
+/// reading nothing from the store but `snapshot` (whose current revisions it
+/// keeps up to date with what it writes). Every changed repository is built,
+/// signed and passed by the pre-publication hooks before the first one is
+/// written, so a build or hook failure writes nothing; then each is written,
+/// recorded, served, followed by the post-publication hooks and swept.
+fn publish_with(
+    app: &App,
+    snapshot: &mut Snapshot,
+    records: &BTreeMap<String, Package>,
+    included: &[i64],
+    priority: i64,
+    changed: &mut Vec<RepoId>,
+) -> anyhow::Result<()> {
+    let advisories = advisories_with(snapshot, included);
+    let packages: Vec<PushedPackage> = snapshot
+        .packages
+        .iter()
+        .filter(|sp| !snapshot.pushes.contains_key(&sp.push_id) || included.contains(&sp.push_id))
+        .filter_map(|sp| {
+            let record = records.get(&sp.package.sha256)?;
+            Some(PushedPackage {
+                advisory_id: sp.advisory_id.clone(),
+                file_name: sp.package.file_name.clone(),
+                arch: sp.package.arch.clone(),
+                size: sp.package.size,
+                record: record.clone(),
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect();
     let repos = app.repos();
     let current: BTreeMap<String, Current> = repos
         .iter()
@@ -271,26 +493,38 @@ pub fn publish_all(app: &App, snapshot: &Snapshot, priority: i64) -> anyhow::Res
         collection_prefix: &app.config.metalink_repo_prefix,
         now_secs: (now_ms() / 1000) as u64,
     });
-    let mut changed = Vec::new();
+    let mut prepared = Vec::new();
     for p in plans {
         let Some(revision) = p.publish else {
             continue;
         };
-        publish_repo(app, snapshot, &p, revision, priority)?;
-        changed.push(p.repo);
+        prepared.push(prepare_repo(app, p, revision, priority)?);
     }
-    Ok(changed)
+    for r in prepared {
+        let row = write_repo(app, snapshot, &r, priority)?;
+        if let Some(old) = snapshot.current.insert(row.repo.clone(), row.clone()) {
+            snapshot.retained.push(RevisionRow {
+                superseded_at_ms: Some(row.published_at_ms),
+                ..old
+            });
+        }
+        snapshot.retained.push(row);
+        if !changed.contains(&r.plan.repo) {
+            changed.push(r.plan.repo.clone());
+        }
+    }
+    Ok(())
 }
 
-/// Writes, records and serves one planned revision, with its hooks and sweep.
-fn publish_repo(
-    app: &App,
-    snapshot: &Snapshot,
-    p: &RepoPlan,
+/// A repository revision built, signed and passed by the pre-publication hooks.
+struct Prepared {
+    plan: RepoPlan,
     revision: u64,
-    priority: i64,
-) -> anyhow::Result<()> {
-    let repo = &p.repo;
+    files: repodata::RepoFiles,
+    asc: String,
+}
+
+fn prepare_repo(app: &App, p: RepoPlan, revision: u64, priority: i64) -> anyhow::Result<Prepared> {
     let files = repodata::build(&RepoInput {
         packages: &p.packages,
         advisories: &p.advisories,
@@ -298,7 +532,25 @@ fn publish_repo(
         compression: app.config.publish.compression,
     });
     let asc = app.key.sign_detached(&files.repomd)?;
-    crate::origin::hooks::run_pre(app, repo, revision, priority, &p.advisories)?;
+    crate::origin::hooks::run_pre(app, &p.repo, revision, priority, &p.advisories)?;
+    Ok(Prepared {
+        plan: p,
+        revision,
+        files,
+        asc,
+    })
+}
+
+/// Writes, records and serves one prepared revision, with the
+/// post-publication hooks and the sweep; returns what it recorded.
+fn write_repo(
+    app: &App,
+    snapshot: &Snapshot,
+    r: &Prepared,
+    priority: i64,
+) -> anyhow::Result<RevisionRow> {
+    let (p, revision, files) = (&r.plan, r.revision, &r.files);
+    let repo = &p.repo;
     let placed: Vec<PlacedPackage> = p
         .files
         .iter()
@@ -309,10 +561,10 @@ fn publish_repo(
             size: f.size,
         })
         .collect();
-    let needed = publish::write_revision(&app.tree, repo, &files, asc.as_bytes(), &placed)
+    let needed = publish::write_revision(&app.tree, repo, files, r.asc.as_bytes(), &placed)
         .with_context(|| format!("cannot publish `{}`", repo.path()))?;
     let published_at_ms = now_ms();
-    app.store.record_revision(&RevisionRow {
+    let row = RevisionRow {
         repo: repo.path(),
         revision,
         content_key: p.content_key.clone(),
@@ -320,7 +572,8 @@ fn publish_repo(
         files: needed.clone(),
         published_at_ms,
         superseded_at_ms: None,
-    })?;
+    };
+    app.store.record_revision(&row)?;
     let served = Served {
         revision,
         metalink: crate::origin::sync::worker::metalink_body(
@@ -330,8 +583,8 @@ fn publish_repo(
             revision,
             &[],
         ),
-        repomd: files.repomd.into(),
-        asc: asc.into_bytes().into(),
+        repomd: files.repomd.clone().into(),
+        asc: r.asc.clone().into_bytes().into(),
         published_at_ms,
     };
     app.set_served(&repo.path(), served);
@@ -357,7 +610,7 @@ fn publish_repo(
     if removed > 0 {
         tracing::info!(repo = path, removed, "removed files past retention");
     }
-    Ok(())
+    Ok(row)
 }
 
 /// The parsed record of an accepted package, from the cache or its blob.
@@ -410,7 +663,7 @@ fn advisory_facts(a: &AdvisoryRow) -> AdvisoryFacts {
 }
 
 #[cfg(test)]
-mod tests {
+mod redact_tests {
     use super::*;
 
     #[test]

@@ -53,7 +53,12 @@ CREATE TABLE IF NOT EXISTS pushes (
     accepted_at_ms INTEGER,
     published_at_ms INTEGER,
     error TEXT,
-    created_by TEXT NOT NULL
+    created_by TEXT NOT NULL,
+    severity TEXT,
+    summary TEXT,
+    description TEXT,
+    cves TEXT,
+    releases TEXT
 );
 CREATE TABLE IF NOT EXISTS push_packages (
     push_id INTEGER NOT NULL REFERENCES pushes(id),
@@ -76,7 +81,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at_ms INTEGER NOT NULL,
     started_at_ms INTEGER,
     finished_at_ms INTEGER,
-    error TEXT
+    error TEXT,
+    advisory_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_queued ON jobs(state, priority, id);
 CREATE TABLE IF NOT EXISTS repo_revisions (
@@ -106,6 +112,16 @@ CREATE TABLE IF NOT EXISTS mirror_state (
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+}
+
+/// What a run that failed for lack of disk space queues again
+/// ([`Store::finish_run_retrying`]).
+#[derive(Debug, Clone, Default)]
+pub struct Retry {
+    pub pushes: Vec<i64>,
+    /// One more run without a push (routine work failed).
+    pub run: bool,
+    pub priority: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +157,17 @@ pub struct AdvisoryRow {
     pub created_by: String,
 }
 
+/// The texts of an advisory that a push proposes. They stay on the push until
+/// it is published; only then do they become the advisory's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisoryText {
+    pub severity: String,
+    pub summary: String,
+    pub description: String,
+    pub cves: Vec<String>,
+    pub releases: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PushRow {
     pub id: i64,
@@ -152,6 +179,27 @@ pub struct PushRow {
     pub published_at_ms: Option<i64>,
     pub error: Option<String>,
     pub created_by: String,
+    /// What the push proposes for its advisory (`None` for pushes stored
+    /// before pushes carried their texts: they change nothing).
+    pub proposal: Option<AdvisoryText>,
+}
+
+/// Why [`Store::accept_push`] did not accept a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptRefusal {
+    NoSuchPush,
+    /// The push is no longer `uploading`: its state.
+    NotUploading(String),
+    /// The push has no package.
+    Empty,
+}
+
+/// One package in a [`Snapshot`], with the push and advisory it belongs to.
+#[derive(Debug, Clone)]
+pub struct SnapshotPackage {
+    pub advisory_id: String,
+    pub push_id: i64,
+    pub package: PushPackage,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +225,8 @@ pub struct JobRow {
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
     pub error: Option<String>,
+    /// The advisory the job is about, if any (a push's or a retirement's).
+    pub advisory_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,17 +256,44 @@ pub struct MirrorStateRow {
 /// the run plans from this and does not read the store again.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Every advisory, with the texts its published pushes gave it.
     pub advisories: Vec<AdvisoryRow>,
-    /// Every package of every accepted or published push of a live advisory,
-    /// with its advisory id.
-    pub live_packages: Vec<(String, PushPackage)>,
+    /// Every package of every published push, and of every push this run
+    /// claimed (whatever the state of their advisories: the plan decides).
+    pub packages: Vec<SnapshotPackage>,
     /// The newest revision of each repository, by repo path.
     pub current: BTreeMap<String, RevisionRow>,
     /// Revisions whose files must stay: the current ones and those superseded
     /// at or after the `retained_since_ms` the snapshot was taken with.
     pub retained: Vec<RevisionRow>,
-    /// The advisory of each claimed push.
-    pub push_advisories: BTreeMap<i64, String>,
+    /// The pushes this run claimed that are accepted (submitted, not yet
+    /// published), by id, with their proposed texts.
+    pub pushes: BTreeMap<i64, PushRow>,
+}
+
+/// Columns added after the first release, for databases created before them:
+/// (table, column, type). `CREATE TABLE IF NOT EXISTS` does not add them.
+const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+    ("pushes", "severity", "TEXT"),
+    ("pushes", "summary", "TEXT"),
+    ("pushes", "description", "TEXT"),
+    ("pushes", "cves", "TEXT"),
+    ("pushes", "releases", "TEXT"),
+    ("jobs", "advisory_id", "TEXT"),
+];
+
+fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            params![column],
+            |r| r.get(0),
+        )?;
+        if present == 0 {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.
@@ -226,6 +303,12 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// The columns [`Store::push_from_row`] reads, in its order.
+const PUSH_COLUMNS: &str = "id, advisory_id, state, created_at_ms, accepted_at_ms, published_at_ms, error, created_by, severity, summary, description, cves, releases";
+
+/// The columns [`Store::job_from_row`] reads, in its order.
+const JOB_COLUMNS: &str = "id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error, advisory_id";
 
 fn split_list(s: String) -> Vec<String> {
     s.split(',')
@@ -245,6 +328,8 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("cannot create the schema in `{}`", path.display()))?;
+        migrate(&conn)
+            .with_context(|| format!("cannot update the schema in `{}`", path.display()))?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -335,30 +420,59 @@ impl Store {
 
     // --- advisories and pushes ----------------------------------------------
 
-    /// Creates the advisory if it does not exist, or updates its texts if it does
-    /// (a second push for the same advisory adds packages to it).
-    pub fn upsert_advisory(&self, a: &AdvisoryRow) -> anyhow::Result<()> {
-        self.conn().execute(
-            "INSERT INTO advisories (id, severity, summary, description, cves, releases, state, issued, updated, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, summary = excluded.summary,
-                description = excluded.description, cves = excluded.cves, releases = excluded.releases,
-                updated = excluded.updated,
-                state = CASE WHEN advisories.state = 'retired' THEN 'pending' ELSE advisories.state END",
+    /// Opens a push for `advisory_id` proposing `text`, in one transaction. A
+    /// new advisory is created `pending` with these texts (nothing shows it
+    /// without a token until a push of it is published); an existing one is
+    /// left as it is: its texts change when this push is published.
+    pub fn open_push(
+        &self,
+        advisory_id: &str,
+        text: &AdvisoryText,
+        created_by: &str,
+    ) -> anyhow::Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT OR IGNORE INTO advisories (id, severity, summary, description, cves, releases, state, issued, updated, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7, ?8)",
             params![
-                a.id,
-                a.severity,
-                a.summary,
-                a.description,
-                a.cves.join(","),
-                a.releases.join(","),
-                a.state,
-                a.issued,
-                a.updated,
-                a.created_by
+                advisory_id,
+                text.severity,
+                text.summary,
+                text.description,
+                text.cves.join(","),
+                text.releases.join(","),
+                now / 1000,
+                created_by
             ],
         )?;
-        Ok(())
+        tx.execute(
+            "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by, severity, summary, description, cves, releases)
+             VALUES (?1, 'uploading', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                advisory_id,
+                now,
+                created_by,
+                text.severity,
+                text.summary,
+                text.description,
+                text.cves.join(","),
+                text.releases.join(",")
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The advisories that clients can see: those with a published push.
+    pub fn published_advisories(&self) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT advisory_id FROM pushes WHERE state = 'published'")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn advisory_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdvisoryRow> {
@@ -409,15 +523,6 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub fn create_push(&self, advisory_id: &str, created_by: &str) -> anyhow::Result<i64> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by) VALUES (?1, 'uploading', ?2, ?3)",
-            params![advisory_id, now_ms(), created_by],
-        )?;
-        Ok(conn.last_insert_rowid())
-    }
-
     fn push_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushRow> {
         Ok(PushRow {
             id: r.get(0)?,
@@ -428,6 +533,16 @@ impl Store {
             published_at_ms: r.get(5)?,
             error: r.get(6)?,
             created_by: r.get(7)?,
+            proposal: match r.get::<_, Option<String>>(8)? {
+                None => None,
+                Some(severity) => Some(AdvisoryText {
+                    severity,
+                    summary: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                    description: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                    cves: split_list(r.get::<_, Option<String>>(11)?.unwrap_or_default()),
+                    releases: split_list(r.get::<_, Option<String>>(12)?.unwrap_or_default()),
+                }),
+            },
         })
     }
 
@@ -435,8 +550,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, advisory_id, state, created_at_ms, accepted_at_ms, published_at_ms, error, created_by
-                 FROM pushes WHERE id = ?1",
+                &format!("SELECT {PUSH_COLUMNS} FROM pushes WHERE id = ?1"),
                 params![id],
                 Self::push_from_row,
             )
@@ -445,19 +559,22 @@ impl Store {
 
     pub fn pushes(&self, limit: u32) -> anyhow::Result<Vec<PushRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, advisory_id, state, created_at_ms, accepted_at_ms, published_at_ms, error, created_by
-             FROM pushes ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {PUSH_COLUMNS} FROM pushes ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = stmt.query_map(params![limit], Self::push_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records an uploaded, verified package of a push (replacing one of the same name).
-    pub fn add_push_package(&self, push_id: i64, p: &PushPackage) -> anyhow::Result<()> {
-        self.conn().execute(
+    /// Records an uploaded, verified package of a push (replacing one of the
+    /// same name), only while the push is `uploading`: the state check and the
+    /// insert are one statement, so a package can never join a push that was
+    /// submitted meanwhile. Returns whether it was recorded.
+    pub fn add_push_package(&self, push_id: i64, p: &PushPackage) -> anyhow::Result<bool> {
+        let n = self.conn().execute(
             "INSERT OR REPLACE INTO push_packages (push_id, sha256, file_name, nevra, arch, size, time_file, signed_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE EXISTS (SELECT 1 FROM pushes WHERE id = ?1 AND state = 'uploading')",
             params![
                 push_id,
                 p.sha256,
@@ -469,7 +586,7 @@ impl Store {
                 p.signed_by
             ],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     pub fn push_packages(&self, push_id: i64) -> anyhow::Result<Vec<PushPackage>> {
@@ -493,37 +610,59 @@ impl Store {
     }
 
     /// Accepts a push and queues its publication in one transaction: once this
-    /// returns, the push survives any crash.
-    pub fn accept_push(&self, push_id: i64, priority: i64) -> anyhow::Result<i64> {
+    /// returns `Ok(Ok(job))`, the push survives any crash. Only an `uploading`
+    /// push with at least one package is accepted; the state changes in the
+    /// same transaction that checks it, so an upload that loses the race is
+    /// refused and one that wins it is part of what was submitted. The
+    /// advisory itself is not touched: its texts and state change when the
+    /// push is published ([`Store::finish_run`]).
+    pub fn accept_push(
+        &self,
+        push_id: i64,
+        priority: i64,
+    ) -> anyhow::Result<Result<i64, AcceptRefusal>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: String = tx.query_row(
-            "SELECT advisory_id FROM pushes WHERE id = ?1",
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "SELECT advisory_id, state FROM pushes WHERE id = ?1",
+                params![push_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((advisory, state)) = row else {
+            return Ok(Err(AcceptRefusal::NoSuchPush));
+        };
+        if state != "uploading" {
+            return Ok(Err(AcceptRefusal::NotUploading(state)));
+        }
+        let packages: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM push_packages WHERE push_id = ?1",
             params![push_id],
             |r| r.get(0),
         )?;
+        if packages == 0 {
+            return Ok(Err(AcceptRefusal::Empty));
+        }
         tx.execute(
-            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1",
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'uploading'",
             params![push_id, now],
         )?;
         tx.execute(
-            "UPDATE advisories SET state = 'live' WHERE id = ?1",
-            params![advisory],
-        )?;
-        tx.execute(
-            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
-             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4)",
+            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
+             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
             params![
                 priority,
                 push_id,
                 format!("push {push_id} of {advisory}"),
-                now
+                now,
+                advisory
             ],
         )?;
         let job = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(job)
+        Ok(Ok(job))
     }
 
     /// Every package of every accepted or published push of a live advisory.
@@ -536,9 +675,7 @@ impl Store {
             "SELECT DISTINCT a.id, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
              FROM advisories a JOIN pushes p ON p.advisory_id = a.id
              JOIN push_packages pp ON pp.push_id = p.id
-             WHERE a.state = 'live' AND (p.state IN ('accepted', 'published')
-                OR (p.state = 'failed' AND EXISTS (SELECT 1 FROM jobs j
-                    WHERE j.push_id = p.id AND j.state IN ('queued', 'running'))))
+             WHERE a.state = 'live' AND p.state IN ('accepted', 'published')
              ORDER BY a.id, pp.file_name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -561,10 +698,22 @@ impl Store {
     // --- jobs ---------------------------------------------------------------
 
     pub fn enqueue_job(&self, kind: &str, priority: i64, reason: &str) -> anyhow::Result<i64> {
+        self.enqueue_advisory_job(kind, priority, reason, None)
+    }
+
+    /// Queues a job about `advisory` (e.g. its retirement): the public activity
+    /// view hides it while the advisory is not published.
+    pub fn enqueue_advisory_job(
+        &self,
+        kind: &str,
+        priority: i64,
+        reason: &str,
+        advisory: Option<&str>,
+    ) -> anyhow::Result<i64> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO jobs (kind, priority, state, reason, created_at_ms) VALUES (?1, ?2, 'queued', ?3, ?4)",
-            params![kind, priority, reason, now_ms()],
+            "INSERT INTO jobs (kind, priority, state, reason, created_at_ms, advisory_id) VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
+            params![kind, priority, reason, now_ms(), advisory],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -593,10 +742,9 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let jobs: Vec<JobRow> = {
-            let mut stmt = tx.prepare(
-                "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
-                 FROM jobs WHERE state = 'queued' ORDER BY priority, id LIMIT 1000",
-            )?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY priority, id LIMIT 1000"
+            ))?;
             let rows = stmt.query_map([], Self::job_from_row)?;
             rows.collect::<Result<_, _>>()?
         };
@@ -610,17 +758,53 @@ impl Store {
                 params![j.id, now],
             )?;
         }
-        let mut push_advisories = BTreeMap::new();
-        for id in jobs.iter().filter_map(|j| j.push_id) {
-            let advisory: Option<String> = tx
+        let mut pushes = BTreeMap::new();
+        for (j, id) in jobs.iter().filter_map(|j| j.push_id.map(|id| (j, id))) {
+            let push = tx
                 .query_row(
-                    "SELECT advisory_id FROM pushes WHERE id = ?1",
+                    &format!("SELECT {PUSH_COLUMNS} FROM pushes WHERE id = ?1"),
                     params![id],
-                    |r| r.get(0),
+                    Self::push_from_row,
                 )
                 .optional()?;
-            if let Some(advisory) = advisory {
-                push_advisories.insert(id, advisory);
+            // A `retry` job brings back its push, failed by a full disk.
+            if let Some(push) =
+                push.filter(|p| p.state == "accepted" || (p.state == "failed" && j.kind == "retry"))
+            {
+                pushes.insert(id, push);
+            }
+        }
+        let mut packages = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT p.advisory_id, p.id, p.state, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
+                 FROM pushes p JOIN push_packages pp ON pp.push_id = p.id
+                 WHERE p.state IN ('accepted', 'published', 'failed')
+                 ORDER BY p.id, pp.file_name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(2)?,
+                    SnapshotPackage {
+                        advisory_id: r.get(0)?,
+                        push_id: r.get(1)?,
+                        package: PushPackage {
+                            sha256: r.get(3)?,
+                            file_name: r.get(4)?,
+                            nevra: r.get(5)?,
+                            arch: r.get(6)?,
+                            size: r.get::<_, i64>(7)? as u64,
+                            time_file: r.get::<_, i64>(8)? as u64,
+                            signed_by: r.get(9)?,
+                        },
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (state, p) = row?;
+                if state == "published" || pushes.contains_key(&p.push_id) {
+                    packages.push(p);
+                }
             }
         }
         let retained = Self::query_revisions(
@@ -638,10 +822,10 @@ impl Store {
         .collect();
         let snapshot = Snapshot {
             advisories: Self::query_advisories(&tx)?,
-            live_packages: Self::query_live_packages(&tx)?,
+            packages,
             current,
             retained,
-            push_advisories,
+            pushes,
         };
         tx.commit()?;
         Ok(Some((jobs, snapshot)))
@@ -659,87 +843,104 @@ impl Store {
             started_at_ms: r.get(7)?,
             finished_at_ms: r.get(8)?,
             error: r.get(9)?,
+            advisory_id: r.get(10)?,
         })
     }
 
-    /// Ends a run in one transaction: its jobs `done` and its accepted pushes
-    /// `published`, or with `error` both `failed` (the pushes carrying the error).
+    /// Ends a run in one transaction. Each push in `published` becomes
+    /// `published` and gives its advisory the texts it proposed (in push order,
+    /// so the newest wins) and the state `live`; each push in `failed` becomes
+    /// `failed` with its own reason, its advisory untouched. A job of a push
+    /// ends as its push did; every other job `done`, or `failed` with
+    /// `run_error`.
     pub fn finish_run(
         &self,
-        job_ids: &[i64],
-        push_ids: &[i64],
-        error: Option<&str>,
+        jobs: &[JobRow],
+        published: &[i64],
+        failed: &[(i64, String)],
+        run_error: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let now = now_ms();
-        for id in push_ids {
-            match error {
-                // A push failed by a full disk and retried ends here too.
-                None => tx.execute(
-                    "UPDATE pushes SET state = 'published', published_at_ms = ?2, error = NULL
-                     WHERE id = ?1 AND state IN ('accepted', 'failed')",
-                    params![id, now],
-                )?,
-                Some(e) => tx.execute(
-                    "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
-                    params![id, e],
-                )?,
-            };
-        }
-        let state = if error.is_some() { "failed" } else { "done" };
-        for id in job_ids {
-            tx.execute(
-                "UPDATE jobs SET state = ?2, finished_at_ms = ?3, error = ?4 WHERE id = ?1",
-                params![id, state, now, error],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.finish_run_retrying(jobs, published, failed, run_error, &Retry::default())
     }
 
-    /// Ends a run that failed for a reason that passes (a full disk) in one
-    /// transaction: its jobs and pushes `failed` with `error` (visible at
-    /// once), and a new queued job per push (or one routine job) that retries
-    /// them; while that job is pending the failed pushes' packages stay in the
-    /// plan, and when it publishes they become `published`.
-    pub fn fail_run_retrying(
+    /// [`Store::finish_run`], and in the same transaction queues a `retry`
+    /// job for each push in `retry.pushes` (failed for a reason that passes:
+    /// a full disk) and one more run when `retry.run`. A retried push stays
+    /// `failed` with its reason until its retry publishes it.
+    pub fn finish_run_retrying(
         &self,
-        job_ids: &[i64],
-        push_ids: &[i64],
-        priority: i64,
-        error: &str,
+        jobs: &[JobRow],
+        published: &[i64],
+        failed: &[(i64, String)],
+        run_error: Option<&str>,
+        retry: &Retry,
     ) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
-        for id in push_ids {
-            tx.execute(
-                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
-                params![id, error],
-            )?;
+        for id in &retry.pushes {
             tx.execute(
                 "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
-                 VALUES ('publish', ?1, 'queued', ?2, ?3, ?4)",
+                 VALUES ('retry', ?1, 'queued', ?2, ?3, ?4)",
                 params![
-                    priority,
+                    retry.priority,
                     id,
                     format!("retry push {id} after a failed publication"),
                     now
                 ],
             )?;
         }
-        if push_ids.is_empty() {
+        if retry.run {
             tx.execute(
                 "INSERT INTO jobs (kind, priority, state, reason, created_at_ms)
-                 VALUES ('publish', ?1, 'queued', 'retry after a failed publication', ?2)",
-                params![priority, now],
+                 VALUES ('retry', ?1, 'queued', 'retry after a failed publication', ?2)",
+                params![retry.priority, now],
             )?;
         }
-        for id in job_ids {
+        let mut published_sorted = published.to_vec();
+        published_sorted.sort_unstable();
+        for id in &published_sorted {
+            let n = tx.execute(
+                // `failed` too: a push failed by a full disk and retried.
+                "UPDATE pushes SET state = 'published', published_at_ms = ?2, error = NULL
+                 WHERE id = ?1 AND state IN ('accepted', 'failed')",
+                params![id, now],
+            )?;
+            if n == 0 {
+                continue;
+            }
             tx.execute(
-                "UPDATE jobs SET state = 'failed', finished_at_ms = ?2, error = ?3 WHERE id = ?1",
-                params![id, now, error],
+                "UPDATE advisories SET
+                    severity = COALESCE(p.severity, advisories.severity),
+                    summary = COALESCE(p.summary, advisories.summary),
+                    description = COALESCE(p.description, advisories.description),
+                    cves = COALESCE(p.cves, advisories.cves),
+                    releases = COALESCE(p.releases, advisories.releases),
+                    updated = MAX(advisories.updated, COALESCE(p.accepted_at_ms, 0) / 1000),
+                    state = 'live'
+                 FROM (SELECT * FROM pushes WHERE id = ?1) AS p
+                 WHERE advisories.id = p.advisory_id",
+                params![id],
+            )?;
+        }
+        for (id, e) in failed {
+            tx.execute(
+                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
+                params![id, e],
+            )?;
+        }
+        for job in jobs {
+            let error = match job.push_id {
+                Some(p) => failed
+                    .iter()
+                    .find(|(id, _)| *id == p)
+                    .map(|(_, e)| e.as_str()),
+                None => run_error,
+            };
+            let state = if error.is_some() { "failed" } else { "done" };
+            tx.execute(
+                "UPDATE jobs SET state = ?2, finished_at_ms = ?3, error = ?4 WHERE id = ?1",
+                params![job.id, state, now, error],
             )?;
         }
         tx.commit()?;
@@ -748,10 +949,9 @@ impl Store {
 
     pub fn jobs(&self, limit: u32) -> anyhow::Result<Vec<JobRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, kind, priority, state, push_id, reason, created_at_ms, started_at_ms, finished_at_ms, error
-             FROM jobs ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = stmt.query_map(params![limit], Self::job_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -863,5 +1063,102 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before pushes carried their texts opens, gains the
+    /// columns, and its old pushes propose nothing (they change no advisory).
+    #[test]
+    fn an_older_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE pushes (id INTEGER PRIMARY KEY, advisory_id TEXT NOT NULL,
+                    state TEXT NOT NULL, created_at_ms INTEGER NOT NULL, accepted_at_ms INTEGER,
+                    published_at_ms INTEGER, error TEXT, created_by TEXT NOT NULL);
+                 INSERT INTO pushes (advisory_id, state, created_at_ms, created_by)
+                    VALUES ('OLD-1', 'uploading', 1, 'alice');
+                 CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                    priority INTEGER NOT NULL, state TEXT NOT NULL, push_id INTEGER,
+                    reason TEXT NOT NULL, created_at_ms INTEGER NOT NULL, started_at_ms INTEGER,
+                    finished_at_ms INTEGER, error TEXT);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        // Twice: the migration is idempotent.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let old = store.push(1).unwrap().unwrap();
+        assert_eq!(old.proposal, None);
+        let job = store
+            .enqueue_advisory_job("publish", 1, "retire OLD-1", Some("OLD-1"))
+            .unwrap();
+        let jobs = store.jobs(10).unwrap();
+        assert_eq!(jobs[0].id, job);
+        assert_eq!(jobs[0].advisory_id.as_deref(), Some("OLD-1"));
+    }
+
+    /// The state check of an upload and the submit are atomic with respect to
+    /// each other: once accepted, no package joins the push.
+    #[test]
+    fn a_push_takes_packages_only_while_uploading() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let text = AdvisoryText {
+            severity: "critical".into(),
+            summary: "s".into(),
+            description: String::new(),
+            cves: vec![],
+            releases: vec![],
+        };
+        let id = store.open_push("A-1", &text, "alice").unwrap();
+        let package = |name: &str| PushPackage {
+            sha256: format!("{name:0>64}"),
+            file_name: format!("{name}-1-1.noarch.rpm"),
+            nevra: format!("{name}-1-1.noarch"),
+            arch: "noarch".into(),
+            size: 1,
+            time_file: 1,
+            signed_by: None,
+        };
+        assert_eq!(store.accept_push(id, 0).unwrap(), Err(AcceptRefusal::Empty));
+        assert!(store.add_push_package(id, &package("a")).unwrap());
+        assert!(store.accept_push(id, 0).unwrap().is_ok());
+        assert!(!store.add_push_package(id, &package("b")).unwrap());
+        assert_eq!(store.push_packages(id).unwrap().len(), 1);
+        assert_eq!(
+            store.accept_push(id, 0).unwrap(),
+            Err(AcceptRefusal::NotUploading("accepted".into()))
+        );
+        assert_eq!(
+            store.accept_push(id + 1, 0).unwrap(),
+            Err(AcceptRefusal::NoSuchPush)
+        );
+        // Opening a push leaves the advisory pending with the first texts;
+        // a second push's texts stay on that push.
+        let id2 = store
+            .open_push(
+                "A-1",
+                &AdvisoryText {
+                    summary: "other".into(),
+                    ..text.clone()
+                },
+                "alice",
+            )
+            .unwrap();
+        let a = store.advisory("A-1").unwrap().unwrap();
+        assert_eq!((a.state.as_str(), a.summary.as_str()), ("pending", "s"));
+        assert_eq!(
+            store.push(id2).unwrap().unwrap().proposal.unwrap().summary,
+            "other"
+        );
+        assert!(store.published_advisories().unwrap().is_empty());
     }
 }

@@ -1,6 +1,23 @@
 //! The HTTP handlers of the push protocol (`lacking`, blob upload, commit, status, metalink copies) and of `/pub`; thin: the tree does the work.
 use super::*;
 
+/// Authenticates a signed request and reads its JSON body (at most
+/// `JSON_BYTES_MAX`); `what` names the request in the refusal.
+async fn signed_json<T: serde::de::DeserializeOwned>(
+    rx: &Receiver,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<T, ApiError> {
+    let signed = rx.authenticate(method, uri, headers)?;
+    let bytes = rx.read_body(body, JSON_BYTES_MAX, &signed).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::with_status(StatusCode::BAD_REQUEST, format!("bad {what} request: {e}"))
+    })
+}
+
 pub(super) async fn lacking(
     State(rx): State<Arc<Receiver>>,
     method: Method,
@@ -8,11 +25,8 @@ pub(super) async fn lacking(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<LackingResponse>, ApiError> {
-    let signed = rx.authenticate(&method, &uri, &headers)?;
-    let bytes = rx.read_body(body, JSON_BYTES_MAX, &signed).await?;
-    let request: LackingRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::with_status(StatusCode::BAD_REQUEST, format!("bad lacking request: {e}"))
-    })?;
+    let request: LackingRequest =
+        signed_json(&rx, &method, &uri, &headers, body, "lacking").await?;
     if request.sha256.len() > protocol::LACKING_MAX {
         return Err(ApiError::with_status(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -125,11 +139,7 @@ pub(super) async fn commit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CommitResponse>, ApiError> {
-    let signed = rx.authenticate(&method, &uri, &headers)?;
-    let bytes = rx.read_body(body, JSON_BYTES_MAX, &signed).await?;
-    let request: CommitRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::with_status(StatusCode::BAD_REQUEST, format!("bad commit request: {e}"))
-    })?;
+    let request: CommitRequest = signed_json(&rx, &method, &uri, &headers, body, "commit").await?;
     let checked = check_commit(&request)?;
     let guard = rx.state.clone().lock_owned().await;
     let rx2 = rx.clone();

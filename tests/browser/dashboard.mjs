@@ -1,7 +1,9 @@
 // Drives the real Chromium (the Debian package, never a downloaded browser)
 // against a running hotpush origin: opens the dashboard, pushes through the API,
-// and checks that the page follows every step live (EventSource, no reload)
-// within 1 s of the event, then the public advisory page.
+// checks that the page (the public view: it sends no token) shows nothing of the
+// push while it is embargoed, then that it shows the publication and the
+// retirement live (EventSource, no reload) within 1 s of the event, and the
+// public advisory page.
 //
 // Started by tests/it/dashboard.rs. Input in the environment:
 //   HOTPUSH_URL        the origin, e.g. http://[::1]:40123
@@ -36,14 +38,18 @@ const guard = setTimeout(() => {
   process.exit(3);
 }, SCRIPT_MS_MAX);
 
-// ---- our own view of /api/v1/events, to time the page against -------------
+// ---- our own view of /api/v1/events (with the token: every event), to time
+// the page against ------------------------------------------------------------
 
 const events = [];
 const waiters = [];
 const sse = new AbortController();
 
 async function followEvents() {
-  const resp = await fetch(`${url}/api/v1/events`, { signal: sse.signal });
+  const resp = await fetch(`${url}/api/v1/events`, {
+    signal: sse.signal,
+    headers: { authorization: `Bearer ${token}` },
+  });
   if (!resp.ok) throw new Error(`/api/v1/events answered ${resp.status}`);
   const decoder = new TextDecoder();
   let buf = '';
@@ -115,6 +121,27 @@ async function shot(page, name, fullPage = true) {
   result.screenshots.push(file);
 }
 
+// The dashboard as a browser without JavaScript shows it: the server's first
+// paint alone (the advisory table's text).
+let noScript = null;
+async function firstPaintText() {
+  if (!noScript) {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    });
+    noScript = { browser, context: await browser.newContext({ javaScriptEnabled: false }) };
+  }
+  const page = await noScript.context.newPage();
+  try {
+    await page.goto(`${url}/`);
+    return await page.evaluate(() => document.getElementById('advisories-section').innerText);
+  } finally {
+    await page.close();
+  }
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hotpush-chromium-'));
@@ -140,30 +167,38 @@ async function main() {
     // Give our own event stream the same head start as the page's.
     await new Promise((r) => setTimeout(r, 100));
 
-    // 1. Declare: the advisory and the push appear.
+    // 1. Declare and upload: embargoed, so the page shows none of it.
     const summary = 'Heap over-read <img src=x onerror="window.__xss=1"> in the test package';
     const push = await api('POST', '/api/v1/pushes', JSON.stringify({
       advisory, severity: 'critical', cves: ['CVE-2026-0160'], summary,
       description: 'A bounds check was missing.\n\nRestart affected services.',
     }), 'application/json');
-    const created = await waitEvent('push-created', push.id, 5000);
-    await liveWithin(page, 'push-created', created, ([adv, id]) => {
-      const row = [...document.querySelectorAll('#advisories tbody tr')].find((r) => r.cells[0].textContent === adv);
-      const box = document.getElementById('push');
-      return row && box.dataset.pushId === String(id) && box.dataset.state === 'uploading';
-    }, [advisory, push.id]);
-
-    // 2. Upload: the verified package shows under the push.
+    await waitEvent('push-created', push.id, 5000);
     const pkg = await api('PUT', `/api/v1/pushes/${push.id}/packages/${path.basename(rpm)}`, fs.readFileSync(rpm), 'application/x-rpm');
-    const uploaded = await waitEvent('package-uploaded', push.id, 5000);
-    await liveWithin(page, 'package-uploaded', uploaded, (nevra) =>
-      [...document.querySelectorAll('#push .packages li')].some((li) => li.textContent.startsWith(nevra)), pkg.nevra);
+    await waitEvent('package-uploaded', push.id, 5000);
+    // A page loaded now, with everything the public API gives it, shows
+    // neither the advisory, its CVE, nor the package; its page is a 404.
+    const fresh = await context.newPage();
+    await fresh.goto(`${url}/`);
+    await fresh.waitForFunction(() => document.querySelectorAll('#repos tbody tr').length > 0, null, { timeout: 10000 });
+    await fresh.waitForFunction(() => document.getElementById('live').textContent === 'live', null, { timeout: 10000 });
+    const freshText = await fresh.evaluate(() => document.body.innerText);
+    for (const secret of [advisory, 'CVE-2026-0160', pkg.nevra]) {
+      check(!freshText.includes(secret), `the embargoed ${secret} is not on the dashboard`);
+    }
+    const hidden = await fresh.goto(`${url}/advisory/${encodeURIComponent(advisory)}`);
+    check(hidden.status() === 404, 'the embargoed advisory page is a 404');
+    await shot(fresh, 'dashboard-embargoed.png');
+    await fresh.close();
+    check(!(await page.evaluate(() => document.body.innerText)).includes(advisory), 'the live page shows nothing of the embargoed push');
+    const embargoedPaint = await firstPaintText();
+    for (const secret of [advisory, 'CVE-2026-0160', pkg.nevra]) {
+      check(!embargoedPaint.includes(secret), `the first paint (no JavaScript) shows nothing of the embargoed ${secret}`);
+    }
 
-    // 3. Submit: accepted, then published with the checklist ticked.
+    // 2. Submit: accepted, then published: the page shows it, checklist ticked.
     await api('POST', `/api/v1/pushes/${push.id}/submit`);
-    const accepted = await waitEvent('push-accepted', push.id, 5000);
-    await liveWithin(page, 'push-accepted', accepted, () =>
-      ['accepted', 'published'].includes(document.getElementById('push').dataset.state));
+    await waitEvent('push-accepted', push.id, 5000);
     const published = await waitEvent('push-published', push.id, PUBLISH_WAIT_MS);
     await liveWithin(page, 'push-published', published, (adv) => {
       const box = document.getElementById('push');
@@ -179,6 +214,12 @@ async function main() {
     check(firstNotDone < 0 || ticked.slice(firstNotDone).every(([, s]) => s !== 'done'), 'ticks form a prefix of the procedure');
     check(await page.evaluate(() => window.__marker) === 'still-here', 'the dashboard was never reloaded');
     await shot(page, 'dashboard.png');
+    // The first paint (no JavaScript at all) is the real public state.
+    const paint = await firstPaintText();
+    for (const shown of [advisory, 'CVE-2026-0160', pkg.nevra, 'live']) {
+      check(paint.includes(shown), `the first paint (no JavaScript) shows ${shown}`);
+    }
+    check(!paint.includes('No advisories yet'), 'the first paint does not say "No advisories yet" while one is live');
 
     // Sortable: clicking the Job header sorts the activity table ascending, again descending.
     const jobIds = () => page.$$eval('#activity tbody tr', (rows) => rows.map((r) => Number(r.cells[0].textContent)));
@@ -237,6 +278,7 @@ async function main() {
   } finally {
     sse.abort();
     await context.close();
+    if (noScript) await noScript.browser.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }

@@ -138,7 +138,11 @@ async fn a_push_is_published_when_the_jobs_are_drained() {
     let id = t
         .push(&token, "FEDORA-2026-0001", &[(name.clone(), rpm.clone())])
         .await;
-    let accepted = t.get(&format!("/api/v1/pushes/{id}")).await.json();
+    // Accepted, not yet published: embargoed, so read with the token.
+    let accepted = t
+        .get_with(&format!("/api/v1/pushes/{id}"), &token)
+        .await
+        .json();
     assert_eq!(accepted["state"], "accepted");
     assert!(
         accepted["packages"][0]["signed_by"].is_string(),

@@ -430,7 +430,10 @@ fn a_full_disk_fails_the_push_visibly_keeps_the_old_revision_and_publishes_once_
     let out = origin.push(&token_file, "FEDORA-2026-0002", &[&second], &[]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "the push claims success: {said}");
-    let (code, pushes) = curl_json(&[&format!("{}/api/v1/pushes", origin.url)]);
+    // A push that never published is only seen with a push-group token.
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let auth = format!("Authorization: Bearer {}", token.trim());
+    let (code, pushes) = curl_json(&["-H", &auth, &format!("{}/api/v1/pushes", origin.url)]);
     assert_eq!(code, 200);
     let failed = pushes
         .as_array()
@@ -464,7 +467,11 @@ fn a_full_disk_fails_the_push_visibly_keeps_the_old_revision_and_publishes_once_
         "the retried push to publish",
         Duration::from_secs(120),
         || {
-            let (_, p) = curl_json(&[&format!("{}/api/v1/pushes/{}", origin.url, failed["id"])]);
+            let (_, p) = curl_json(&[
+                "-H",
+                &auth,
+                &format!("{}/api/v1/pushes/{}", origin.url, failed["id"]),
+            ]);
             (p["state"] == "published").then_some(p)
         },
     );
@@ -477,8 +484,6 @@ fn a_full_disk_fails_the_push_visibly_keeps_the_old_revision_and_publishes_once_
         return;
     };
     incoming.fill();
-    let token = std::fs::read_to_string(&token_file).unwrap();
-    let auth = format!("Authorization: Bearer {}", token.trim());
     let (code, created) = curl_json(&[
         "-X",
         "POST",

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::fixtures::{build_rpm, http_get, Origin};
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Origin};
 
 fn write_hook(dir: &Path, phase: &str, name: &str, body: &str) {
     let d = dir.join("hooks").join(format!("{phase}.d"));
@@ -23,8 +23,10 @@ fn wait_idle(origin: &Origin) {
     }
 }
 
-fn activity(origin: &Origin) -> Vec<serde_json::Value> {
-    let (code, body) = http_get(&format!("{}/api/v1/activity", origin.url)).unwrap();
+/// Every job, read with a push-group token (a failed push's job is not public).
+fn activity(origin: &Origin, token_file: &std::path::Path) -> Vec<serde_json::Value> {
+    let (code, body) =
+        http_get_with_token(&format!("{}/api/v1/activity", origin.url), token_file).unwrap();
     assert_eq!(code, 200);
     serde_json::from_slice::<serde_json::Value>(&body)
         .unwrap()
@@ -71,7 +73,7 @@ fn failing_pre_hook_stops_publication_and_post_hooks_see_the_publication() {
         "{err}"
     );
     assert_eq!(origin.status_json()["repos"][0]["revision"], before);
-    let jobs = activity(&origin);
+    let jobs = activity(&origin, &token);
     let failed = jobs
         .iter()
         .find(|j| j["state"] == "failed")
@@ -112,7 +114,7 @@ fn failing_pre_hook_stops_publication_and_post_hooks_see_the_publication() {
     assert!(fields[2].parse::<u64>().unwrap() > 0, "{x86}");
     assert_eq!(fields[3], "HOOK-2", "{x86}");
     assert_eq!(fields[4], "0", "{x86}");
-    let done = activity(&origin)
+    let done = activity(&origin, &token)
         .into_iter()
         .filter(|j| j["state"] == "done")
         .count();

@@ -12,7 +12,8 @@
 //! disable it on erase, and the script passes shellcheck and both POSIX
 //! shells' syntax checks. The wire contract (countme, User-Agent, 304, holds,
 //! 503 + Retry-After, revisions going backwards, hostile documents) is held
-//! against a mock metalink server, without dnf.
+//! against a mock metalink server, without dnf; the origin's side of it
+//! (ETag/304, the hold, countme buckets) in process, through `TestApp`.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -24,12 +25,15 @@ const CHECK: &str = "usr/libexec/hotpush/critical-check";
 const STATE: &str = "var/lib/hotpush/critical-check";
 const TIMER: &str = "hotpush-critical-check.timer";
 
-/// The release package every installed system has: dnf reads the release from it.
+/// The release package every installed system has: dnf reads the release from
+/// it. Its own version is not the release (as with Fedora's `fedora-release-common`
+/// on a respin or RHEL's `redhat-release` 9.4): dnf takes the version of the
+/// `system-release(releasever)` provide, and so must the check.
 fn release_rpm(dir: &Path) -> PathBuf {
     rpmbuild(
         dir,
         "lastmile-release",
-        "43",
+        "1",
         "Provides: system-release\nProvides: system-release(releasever) = 43\n\
          %description\nRelease package.\n%install\nmkdir -p %{buildroot}/etc\n\
          echo 'Last mile 43' > %{buildroot}/etc/system-release\n%files\n/etc/system-release\n",
@@ -161,6 +165,21 @@ fn metric(origin: &Origin, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every request the origin answered, on any route but `/metrics` itself
+/// (dnf fetching anything shows here).
+fn origin_requests(origin: &Origin) -> u64 {
+    let (code, body) = http_get(&format!("{}/metrics", origin.url)).unwrap();
+    assert_eq!(code, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.starts_with("hotpush_http_requests_total{") && !l.contains("route=\"/metrics\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn metalink_answers(origin: &Origin, status: u16) -> u64 {
     metric(
         origin,
@@ -258,7 +277,22 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
          echo 1.1 > %{buildroot}/usr/share/hello/version.txt\n%files\n/usr/share/hello\n",
     );
     let newdep = build_rpm(dir, "newdep", "1", "1", "noarch");
-    for rpm in fixes.iter().chain([&needs_new, &newdep]) {
+    // A fix that obsoletes an installed package (dnf would remove it).
+    let other = build_rpm(dir, "other", "1.0", "1", "noarch");
+    let oldthing = build_rpm(dir, "oldthing", "1", "1", "noarch");
+    let obsoleting = rpmbuild(
+        dir,
+        "other",
+        "1.1",
+        "Obsoletes: oldthing\n%description\nObsoletes an installed package.\n%install\n\
+         mkdir -p %{buildroot}/usr/share/other-fix\necho 1.1 > %{buildroot}/usr/share/other-fix/v\n\
+         %files\n/usr/share/other-fix\n",
+    );
+    let phased_fix = build_rpm(dir, "hello", "1.0", "4", "noarch");
+    for rpm in fixes
+        .iter()
+        .chain([&needs_new, &newdep, &obsoleting, &phased_fix])
+    {
         gpg.sign(rpm);
     }
     let release = release_rpm(dir);
@@ -277,6 +311,19 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         .trim(),
     );
     assert!(rpm.ends_with("critical-repos-2-1.noarch.rpm"), "{rpm:?}");
+    let rpm3 = PathBuf::from(
+        String::from_utf8(
+            run_ok(
+                hotpush()
+                    .args(["repofile", "--server", &origin.url, "--rpm"])
+                    .arg(dir.join("out3"))
+                    .args(["--version", "3", "--source-date", "1700000000"]),
+            )
+            .stdout,
+        )
+        .unwrap()
+        .trim(),
+    );
 
     // An installed system: the release package, a shell, systemctl, the
     // earlier -repos package, then the new one as an upgrade, all with the
@@ -334,7 +381,9 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    rpm_install_raw(&root, &vulnerable);
+    for package in [&vulnerable, &other, &oldthing] {
+        rpm_install_raw(&root, package);
+    }
 
     // First contact: the check finds the release in the root's rpm database,
     // refreshes the critical repo (importing its key) and is current after.
@@ -347,15 +396,21 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         "the first request of the week carries countme=1"
     );
 
-    // Idle: one request, answered 304, no dnf, nothing printed.
-    let (ok0, nm0) = (
+    // Idle: one request, answered 304, no dnf, nothing printed. The
+    // origin's request counts are the proof that no dnf ran: any dnf that
+    // refreshes asks for the metalink without If-None-Match (a 200) and then
+    // for repodata; one that reads its cache leaves the dnf log the check
+    // writes for every dnf it starts.
+    let (ok0, nm0, all0) = (
         metalink_answers(&origin, 200),
         metalink_answers(&origin, 304),
+        origin_requests(&origin),
     );
     let (code, text, ran) = check(&root, &[]);
     assert_eq!((code, ran, text.as_str()), (0, false, ""));
     assert_eq!(metalink_answers(&origin, 200), ok0);
     assert_eq!(metalink_answers(&origin, 304), nm0 + 1);
+    assert_eq!(origin_requests(&origin), all0 + 1, "exactly one request");
     assert_eq!(
         metric(&origin, "hotpush_metalink_countme_total{bucket=\"1\"}"),
         1,
@@ -365,6 +420,47 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     // A push: one run makes dnf see the advisory.
     push(&origin, &token, "CRIT-2026-0301", &[&fixes[0]]);
     assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
+
+    // ... but first, signatures are checked whatever the .repo file says:
+    // with `gpgcheck=0`, `repo_gpgcheck=0` and a key that did not sign the
+    // repo (dnf's imported copy of the right one gone), the refresh fails.
+    let repo_path = root.join("etc/yum.repos.d/critical-updates.repo");
+    let repo_text = std::fs::read_to_string(&repo_path).unwrap();
+    let stranger = Gpg::new(dir, "stranger@example.com");
+    std::fs::copy(
+        &stranger.public_key,
+        root.join("etc/pki/rpm-gpg/RPM-GPG-KEY-stranger"),
+    )
+    .unwrap();
+    let unsigned: String = repo_text
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("gpgcheck" | "repo_gpgcheck", _)) => {
+                format!("{}=0\n", &l[..l.find('=').unwrap()])
+            }
+            Some(("gpgkey", _)) => {
+                "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-stranger\n".to_owned()
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert!(unsigned.contains("\nrepo_gpgcheck=0\n"), "{unsigned}");
+    std::fs::write(&repo_path, unsigned).unwrap();
+    for entry in std::fs::read_dir(root.join("var/cache/dnf")).unwrap() {
+        let pubring = entry.unwrap().path().join("pubring");
+        if pubring.is_dir() {
+            std::fs::remove_dir_all(pubring).unwrap();
+        }
+    }
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && ran, "{text}");
+    // dnf skips the repo it cannot verify and exits 0; the check sees its
+    // cache unchanged and says why.
+    assert!(text.contains("trying again next period"), "{text}");
+    assert!(text.contains("GPG signature verification error"), "{text}");
+    assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
+    std::fs::write(&repo_path, &repo_text).unwrap();
+
     let (code, text, ran) = check(&root, &[]);
     assert!(code == 0 && ran, "{text}");
     assert!(security_advisories(&root).contains("CRIT-2026-0301"));
@@ -377,21 +473,38 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
         let (code, text, _) = check(&root, &[]);
         assert_eq!(code, 0);
         assert!(text.contains("dnf could not refresh"), "{text}");
+        assert!(text.to_lowercase().contains("lock"), "{text}");
         let nm = metalink_answers(&origin, 304);
         let (code, text, ran) = check(&root, &[]);
         assert!(code == 0 && ran, "{text}");
         assert!(text.contains("dnf could not refresh"), "{text}");
+        assert!(text.to_lowercase().contains("lock"), "{text}");
         assert_eq!(metalink_answers(&origin, 304), nm + 1);
     }
     let (code, text, ran) = check(&root, &[]);
     assert!(code == 0 && ran, "{text}");
     assert!(!security_advisories(&root).contains("CRIT-2026-0301"));
 
-    // --policy apply installs the fix; the next run is idle again.
+    // --policy download fetches the fix and installs nothing; --policy
+    // apply then installs it; the next run is idle again.
     push(&origin, &token, "CRIT-2026-0302", &[&fixes[1]]);
+    let (code, text, _) = check(&root, &["--policy", "download"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("downloaded CRIT-2026-0302"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-1.noarch")
+    );
+    let cached_rpms: Vec<PathBuf> = std::fs::read_dir(root.join("var/cache/dnf"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("packages/hello-1.0-3.noarch.rpm"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(cached_rpms.len(), 1, "the fix in dnf's package cache");
     let (code, text, _) = check(&root, &["--policy", "apply"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("applied CRIT-2026-0302"), "{text}");
+    assert!(text.contains("no reboot needed"), "{text}");
     assert_eq!(
         installed(&root, "hello").as_deref(),
         Some("hello-1.0-3.noarch")
@@ -411,6 +524,78 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert_eq!(installed(&root, "newdep"), None);
     let (_, _, ran) = check(&root, &["--policy", "apply"]);
     assert!(!ran, "a refused transaction is not retried every period");
+
+    // Retired, it is never applied (nor tried again).
+    retire(&origin, &token, "CRIT-2026-0303");
+    let (code, text, ran) = check(&root, &["--policy", "apply"]);
+    assert!(code == 0 && ran, "{text}");
+    assert!(!text.contains("CRIT-2026-0303"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-3.noarch")
+    );
+    assert_eq!(installed(&root, "newdep"), None);
+
+    // A fix that obsoletes (so removes) an installed package is refused.
+    push(&origin, &token, "CRIT-2026-0304", &[&obsoleting]);
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("NOT applying CRIT-2026-0304"), "{text}");
+    assert!(text.contains("obsoletes"), "{text}");
+    assert_eq!(
+        installed(&root, "other").as_deref(),
+        Some("other-1.0-1.noarch")
+    );
+    assert_eq!(
+        installed(&root, "oldthing").as_deref(),
+        Some("oldthing-1-1.noarch")
+    );
+
+    // Phased apply: with `apply_phases = 2` a system in phase 1 waits an
+    // `apply_phase_minutes` after it first saw the advisory; one in phase 0
+    // applies at once. The phase is sha256(machine-id:advisory) mod N.
+    retire(&origin, &token, "CRIT-2026-0304");
+    push(&origin, &token, "CRIT-2026-0305", &[&phased_fix]);
+    let conf_path = root.join("etc/hotpush/critical-check.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(&conf_path, format!("{conf}apply_phases = 2\n")).unwrap();
+    let machine_in_phase = |phase: u64| {
+        (0u64..)
+            .map(|i| format!("{i:032x}"))
+            .find(|mid| {
+                let h = sha256_hex(format!("{mid}:CRIT-2026-0305").as_bytes());
+                u64::from_str_radix(&h[..7], 16).unwrap() % 2 == phase
+            })
+            .unwrap()
+    };
+    std::fs::write(
+        root.join("etc/machine-id"),
+        format!("{}\n", machine_in_phase(1)),
+    )
+    .unwrap();
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("waiting for this system's phase to apply CRIT-2026-0305"),
+        "{text}"
+    );
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-3.noarch")
+    );
+    std::fs::write(
+        root.join("etc/machine-id"),
+        format!("{}\n", machine_in_phase(0)),
+    )
+    .unwrap();
+    let (code, text, _) = check(&root, &["--policy", "apply"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("applied CRIT-2026-0305"), "{text}");
+    assert_eq!(
+        installed(&root, "hello").as_deref(),
+        Some("hello-1.0-4.noarch")
+    );
+    std::fs::write(&conf_path, conf).unwrap();
 
     // The origin's hold: every check stands still, without even a request.
     assert_eq!(put_hold(&origin, None, 120), 401);
@@ -448,6 +633,32 @@ fn critical_check_brings_the_fix_to_an_installed_system() {
     assert!(wants(&root));
     dnf_ok(&root, &["-y", "-q", &no_repos, "remove", "critical-repos"]);
     assert!(!wants(&root));
+
+    // Installed again after the erase, it enables the timer again; an administrator's
+    // `systemctl disable` then survives the upgrade to a later package.
+    dnf_ok(
+        &root,
+        &["-y", "-q", &no_repos, "install", rpm.to_str().unwrap()],
+    );
+    assert!(wants(&root), "installed again, the timer is enabled again");
+    run_ok(
+        Command::new("systemctl")
+            .arg(format!("--root={}", root.display()))
+            .args(["disable", TIMER]),
+    );
+    assert!(!wants(&root));
+    dnf_ok(
+        &root,
+        &["-y", "-q", &no_repos, "upgrade", rpm3.to_str().unwrap()],
+    );
+    assert_eq!(
+        installed(&root, "critical-repos").as_deref(),
+        Some("critical-repos-3-1.noarch")
+    );
+    assert!(
+        !wants(&root),
+        "the upgrade keeps the administrator's disable"
+    );
 
     // A root without systemd: the package installs, remembers that it ran
     // its preset, and systemd's own first-install `preset-all` enables it.
@@ -515,6 +726,35 @@ fn critical_check_script_is_posix_sh() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("policy `sometimes`"));
+}
+
+/// On the real system (no `--installroot`) the check does nothing, with one
+/// line, on rpm-ostree/bootc systems and in containers. The markers are faked
+/// on a private `/run` in a mount namespace of its own (`unshare -m`, root),
+/// so the host is never looked at beyond them and never changed.
+#[test]
+fn critical_check_is_a_noop_on_image_based_systems_and_in_containers() {
+    require_tool("unshare");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("repo-templates/critical-check/critical-check");
+    for (marker, said) in [
+        ("ostree-booted", "rpm-ostree/bootc system"),
+        (".containerenv", "running in a container"),
+    ] {
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs tmpfs /run && : > /run/{marker} && exec sh \"$0\""
+            ))
+            .arg(&script)
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{marker}: {text}");
+        assert!(text.contains(said), "{marker}: {text}");
+        assert_eq!(text.lines().count(), 1, "{marker}: {text}");
+    }
 }
 
 /// What the mock metalink server answers next, and what it was asked.
@@ -728,6 +968,9 @@ fn critical_check_keeps_the_wire_contract() {
     let seen = mock.seen();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].0.ends_with("&countme=1"), "{seen:?}");
+    // The release from the `system-release(releasever)` provide, not the
+    // release package's own version.
+    assert!(seen[0].0.contains("repo=critical-f43&"), "{seen:?}");
     assert_eq!(seen[0].1, "");
     assert!(
         seen[0].2.starts_with(&format!(
@@ -802,6 +1045,39 @@ fn critical_check_keeps_the_wire_contract() {
         std::fs::remove_file(root.join(STATE).join("hold-until")).unwrap();
     }
 
+    // Keys only from files under the root: a .repo whose keys are URLs,
+    // or name files that are not there, is never refreshed (no request).
+    let repo_path = root.join("etc/yum.repos.d/critical-updates.repo");
+    let repo_text = std::fs::read_to_string(&repo_path).unwrap();
+    for keys in [
+        "https://[::1]:9/KEY",
+        "file:///etc/pki/rpm-gpg/MISSING",
+        "file:///etc/pki/rpm-gpg/K$(id)",
+    ] {
+        std::fs::write(
+            &repo_path,
+            repo_text.replace("file:///etc/pki/rpm-gpg/KEY", keys),
+        )
+        .unwrap();
+        let asked = mock.seen().len();
+        let (code, text, ran) = check(&root, &[]);
+        assert!(code == 0 && !ran, "{text}");
+        assert!(text.contains("refusing to refresh without keys"), "{text}");
+        assert_eq!(mock.seen().len(), asked, "{keys}: a request");
+    }
+    std::fs::write(&repo_path, repo_text).unwrap();
+
+    // A `releasever` in dnf's vars directory overrides the rpm database, as
+    // it does for dnf.
+    mock.answer(200, &[], &current, true);
+    install("/etc/dnf/vars/releasever", b"44\n", 0o644);
+    let (code, text, ran) = check(&root, &[]);
+    assert!(code == 0 && !ran, "{text}");
+    let seen = mock.seen();
+    let last = &seen.last().unwrap().0;
+    assert!(last.contains("repo=critical-f44&"), "{seen:?}");
+    std::fs::remove_file(root.join("etc/dnf/vars/releasever")).unwrap();
+
     // Origin unreachable: exit 0, one line.
     mock.stop();
     let (code, text, ran) = check(&root, &[]);
@@ -822,4 +1098,190 @@ fn httpdate(t: std::time::SystemTime) -> String {
         "+%a, %d %b %Y %H:%M:%S GMT",
     ]));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// One GET of the origin's router (no network) with extra request headers.
+async fn get_with(
+    t: &crate::common::test_app::TestApp,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    send(t, "GET", uri, headers, String::new()).await
+}
+
+async fn send(
+    t: &crate::common::test_app::TestApp,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = t
+        .router()
+        .clone()
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, body.to_vec())
+}
+
+/// The origin's side of the wire contract, in process: the metalink answers
+/// `If-None-Match` (every form that names its ETag: plain, weak, in a list,
+/// `*`) with an empty 304 and anything else with the document; a publication
+/// changes the ETag; the hold is set only by the push group, bounded to a day,
+/// audited, and rides on every metalink answer (200, 304, 404) until lifted;
+/// `countme` is counted by bucket 1..4 and anything else is ignored.
+#[tokio::test]
+async fn origin_metalink_is_conditional_holds_and_counts_countme() {
+    use crate::common::test_app::{signed_rpm, TestApp};
+    use axum::http::Method;
+    let t = TestApp::init().start().await;
+    let uri = "/metalink?repo=critical-f43&arch=x86_64";
+    let (status, headers, body) = get_with(&t, uri, &[]).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("repomd.xml"));
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+        "{etag}"
+    );
+    for inm in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"elsewhere\", {etag}"),
+        "*".to_owned(),
+    ] {
+        let (status, headers, body) = get_with(&t, uri, &[("if-none-match", &inm)]).await;
+        assert_eq!((status, body.len()), (304, 0), "{inm}");
+        assert_eq!(headers["etag"].to_str().unwrap(), etag, "{inm}");
+    }
+    for inm in ["\"elsewhere\"", &etag[1..], ""] {
+        let (status, _, body) = get_with(&t, uri, &[("if-none-match", inm)]).await;
+        assert_eq!(status, 200, "{inm}");
+        assert!(!body.is_empty());
+    }
+
+    // A publication changes the document and so the ETag.
+    let token = t.push_token();
+    t.push(&token, "CRIT-2026-0401", &[signed_rpm()]).await;
+    t.run_pending_jobs().await;
+    let (status, headers, _) = get_with(&t, uri, &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 200);
+    let new_etag = headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    // The hold: push group only, at most a day, audited.
+    let hold = |token: Option<String>, seconds: u64| {
+        let t = &t;
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
+            let mut headers = vec![("content-type", "application/json")];
+            if !auth.is_empty() {
+                headers.push(("authorization", auth.as_str()));
+            }
+            let (status, _, body) = send(
+                t,
+                "PUT",
+                "/api/v1/check-hold",
+                &headers,
+                serde_json::json!({ "seconds": seconds }).to_string(),
+            )
+            .await;
+            let seconds = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["seconds"].as_u64());
+            (status, seconds, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(hold(None, 600).await.0, 401);
+    let reader = t.token("bob", "readers");
+    assert_eq!(hold(Some(reader), 600).await.0, 403);
+    assert_eq!(hold(Some(token.clone()), 86_401).await.0, 400);
+    assert_eq!(
+        get_with(&t, uri, &[]).await.1.get("hotpush-check-hold"),
+        None
+    );
+    let (status, seconds, text) = hold(Some(token.clone()), 600).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(matches!(seconds, Some(599..=600)), "{text}");
+    for (uri, inm, want) in [
+        (uri, "", 200),
+        (uri, new_etag.as_str(), 304),
+        ("/metalink?repo=critical-f99&arch=x86_64", "", 404),
+    ] {
+        let (status, headers, _) = get_with(&t, uri, &[("if-none-match", inm)]).await;
+        assert_eq!(status, want, "{uri}");
+        let secs: u64 = headers["hotpush-check-hold"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=600).contains(&secs), "{secs}");
+    }
+    let got = t.get("/api/v1/check-hold").await.json();
+    assert!(matches!(got["seconds"].as_u64(), Some(1..=600)), "{got}");
+    assert_eq!(hold(Some(token.clone()), 0).await.1, Some(0));
+    assert_eq!(
+        get_with(&t, uri, &[]).await.1.get("hotpush-check-hold"),
+        None
+    );
+    let admin = t.token("root", "admin");
+    let audit = t
+        .request(
+            Method::GET,
+            "/api/v1/audit",
+            Some(&admin),
+            axum::body::Body::empty(),
+        )
+        .await
+        .json();
+    let holds: Vec<(bool, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "hold the critical checks")
+        .map(|e| {
+            (
+                e["allowed"] == true,
+                e["target"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(holds.contains(&(false, "600 s".to_owned())), "{holds:?}");
+    assert!(holds.contains(&(true, "600 s".to_owned())), "{holds:?}");
+    assert!(holds.contains(&(true, "0 s".to_owned())), "{holds:?}");
+
+    // countme: buckets 1..4 counted, anything else ignored; never an identifier.
+    for v in ["1", "2", "2", "4", "0", "5", "abc", "1x", "-1", ""] {
+        let (status, _, _) = get_with(&t, &format!("{uri}&countme={v}"), &[]).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let metrics = t.get("/metrics").await.text();
+    let count = |bucket: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "hotpush_metalink_countme_total{{bucket=\"{bucket}\"}} "
+                ))?
+                .parse::<u64>()
+                .ok()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        ["0", "1", "2", "3", "4", "5"].map(count),
+        [0, 1, 2, 0, 1, 0],
+        "{metrics}"
+    );
 }

@@ -14,6 +14,7 @@ mod dashboard;
 mod demo;
 mod dnf_repodata;
 mod doctor;
+mod embargo;
 mod hardening;
 mod hooks;
 mod intake;

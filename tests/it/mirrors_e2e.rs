@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::fixtures::{build_rpm, free_port, http_get, Dnf, Gpg, Origin, Proxy};
+use crate::common::fixtures::{
+    build_rpm, free_port, http_get, http_get_with_token, Dnf, Gpg, Origin, Proxy,
+};
 use crate::common::partner::Receiver;
 use crate::common::sshd::Sshd;
 use crate::common::support::hotpush;
@@ -371,7 +373,8 @@ fn a_stalled_partner_never_delays_publication_at_the_origin() {
         // though a fan-out to the stalled partner is in flight.
         let started = Instant::now();
         loop {
-            let (_, body) = http_get(&format!("{}/api/v1/pushes/{id}", origin.url)).unwrap();
+            let (_, body) =
+                http_get_with_token(&format!("{}/api/v1/pushes/{id}", origin.url), &token).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             if v["state"] == "published" {
                 assert_eq!(v["mirrors"][0]["current"], false, "{v}");

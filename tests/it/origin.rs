@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::common::fixtures::{build_rpm, http_get, Dnf, Gpg, Origin};
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Dnf, Gpg, Origin};
 use crate::common::support::hotpush;
 
 fn repofile(origin: &Origin) -> String {
@@ -582,7 +582,8 @@ fn accepted_pushes_survive_sigkill_at_random_points() {
     let deadline = Instant::now() + Duration::from_secs(60);
     for id in &pushes {
         loop {
-            let (_, body) = http_get(&format!("{}/api/v1/pushes/{id}", origin.url)).unwrap();
+            let (_, body) =
+                http_get_with_token(&format!("{}/api/v1/pushes/{id}", origin.url), &token).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             if v["state"] == "published" {
                 break;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::common::fixtures::{build_rpm, http_get, Gpg, Origin};
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Gpg, Origin};
 use crate::common::support::{hotpush, run_ok};
 
 /// Splits a shell command line the way `sh` does for the quoting the procedures
@@ -143,7 +143,11 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
 
     let mut seen = std::collections::BTreeSet::new();
     for line in &commands {
-        let argv = shell_split(line);
+        // The command's own words: a redirection or pipe ends them.
+        let argv: Vec<String> = shell_split(line)
+            .into_iter()
+            .take_while(|w| !matches!(w.as_str(), ">" | ">>" | "|" | "&&" | ";"))
+            .collect();
         let cli = hotpush::cli::Cli::try_parse_from(&argv)
             .unwrap_or_else(|e| panic!("`{line}` does not parse: {e}"));
         use hotpush::cli::Command as C;
@@ -214,7 +218,8 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
         assert!(all.contains(needle), "`{needle}` missing from:\n{all}");
     }
     assert!(
-        !all.contains("{{") && !all.contains("{%"),
+        // (rpm's own query format has `{%{`, never `{% `.)
+        !all.contains("{{") && !all.contains("{% ") && !all.contains("{%-"),
         "unrendered template:\n{all}"
     );
 
@@ -255,9 +260,14 @@ fn the_shell_splitter_handles_the_quoting_procedures_use() {
     );
 }
 
-fn checklist(origin: &Origin, push_id: i64) -> serde_json::Value {
-    let (code, body) =
-        http_get(&format!("{}/api/v1/pushes/{push_id}/checklist", origin.url)).unwrap();
+/// The checklist of a push, read with a push-group token (before publication
+/// the push is embargoed).
+fn checklist(origin: &Origin, token_file: &std::path::Path, push_id: i64) -> serde_json::Value {
+    let (code, body) = http_get_with_token(
+        &format!("{}/api/v1/pushes/{push_id}/checklist", origin.url),
+        token_file,
+    )
+    .unwrap();
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
@@ -320,7 +330,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .unwrap()
     });
     let id = push["id"].as_i64().unwrap();
-    let opened = checklist(&origin, id);
+    let opened = checklist(&origin, &token_file, id);
     assert_eq!(done(&opened), vec!["declared"], "{opened:#}");
     assert_eq!(states(&opened)[1], ("uploaded".into(), "pending".into()));
 
@@ -336,7 +346,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .status()
     });
     assert_eq!(status.as_u16(), 201);
-    let uploaded = checklist(&origin, id);
+    let uploaded = checklist(&origin, &token_file, id);
     assert_eq!(
         done(&uploaded),
         vec!["declared", "uploaded"],
@@ -370,7 +380,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last_len = 2;
     let finished = loop {
-        let list = checklist(&origin, id);
+        let list = checklist(&origin, &token_file, id);
         let keys = done(&list);
         assert_eq!(
             keys,
@@ -446,7 +456,7 @@ fn a_real_push_ticks_the_checklist_in_order() {
             .arg(&token_file)
             .arg("FEDORA-2026-0077"),
     );
-    let retired = checklist(&origin, id);
+    let retired = checklist(&origin, &token_file, id);
     assert_eq!(
         states(&retired).last().unwrap(),
         &("retired".to_owned(), "done".to_owned())
@@ -461,4 +471,32 @@ fn a_real_push_ticks_the_checklist_in_order() {
     ))
     .unwrap();
     assert_eq!(code, 404);
+}
+
+/// The procedure's signature check names the key of a correctly signed
+/// package on the installed rpm (the old `%{SIGPGP:pgpsig}` query printed
+/// `(none)` there), for an EdDSA and an RSA signature.
+#[test]
+fn the_signature_check_names_the_key_on_current_rpm() {
+    crate::common::support::require_tool("rpm");
+    let out = run_ok(hotpush().args(["sop", "--procedure", "emergency-push"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("rpm -qp --qf"))
+        .expect("the procedure has an rpm query line")
+        .replace("./fix/*.rpm", "\"$1\"");
+    let dir = crate::common::support::real_rpms();
+    let query = |rpm: &str| {
+        let out = run_ok(
+            std::process::Command::new("sh")
+                .args(["-c", &line, "sh"])
+                .arg(dir.join(rpm)),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let signed = query("createrepo_c/empty-signed-eddsa-0-0.x86_64.rpm");
+    assert!(signed.contains("Key ID 9b34bebb1f1d8f8a"), "{signed}");
+    let rsa = query("rpm-rs/v4/signed/rpm-basic-with-rsa4096-2.3.4-5.el9.noarch.rpm");
+    assert!(rsa.contains("Key ID e964f9fb30d073b5"), "{rsa}");
 }

@@ -4,6 +4,12 @@
 //! Every state-changing request is authenticated by a bearer token and
 //! authorised by group; every decision, allowed or refused, is written to the
 //! audit log with the caller's address.
+//!
+//! Embargo: every read answers in a [`Scope`]. Without a token it is
+//! [`Scope::Public`]: only what clients can already see (advisories with a
+//! published push, the packages of published pushes, published pushes, and
+//! events and jobs about nothing else); anything else answers exactly as an
+//! unknown id does. A push-group token gives [`Scope::Full`].
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,7 +29,7 @@ use crate::origin::app::App;
 use crate::origin::auth::{token_digest, ADMIN_GROUP};
 use crate::origin::jobs::PRIORITY_SECURITY;
 use crate::origin::publish::package_href;
-use crate::origin::store::{now_ms, AdvisoryRow, PushPackage, TokenOwner};
+use crate::origin::store::{now_ms, AcceptRefusal, AdvisoryText, PushPackage, TokenOwner};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -36,7 +42,7 @@ fn authorize(
     target: &str,
     group: &str,
 ) -> ApiResult<TokenOwner> {
-    let owner = authenticate(app, headers, remote, action, target, group)?;
+    let owner = check_token(app, headers, remote, action, target, group)?;
     app.store.audit(
         &owner.user,
         action,
@@ -89,11 +95,44 @@ pub(crate) fn rate_limited(network: &str, retry_after_secs: u64) -> ApiError {
     )
 }
 
-/// Checks the bearer token and the caller's group; refusals are audited (and
+/// What a reader may see: embargoed advisories and unpublished pushes only
+/// with a push-group token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// No token: what clients can already see.
+    Public,
+    /// A push-group token: everything.
+    Full,
+}
+
+/// The scope of a read: public without an `Authorization` header; with one,
+/// the token must be a valid push-group token (a refusal is audited like any
+/// other; an allowed read is not, so following a push does not flood the log).
+pub(crate) fn read_scope(
+    app: &App,
+    headers: &HeaderMap,
+    remote: &SocketAddr,
+    target: &str,
+) -> ApiResult<Scope> {
+    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return Ok(Scope::Public);
+    }
+    check_token(
+        app,
+        headers,
+        remote,
+        "read",
+        target,
+        &app.config.auth.push_group,
+    )?;
+    Ok(Scope::Full)
+}
+
+/// The bearer token names a user of `group`; refusals are audited and
 /// counted against the caller's network: past `server.bad_auth_max` the
 /// answer is 429 before any token is hashed, folded into one audit row per
-/// window), an allowed request is not: the caller audits it with its target.
-fn authenticate(
+/// window. An allowed request is not audited here.
+fn check_token(
     app: &App,
     headers: &HeaderMap,
     remote: &SocketAddr,
@@ -191,7 +230,7 @@ pub async fn create_push(
 ) -> ApiResult<impl IntoResponse> {
     // Authenticate before reading the body: a caller without a valid token
     // makes the origin read nothing (the connection is closed after the 401).
-    let owner = authenticate(
+    let owner = check_token(
         &app,
         &headers,
         &remote,
@@ -270,28 +309,25 @@ pub async fn create_push(
             ));
         }
     }
-    let now_s = now_ms() / 1000;
-    let existing = app.store.advisory(&req.advisory)?;
-    app.store.upsert_advisory(&AdvisoryRow {
-        id: req.advisory.clone(),
-        severity,
-        summary: req.summary.clone(),
-        description: req.description.clone(),
-        cves: req.cves.clone(),
-        releases: req.releases.clone(),
-        state: "pending".into(),
-        issued: existing.map(|a| a.issued).unwrap_or(now_s),
-        updated: now_s,
-        created_by: owner.user.clone(),
-    })?;
-    let id = app.store.create_push(&req.advisory, &owner.user)?;
+    // The texts stay on the push: the advisory changes when it is published.
+    let id = app.store.open_push(
+        &req.advisory,
+        &AdvisoryText {
+            severity,
+            summary: req.summary.clone(),
+            description: req.description.clone(),
+            cves: req.cves.clone(),
+            releases: req.releases.clone(),
+        },
+        &owner.user,
+    )?;
     app.emit(
         "push-created",
         format!("{} opened push {id} for {}", owner.user, req.advisory),
         Some(id),
         Some(req.advisory.clone()),
     );
-    Ok((StatusCode::CREATED, Json(push_view(&app, id)?)))
+    Ok((StatusCode::CREATED, Json(push_view(&app, id, Scope::Full)?)))
 }
 
 fn check_file_name(name: &str) -> ApiResult<()> {
@@ -483,7 +519,9 @@ pub async fn upload_package(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(pkg.sha256.clone(), record);
-    app.store.add_push_package(
+    // The push may have been submitted while this package was on its way:
+    // the store records it only if the push still takes packages.
+    let recorded = app.store.add_push_package(
         push_id,
         &PushPackage {
             sha256: pkg.sha256.clone(),
@@ -495,6 +533,17 @@ pub async fn upload_package(
             signed_by: read.signed_by.clone(),
         },
     )?;
+    if !recorded {
+        let state = app
+            .store
+            .push(push_id)?
+            .map(|p| p.state)
+            .unwrap_or_default();
+        return Err(refuse(ApiError::conflict(
+            format!("push {push_id} is `{state}`; it no longer takes packages"),
+            "open a new push for more packages",
+        )));
+    }
     app.emit(
         "package-uploaded",
         format!("push {push_id}: {} uploaded and verified", pkg.nevra()),
@@ -582,24 +631,32 @@ pub async fn submit_push(
         &format!("push {push_id}"),
         &app.config.auth.push_group,
     )?;
+    // The state check, the package count and the change are one transaction.
+    match app.store.accept_push(push_id, PRIORITY_SECURITY)? {
+        Ok(_job) => {}
+        Err(AcceptRefusal::NoSuchPush) => {
+            return Err(ApiError::not_found(format!(
+                "push {push_id} does not exist"
+            )))
+        }
+        Err(AcceptRefusal::NotUploading(state)) => {
+            return Err(ApiError::conflict(
+                format!("push {push_id} is already `{state}`"),
+                "follow it with `GET /api/v1/pushes/{id}`",
+            ))
+        }
+        Err(AcceptRefusal::Empty) => {
+            return Err(ApiError::bad_request(
+                "empty_push",
+                format!("push {push_id} has no packages"),
+                "upload at least one RPM before submitting",
+            ))
+        }
+    }
     let push = app
         .store
         .push(push_id)?
         .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
-    if push.state != "uploading" {
-        return Err(ApiError::conflict(
-            format!("push {push_id} is already `{}`", push.state),
-            "follow it with `GET /api/v1/pushes/{id}`",
-        ));
-    }
-    if app.store.push_packages(push_id)?.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_push",
-            format!("push {push_id} has no packages"),
-            "upload at least one RPM before submitting",
-        ));
-    }
-    app.store.accept_push(push_id, PRIORITY_SECURITY)?;
     app.emit(
         "push-accepted",
         format!(
@@ -610,7 +667,10 @@ pub async fn submit_push(
         Some(push.advisory_id.clone()),
     );
     app.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(push_view(&app, push_id)?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(push_view(&app, push_id, Scope::Full)?),
+    ))
 }
 
 /// `GET /api/v1/pushes/{id}`.
@@ -619,17 +679,23 @@ pub async fn submit_push(
     path = "/api/v1/pushes/{id}",
     operation_id = "getPush",
     summary = "One push, its packages and partner state",
+    security((), ("bearer" = [])),
     params(("id" = i64, Path, description = "push id")),
     responses(
         (status = 200, description = "OK", body = PushView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn get_push(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(push_id): Path<i64>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<PushView>> {
-    Ok(Json(push_view(&app, push_id)?))
+    let scope = read_scope(&app, &headers, &remote, &format!("push {push_id}"))?;
+    Ok(Json(push_view(&app, push_id, scope)?))
 }
 
 /// `GET /api/v1/pushes`.
@@ -638,21 +704,36 @@ pub async fn get_push(
     path = "/api/v1/pushes",
     operation_id = "listPushes",
     summary = "The newest pushes (at most 100), newest first",
-    responses((status = 200, description = "OK", body = Vec<PushView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<PushView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
-pub async fn list_pushes(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<PushView>>> {
+pub async fn list_pushes(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<PushView>>> {
+    let scope = read_scope(&app, &headers, &remote, "pushes")?;
     let pushes = app.store.pushes(100)?;
     let mut out = Vec::new();
     for p in pushes {
-        out.push(push_view(&app, p.id)?);
+        if scope == Scope::Full || p.state == "published" {
+            out.push(push_view(&app, p.id, scope)?);
+        }
     }
     Ok(Json(out))
 }
 
-pub(crate) fn push_view(app: &App, push_id: i64) -> ApiResult<PushView> {
+/// One push; in the public scope only a published one, and any other answers
+/// exactly as a push that does not exist.
+pub(crate) fn push_view(app: &App, push_id: i64, scope: Scope) -> ApiResult<PushView> {
     let p = app
         .store
         .push(push_id)?
+        .filter(|p| scope == Scope::Full || p.state == "published")
         .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
     let packages = app.store.push_packages(push_id)?;
     let arches: Vec<String> = packages.iter().map(|p| p.arch.clone()).collect();
@@ -675,6 +756,13 @@ pub(crate) fn push_view(app: &App, push_id: i64) -> ApiResult<PushView> {
         accepted_at_ms: p.accepted_at_ms,
         published_at_ms: p.published_at_ms,
         error: p.error,
+        proposal: p.proposal.map(|t| AdvisoryProposal {
+            severity: t.severity,
+            summary: t.summary,
+            description: t.description,
+            cves: t.cves,
+            releases: t.releases,
+        }),
         packages: packages
             .into_iter()
             .map(|x| PushPackageView {
@@ -783,7 +871,7 @@ pub async fn put_check_hold(
     body: Body,
 ) -> ApiResult<Json<CheckHold>> {
     // The token first, then the (capped) body.
-    let owner = authenticate(
+    let owner = check_token(
         &app,
         &headers,
         &remote,
@@ -836,10 +924,20 @@ pub async fn put_check_hold(
     path = "/api/v1/advisories",
     operation_id = "listAdvisories",
     summary = "Every advisory",
-    responses((status = 200, description = "OK", body = Vec<AdvisoryView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<AdvisoryView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
-pub async fn list_advisories(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<AdvisoryView>>> {
-    Ok(Json(advisory_views(&app)?))
+pub async fn list_advisories(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<AdvisoryView>>> {
+    let scope = read_scope(&app, &headers, &remote, "advisories")?;
+    Ok(Json(advisory_views(&app, scope)?))
 }
 
 /// `GET /api/v1/advisories/{id}`.
@@ -848,26 +946,39 @@ pub async fn list_advisories(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<
     path = "/api/v1/advisories/{id}",
     operation_id = "getAdvisory",
     summary = "One advisory",
+    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
     responses(
         (status = 200, description = "OK", body = AdvisoryView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn get_advisory(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<AdvisoryView>> {
-    advisory_views(&app)?
+    let scope = read_scope(&app, &headers, &remote, &id)?;
+    advisory_views(&app, scope)?
         .into_iter()
         .find(|a| a.id == id)
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))
 }
 
-pub(crate) fn advisory_views(app: &App) -> ApiResult<Vec<AdvisoryView>> {
+/// Every advisory the scope may see: in the public scope those with a
+/// published push, listing only the packages of published pushes (what clients
+/// can already download), with the texts the published pushes gave them.
+pub(crate) fn advisory_views(app: &App, scope: Scope) -> ApiResult<Vec<AdvisoryView>> {
+    let public = app.store.published_advisories()?;
     let mut packages: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for p in app.store.pushes(1000)? {
+        if scope == Scope::Public && p.state != "published" {
+            continue;
+        }
         for pkg in app.store.push_packages(p.id)? {
             let list = packages.entry(p.advisory_id.clone()).or_default();
             if !list.contains(&pkg.nevra) {
@@ -879,6 +990,7 @@ pub(crate) fn advisory_views(app: &App) -> ApiResult<Vec<AdvisoryView>> {
         .store
         .advisories()?
         .into_iter()
+        .filter(|a| scope == Scope::Full || public.contains(&a.id))
         .map(|a| AdvisoryView {
             packages: packages.remove(&a.id).unwrap_or_default(),
             id: a.id,
@@ -932,13 +1044,23 @@ pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
     path = "/api/v1/status",
     operation_id = "status",
     summary = "What is live where: repositories, advisories, partner mirrors",
-    responses((status = 200, description = "OK", body = StatusView))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = StatusView),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
-pub async fn status(State(app): State<Arc<App>>) -> ApiResult<Json<StatusView>> {
-    Ok(Json(status_view(&app)?))
+pub async fn status(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<StatusView>> {
+    let scope = read_scope(&app, &headers, &remote, "status")?;
+    Ok(Json(status_view(&app, scope)?))
 }
 
-pub(crate) fn status_view(app: &App) -> ApiResult<StatusView> {
+pub(crate) fn status_view(app: &App, scope: Scope) -> ApiResult<StatusView> {
     let mut repos = Vec::new();
     for repo in app.repos() {
         let cur = app.store.current_revision(&repo.path())?;
@@ -974,7 +1096,7 @@ pub(crate) fn status_view(app: &App) -> ApiResult<StatusView> {
         key_fingerprint: app.key.fingerprint(),
         queue_depth: app.store.queue_depth()?,
         repos,
-        advisories: advisory_views(app)?,
+        advisories: advisory_views(app, scope)?,
         mirrors: mirror_views(app)?,
     })
 }
@@ -1022,13 +1144,39 @@ pub async fn audit(
     path = "/api/v1/activity",
     operation_id = "activity",
     summary = "The newest jobs: start, end, outcome, duration, error",
-    responses((status = 200, description = "OK", body = Vec<JobView>))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<JobView>),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
-pub async fn activity(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<JobView>>> {
+pub async fn activity(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<JobView>>> {
+    let scope = read_scope(&app, &headers, &remote, "activity")?;
+    let public = app.store.published_advisories()?;
+    let published_pushes: std::collections::BTreeSet<i64> = match scope {
+        Scope::Full => Default::default(),
+        Scope::Public => app
+            .store
+            .pushes(1000)?
+            .into_iter()
+            .filter(|p| p.state == "published")
+            .map(|p| p.id)
+            .collect(),
+    };
     Ok(Json(
         app.store
             .jobs(200)?
             .into_iter()
+            .filter(|j| {
+                scope == Scope::Full
+                    || (j.push_id.is_none_or(|id| published_pushes.contains(&id))
+                        && j.advisory_id.as_ref().is_none_or(|a| public.contains(a)))
+            })
             .map(|j| JobView {
                 duration_ms: match (j.started_at_ms, j.finished_at_ms) {
                     (Some(s), Some(f)) => Some(f - s),
@@ -1055,30 +1203,60 @@ pub async fn activity(State(app): State<Arc<App>>) -> ApiResult<Json<Vec<JobView
     path = "/api/v1/events",
     operation_id = "events",
     summary = "Server-sent events as things happen; the SSE event name is the kind, the data an EventView",
-    responses((
-        status = 200,
-        description = "an endless text/event-stream of EventView JSON objects",
-        body = String,
-        content_type = "text/event-stream"
-    ))
+    security((), ("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "an endless text/event-stream of EventView JSON objects",
+            body = String,
+            content_type = "text/event-stream"
+        ),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
+    )
 )]
 pub async fn events(
     State(app): State<Arc<App>>,
-) -> Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, std::convert::Infallible>>>> {
+    let scope = read_scope(&app, &headers, &remote, "events")?;
     let rx = app.events.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
-        let e = e.ok()?;
-        let view = EventView {
-            kind: e.kind.clone(),
-            message: e.message,
-            push_id: e.push_id,
-            advisory: e.advisory,
-            at_ms: e.at_ms,
-        };
-        let data = serde_json::to_string(&view).ok()?;
-        Some(Ok(SseEvent::default().event(e.kind).data(data)))
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |e| {
+        let app = app.clone();
+        async move {
+            let e = e.ok()?;
+            if scope == Scope::Public && !event_is_public(&app, &e) {
+                return None;
+            }
+            let view = EventView {
+                kind: e.kind.clone(),
+                message: e.message,
+                push_id: e.push_id,
+                advisory: e.advisory,
+                at_ms: e.at_ms,
+            };
+            let data = serde_json::to_string(&view).ok()?;
+            Some(Ok(SseEvent::default().event(e.kind).data(data)))
+        }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// An event the public stream carries: about no push or a published one, and
+/// about no advisory or one with a published push. Decided when it is
+/// delivered (an unpublished push cannot become public in between, only the
+/// reverse); a store error hides it.
+fn event_is_public(app: &App, e: &crate::origin::app::Event) -> bool {
+    let push_ok = match e.push_id {
+        None => true,
+        Some(id) => matches!(app.store.push(id), Ok(Some(p)) if p.state == "published"),
+    };
+    let advisory_ok = match &e.advisory {
+        None => true,
+        Some(a) => matches!(app.store.published_advisories(), Ok(set) if set.contains(a)),
+    };
+    push_ok && advisory_ok
 }
 
 /// `GET /api/v1/pushes/{id}/checklist`: the emergency procedure's steps for this
@@ -1088,21 +1266,27 @@ pub async fn events(
     path = "/api/v1/pushes/{id}/checklist",
     operation_id = "pushChecklist",
     summary = "The emergency procedure's steps for this push, ticked as they happen",
+    security((), ("bearer" = [])),
     params(("id" = i64, Path, description = "push id")),
     responses(
         (status = 200, description = "OK", body = ChecklistView),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn push_checklist(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(push_id): Path<i64>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<ChecklistView>> {
-    Ok(Json(checklist_view(&app, push_id)?))
+    let scope = read_scope(&app, &headers, &remote, &format!("push {push_id}"))?;
+    Ok(Json(checklist_view(&app, push_id, scope)?))
 }
 
-pub(crate) fn checklist_view(app: &App, push_id: i64) -> ApiResult<ChecklistView> {
-    let view = push_view(app, push_id)?;
+pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult<ChecklistView> {
+    let view = push_view(app, push_id, scope)?;
     let rows = app.store.push_packages(push_id)?;
     let advisory = app.store.advisory(&view.advisory)?;
     // The metalink of every repository this push touched must list each partner
@@ -1194,17 +1378,23 @@ pub(crate) fn checklist_view(app: &App, push_id: i64) -> ApiResult<ChecklistView
     path = "/api/v1/advisories/{id}/announcement",
     operation_id = "advisoryAnnouncement",
     summary = "The announcement email (Subject line, CVEs, packages, the dnf command)",
+    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
     responses(
         (status = 200, description = "OK", body = String, content_type = "text/plain"),
         (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 401, description = "a token was sent and is not valid", body = ErrorEnvelope),
+        (status = 403, description = "the token is not of the push group", body = ErrorEnvelope),
     )
 )]
 pub async fn announcement(
     State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    let adv = advisory_views(&app)?
+    let scope = read_scope(&app, &headers, &remote, &id)?;
+    let adv = advisory_views(&app, scope)?
         .into_iter()
         .find(|a| a.id == id)
         .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))?;

@@ -325,13 +325,27 @@ impl Drop for Origin {
 
 /// A blocking GET on loopback: (status, body).
 pub fn http_get(url: &str) -> Result<(u16, Vec<u8>), String> {
+    http_get_as(url, None)
+}
+
+/// A blocking GET on loopback with the token in `token_file` (the full view of
+/// the API, embargoed pushes included): (status, body).
+pub fn http_get_with_token(url: &str, token_file: &Path) -> Result<(u16, Vec<u8>), String> {
+    let token = std::fs::read_to_string(token_file).map_err(|e| e.to_string())?;
+    http_get_as(url, Some(token.trim()))
+}
+
+fn http_get_as(url: &str, token: Option<&str>) -> Result<(u16, Vec<u8>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let resp = reqwest::Client::new()
-            .get(url)
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
             .timeout(Duration::from_secs(10))
             .send()
             .await

@@ -71,6 +71,30 @@ impl TestAppBuilder {
     }
 }
 
+/// An open `/api/v1/events` stream.
+pub struct EventStream {
+    body: axum::body::BodyDataStream,
+}
+
+impl EventStream {
+    /// The stream's text up to and including the event carrying `marker`
+    /// (sent with [`TestApp::emit_marker`] after the events of interest).
+    pub async fn read_until(&mut self, marker: &str) -> String {
+        use futures_util::StreamExt;
+        let mut text = String::new();
+        while !text.contains(marker) {
+            let chunk = self
+                .body
+                .next()
+                .await
+                .expect("the event stream ended")
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    }
+}
+
 /// The origin in this process. Dropping it checks that no job was left
 /// queued (a test that queues work must drain it).
 pub struct TestApp {
@@ -174,6 +198,37 @@ impl TestApp {
 
     pub async fn get(&self, uri: &str) -> TestResponse {
         self.request(Method::GET, uri, None, Body::empty()).await
+    }
+
+    /// `GET uri` with a bearer token (the full view of embargoed pushes).
+    pub async fn get_with(&self, uri: &str, token: &str) -> TestResponse {
+        self.request(Method::GET, uri, Some(token), Body::empty())
+            .await
+    }
+
+    /// Subscribes to `/api/v1/events` (with `token`: the full stream) and
+    /// returns the open stream.
+    pub async fn events(&self, token: Option<&str>) -> EventStream {
+        let mut req = Request::builder().uri("/api/v1/events");
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        EventStream {
+            body: resp.into_body().into_data_stream(),
+        }
+    }
+
+    /// Sends an event that every stream carries, so a reader knows it has
+    /// seen everything sent before it (no waiting on a clock).
+    pub fn emit_marker(&self, marker: &str) {
+        self.app.emit("test-marker", marker.to_owned(), None, None);
     }
 
     /// `POST uri` with a JSON body.
