@@ -913,4 +913,31 @@ mod tests {
         assert!(err.to_string().contains("`/`"), "{err}");
         assert!(!hint_of(&err).is_empty());
     }
+
+    #[test]
+    fn server_limits_have_defaults_and_bounds_named_by_field() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server, Config::default().server);
+        let c = parse("[server]\nidle_timeout_secs = 5\nconnections_max = 100\n").unwrap();
+        assert_eq!(
+            (c.server.idle_timeout_secs, c.server.connections_max),
+            (5, 100)
+        );
+        for (key, value) in [
+            ("header_read_timeout_secs", "0"),
+            ("idle_timeout_secs", "100000"),
+            ("connections_max", "1"),
+            ("json_body_bytes_max", "10"),
+            ("bad_auth_max", "0"),
+            ("bad_auth_window_secs", "0"),
+        ] {
+            let err = parse(&format!("[server]\n{key} = {value}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`server.{key}`")),
+                "{err}"
+            );
+            assert!(!hint_of(&err).is_empty());
+        }
+        assert!(parse("[server]\nkeepalive = 1\n").is_err());
+    }
 }
