@@ -366,10 +366,10 @@ fn scheme_of(url: &str) -> &str {
     }
 }
 
-/// Escapes text and attribute values.
+/// Escapes text and attribute values; a character XML cannot carry becomes U+FFFD.
 fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
+    for ch in crate::core::advisory::xml_safe(text).chars() {
         match ch {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),

@@ -17,6 +17,7 @@ mod doctor;
 mod embargo;
 mod hardening;
 mod hooks;
+mod hostile;
 mod intake;
 mod last_mile;
 mod metalink;
