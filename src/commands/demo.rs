@@ -232,6 +232,7 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         tls_key_file: None,
         retention_secs: crate::partner::RETENTION_HOURS_DEFAULT * 3600,
         blob_bytes_max: crate::partner::BLOB_BYTES_MAX_DEFAULT,
+        conn: Default::default(),
     };
     let running = crate::partner::start(settings)
         .await

@@ -113,9 +113,35 @@ pub struct App {
     pub check_hold_until_secs: std::sync::atomic::AtomicU64,
     /// Hosts dropped from the metalinks until their health probe passes again.
     pub health: HostHealth,
+    /// Refused authentications per network (`[server] bad_auth_max`).
+    pub auth_limit: crate::io::auth_limit::AuthLimiter,
 }
 
 impl App {
+    /// Writes one audit row per network whose rate-limit window has closed
+    /// with requests refused past the limit (`now_secs` is an input so tests
+    /// can close windows without waiting).
+    pub fn flush_auth_audit(&self, now_secs: u64) -> anyhow::Result<()> {
+        for f in self.auth_limit.take_closed(now_secs) {
+            self.store.audit(
+                "-",
+                "rate-limited",
+                "-",
+                false,
+                &format!(
+                    "{} requests refused with 429 after too many bad tokens, in the {} s window from {}",
+                    f.refused,
+                    f.window_secs,
+                    chrono::DateTime::from_timestamp(f.window_start_secs as i64, 0)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default()
+                ),
+                &f.network,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Every repository the configuration defines, in a stable order.
     pub fn repos(&self) -> Vec<RepoId> {
         self.repo_list.clone()

@@ -42,6 +42,37 @@ pub struct Config {
     pub retirement: Option<RetirementConfig>,
     /// HTTPS terminated by the origin itself; `None` (no `[tls]` table): plain HTTP only.
     pub tls: Option<TlsConfig>,
+    /// `[server]`: connection and request limits of every listener.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what one client may hold of the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// A request head must arrive within this long (also the keep-alive wait
+    /// of HTTP/1 between two requests).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Open connections per listener; at the cap the longest-idle one is closed.
+    pub connections_max: usize,
+    /// The largest JSON request body (every route but the package upload).
+    pub json_body_bytes_max: usize,
+    /// Refused authentications per address (IPv4 /32, IPv6 /64) within
+    /// `bad_auth_window_secs` before the API answers 429.
+    pub bad_auth_max: u32,
+    pub bad_auth_window_secs: u64,
+}
+
+impl ServerConfig {
+    /// The listeners' connection limits.
+    pub fn conn_limits(&self) -> crate::io::serve::ConnLimits {
+        crate::io::serve::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            connections_max: self.connections_max,
+        }
+    }
 }
 
 /// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
@@ -159,6 +190,14 @@ impl Default for Config {
             },
             retirement: None,
             tls: None,
+            server: ServerConfig {
+                header_read_timeout_secs: 10,
+                idle_timeout_secs: 60,
+                connections_max: 4096,
+                json_body_bytes_max: 65536,
+                bad_auth_max: 10,
+                bad_auth_window_secs: 60,
+            },
         }
     }
 }
@@ -257,6 +296,7 @@ struct RawConfig {
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
     tls: Option<RawTls>,
+    server: Option<RawServer>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +305,17 @@ struct RawTls {
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
     listen: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    connections_max: Option<usize>,
+    json_body_bytes_max: Option<usize>,
+    bad_auth_max: Option<u32>,
+    bad_auth_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -542,6 +593,7 @@ impl RawConfig {
             None => None,
             Some(raw) => Some(validate_tls(ctx, raw, &listen)?),
         };
+        let server = validate_server(ctx, self.server.unwrap_or_default(), defaults.server)?;
 
         Ok(Config {
             data_dir,
@@ -572,8 +624,77 @@ impl RawConfig {
             },
             retirement,
             tls,
+            server,
         })
     }
+}
+
+fn validate_server(ctx: &Ctx<'_>, raw: RawServer, d: ServerConfig) -> anyhow::Result<ServerConfig> {
+    let s = ServerConfig {
+        header_read_timeout_secs: raw
+            .header_read_timeout_secs
+            .unwrap_or(d.header_read_timeout_secs),
+        idle_timeout_secs: raw.idle_timeout_secs.unwrap_or(d.idle_timeout_secs),
+        connections_max: raw.connections_max.unwrap_or(d.connections_max),
+        json_body_bytes_max: raw.json_body_bytes_max.unwrap_or(d.json_body_bytes_max),
+        bad_auth_max: raw.bad_auth_max.unwrap_or(d.bad_auth_max),
+        bad_auth_window_secs: raw.bad_auth_window_secs.unwrap_or(d.bad_auth_window_secs),
+    };
+    let range = |field: &str, value: u64, lo: u64, hi: u64, hint: &str| {
+        if (lo..=hi).contains(&value) {
+            Ok(())
+        } else {
+            Err(ctx.invalid(
+                field,
+                &value.to_string(),
+                &format!("must be between {lo} and {hi}"),
+                hint,
+            ))
+        }
+    };
+    range(
+        "server.header_read_timeout_secs",
+        s.header_read_timeout_secs,
+        1,
+        600,
+        "a client sends its request head within seconds; 10 is the default",
+    )?;
+    range(
+        "server.idle_timeout_secs",
+        s.idle_timeout_secs,
+        1,
+        3600,
+        "idle keep-alive connections only hold descriptors; 60 is the default",
+    )?;
+    range(
+        "server.connections_max",
+        s.connections_max as u64,
+        16,
+        1_000_000,
+        "open connections per listener; 4096 is the default",
+    )?;
+    range(
+        "server.json_body_bytes_max",
+        s.json_body_bytes_max as u64,
+        1024,
+        16 * 1024 * 1024,
+        "JSON requests are small; 65536 is the default (packages have `intake.package_bytes_max`)",
+    )?;
+    range(
+        "server.bad_auth_max",
+        u64::from(s.bad_auth_max),
+        1,
+        1_000_000,
+        "refused tokens per address and window before 429; 10 is the default",
+    )?;
+    range(
+        "server.bad_auth_window_secs",
+        s.bad_auth_window_secs,
+        1,
+        86_400,
+        "the window of `server.bad_auth_max`; 60 is the default",
+    )?;
+    Ok(s)
 }
 
 fn validate_listen(ctx: &Ctx<'_>, list: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
@@ -897,5 +1018,32 @@ mod tests {
         assert!(err.to_string().contains("`repos.channel`"), "{err}");
         assert!(err.to_string().contains("`/`"), "{err}");
         assert!(!hint_of(&err).is_empty());
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_bounds_named_by_field() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server, Config::default().server);
+        let c = parse("[server]\nidle_timeout_secs = 5\nconnections_max = 100\n").unwrap();
+        assert_eq!(
+            (c.server.idle_timeout_secs, c.server.connections_max),
+            (5, 100)
+        );
+        for (key, value) in [
+            ("header_read_timeout_secs", "0"),
+            ("idle_timeout_secs", "100000"),
+            ("connections_max", "1"),
+            ("json_body_bytes_max", "10"),
+            ("bad_auth_max", "0"),
+            ("bad_auth_window_secs", "0"),
+        ] {
+            let err = parse(&format!("[server]\n{key} = {value}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`server.{key}`")),
+                "{err}"
+            );
+            assert!(!hint_of(&err).is_empty());
+        }
+        assert!(parse("[server]\nkeepalive = 1\n").is_err());
     }
 }

@@ -114,6 +114,16 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// What a run that failed for lack of disk space queues again
+/// ([`Store::finish_run_retrying`]).
+#[derive(Debug, Clone, Default)]
+pub struct Retry {
+    pub pushes: Vec<i64>,
+    /// One more run without a push (routine work failed).
+    pub run: bool,
+    pub priority: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
     pub user: String,
@@ -817,7 +827,7 @@ impl Store {
             )?;
         }
         let mut pushes = BTreeMap::new();
-        for id in jobs.iter().filter_map(|j| j.push_id) {
+        for (j, id) in jobs.iter().filter_map(|j| j.push_id.map(|id| (j, id))) {
             let push = tx
                 .query_row(
                     &format!("SELECT {PUSH_COLUMNS} FROM pushes WHERE id = ?1"),
@@ -825,7 +835,10 @@ impl Store {
                     Self::push_from_row,
                 )
                 .optional()?;
-            if let Some(push) = push.filter(|p| p.state == "accepted") {
+            // A `retry` job brings back its push, failed by a full disk.
+            if let Some(push) =
+                push.filter(|p| p.state == "accepted" || (p.state == "failed" && j.kind == "retry"))
+            {
                 pushes.insert(id, push);
             }
         }
@@ -834,7 +847,7 @@ impl Store {
             let mut stmt = tx.prepare(
                 "SELECT p.advisory_id, p.id, p.state, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
                  FROM pushes p JOIN push_packages pp ON pp.push_id = p.id
-                 WHERE p.state IN ('accepted', 'published')
+                 WHERE p.state IN ('accepted', 'published', 'failed')
                  ORDER BY p.id, pp.file_name",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -915,14 +928,50 @@ impl Store {
         failed: &[(i64, String)],
         run_error: Option<&str>,
     ) -> anyhow::Result<()> {
+        self.finish_run_retrying(jobs, published, failed, run_error, &Retry::default())
+    }
+
+    /// [`Store::finish_run`], and in the same transaction queues a `retry`
+    /// job for each push in `retry.pushes` (failed for a reason that passes:
+    /// a full disk) and one more run when `retry.run`. A retried push stays
+    /// `failed` with its reason until its retry publishes it.
+    pub fn finish_run_retrying(
+        &self,
+        jobs: &[JobRow],
+        published: &[i64],
+        failed: &[(i64, String)],
+        run_error: Option<&str>,
+        retry: &Retry,
+    ) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
+        for id in &retry.pushes {
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
+                 VALUES ('retry', ?1, 'queued', ?2, ?3, ?4)",
+                params![
+                    retry.priority,
+                    id,
+                    format!("retry push {id} after a failed publication"),
+                    now
+                ],
+            )?;
+        }
+        if retry.run {
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, reason, created_at_ms)
+                 VALUES ('retry', ?1, 'queued', 'retry after a failed publication', ?2)",
+                params![retry.priority, now],
+            )?;
+        }
         let mut published_sorted = published.to_vec();
         published_sorted.sort_unstable();
         for id in &published_sorted {
             let n = tx.execute(
-                "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
+                // `failed` too: a push failed by a full disk and retried.
+                "UPDATE pushes SET state = 'published', published_at_ms = ?2, error = NULL
+                 WHERE id = ?1 AND state IN ('accepted', 'failed')",
                 params![id, now],
             )?;
             if n == 0 {
@@ -944,7 +993,7 @@ impl Store {
         }
         for (id, e) in failed {
             tx.execute(
-                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
+                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
                 params![id, e],
             )?;
         }

@@ -4,34 +4,27 @@
 //! its files change on disk (checked at most every [`RELOAD_CHECK_INTERVAL`]),
 //! so a renewed certificate is served without a restart.
 //!
-//! [`wrap`] turns one accepted `TcpStream` into a TLS stream (the handshake,
-//! bounded by [`HANDSHAKE_TIMEOUT`]); [`TlsListener`] runs handshakes in their
-//! own tasks, so a slow client never holds up the others, and hands finished
-//! connections to `axum::serve`. Plain HTTP on the top-level `listen` stays
-//! as it is.
+//! [`Prepared::spawn`] serves the `[tls]` listeners through `io::serve`, the
+//! accept loop plain HTTP uses (header-read and idle timeouts, the connection
+//! cap); each handshake runs in its connection's task, bounded by the
+//! header-read timeout, so a slow client never holds up the others. Plain
+//! HTTP on the top-level `listen` stays as it is.
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::logging::user_error;
 use crate::origin::config::TlsConfig;
 
-/// The longest a TLS handshake may take before the connection is closed.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often, at most, the certificate files are looked at for a change.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(2);
-/// Handshakes running at once per listener; more connections wait in the backlog.
-const HANDSHAKES_IN_FLIGHT_MAX: usize = 1024;
 /// Sessions the server-side resumption cache keeps.
 const SESSION_CACHE_ENTRIES: usize = 16 * 1024;
 
@@ -182,90 +175,6 @@ pub fn acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// The TLS handshake on one accepted connection, bounded by [`HANDSHAKE_TIMEOUT`].
-pub async fn wrap(acceptor: &TlsAcceptor, stream: TcpStream) -> io::Result<TlsStream<TcpStream>> {
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
-}
-
-/// A listener whose connections have finished their handshake.
-pub struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Accepts on `tcp` and runs each handshake in its own task (at most
-    /// [`HANDSHAKES_IN_FLIGHT_MAX`] at once).
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = tokio::sync::mpsc::channel(HANDSHAKES_IN_FLIGHT_MAX);
-        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_IN_FLIGHT_MAX));
-        let accepting = tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (stream, remote) = match tcp.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::debug!(error = %e, "accepting a TLS connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let (acceptor, ready_tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match wrap(&acceptor, stream).await {
-                        Ok(tls) => {
-                            drop(slot);
-                            let _ = ready_tx.send((tls, remote)).await;
-                        }
-                        Err(e) => {
-                            tracing::debug!(remote = %remote, error = %e, "TLS handshake failed")
-                        }
-                    }
-                });
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener {
-            ready,
-            local,
-            accepting,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept task ended (only when the listener is going away).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
 /// The HTTPS listeners of `[tls]`, bound and with their acceptor loaded,
 /// before anything else of the origin starts.
 pub struct Prepared {
@@ -296,23 +205,22 @@ impl Prepared {
     pub fn spawn(
         self,
         router: &axum::Router,
+        limits: crate::io::serve::ConnLimits,
         stopped: &tokio::sync::watch::Receiver<bool>,
         servers: &mut tokio::task::JoinSet<io::Result<()>>,
     ) -> io::Result<()> {
+        // The same accept loop as plain HTTP (`io::serve`): header-read and
+        // idle timeouts, the connection cap; each handshake runs in its
+        // connection's task, bounded by the header-read timeout.
         for tcp in self.listeners {
             tracing::info!(listen = %tcp.local_addr()?, "origin listening for HTTPS");
-            let listener = TlsListener::new(tcp, self.acceptor.clone())?.tap_io(|_| {});
-            let svc = router
-                .clone()
-                .into_make_service_with_connect_info::<SocketAddr>();
-            let mut stopped = stopped.clone();
-            servers.spawn(async move {
-                axum::serve(listener, svc)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await
-            });
+            servers.spawn(crate::io::serve::serve(
+                tcp,
+                router.clone(),
+                Some(self.acceptor.clone()),
+                limits,
+                stopped.clone(),
+            ));
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ pub(super) async fn upload_blob(
     let mut guard = TempGuard(Some(temp.clone()));
     let mut file = tokio::fs::File::create(&temp)
         .await
-        .map_err(|e| ApiError::internal("creating an upload file", e))?;
+        .map_err(|e| ApiError::io("creating an upload file", &e))?;
     let mut hasher = Sha256::new();
     let mut size_bytes = 0u64;
     let mut stream = body.into_data_stream();
@@ -102,7 +102,7 @@ pub(super) async fn upload_blob(
         hasher.update(&chunk);
         file.write_all(&chunk)
             .await
-            .map_err(|e| ApiError::internal("writing an upload", e))?;
+            .map_err(|e| ApiError::io("writing an upload", &e))?;
     }
     let got = hex::encode(hasher.finalize());
     if got != sha256 {
@@ -111,17 +111,22 @@ pub(super) async fn upload_blob(
             format!("the uploaded bytes hash to `{got}`, not `{sha256}`"),
         ));
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without it a full disk went unnoticed.
+    file.flush()
+        .await
+        .map_err(|e| ApiError::io("writing an upload", &e))?;
     file.sync_all()
         .await
-        .map_err(|e| ApiError::internal("syncing an upload", e))?;
+        .map_err(|e| ApiError::io("syncing an upload", &e))?;
     drop(file);
     let parent = final_path.parent().expect("blob paths have a parent");
     tokio::fs::create_dir_all(parent)
         .await
-        .map_err(|e| ApiError::internal("creating a blob directory", e))?;
+        .map_err(|e| ApiError::io("creating a blob directory", &e))?;
     tokio::fs::rename(&temp, &final_path)
         .await
-        .map_err(|e| ApiError::internal("storing a blob", e))?;
+        .map_err(|e| ApiError::io("storing a blob", &e))?;
     guard.0 = None;
     tracing::debug!(sha256 = %sha256, size_bytes, "blob stored");
     Ok(StatusCode::CREATED)

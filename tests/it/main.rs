@@ -15,6 +15,7 @@ mod demo;
 mod dnf_repodata;
 mod doctor;
 mod embargo;
+mod hardening;
 mod hooks;
 mod hostile;
 mod intake;

@@ -54,6 +54,21 @@ fn authorize(
     Ok(owner)
 }
 
+/// The seconds since the epoch, for the bad-authentication limit.
+fn now_secs() -> u64 {
+    now_ms().max(0) as u64 / 1000
+}
+
+/// The 429 of a network over the bad-authentication limit.
+pub(crate) fn rate_limited(network: &str, retry_after_secs: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many refused tokens from `{network}`; try again in {retry_after_secs} s"),
+        "check the token file; `hotpush token create` issues a new token",
+    )
+}
+
 /// What a reader may see: embargoed advisories and unpublished pushes only
 /// with a push-group token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +102,10 @@ pub(crate) fn read_scope(
     Ok(Scope::Full)
 }
 
-/// The bearer token names a user of `group`; refusals are audited.
+/// The bearer token names a user of `group`; refusals are audited and
+/// counted against the caller's network: past `server.bad_auth_max` the
+/// answer is 429 before any token is hashed, folded into one audit row per
+/// window. An allowed request is not audited here.
 fn check_token(
     app: &App,
     headers: &HeaderMap,
@@ -96,6 +114,11 @@ fn check_token(
     target: &str,
     group: &str,
 ) -> ApiResult<TokenOwner> {
+    let network = crate::io::auth_limit::network_of(remote.ip());
+    let now = now_secs();
+    if let Some(retry) = app.auth_limit.limited(&network, now) {
+        return Err(rate_limited(&network, retry));
+    }
     let remote = remote.ip().to_string();
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -103,6 +126,8 @@ fn check_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = token else {
+        app.flush_auth_audit(now)?;
+        app.auth_limit.refused(&network, now);
         app.store
             .audit("-", action, target, false, "no token", &remote)?;
         return Err(ApiError::new(
@@ -113,6 +138,8 @@ fn check_token(
         ));
     };
     let Some(owner) = app.store.token_owner(&token_digest(token))? else {
+        app.flush_auth_audit(now)?;
+        app.auth_limit.refused(&network, now);
         app.store
             .audit("-", action, target, false, "unknown token", &remote)?;
         return Err(ApiError::new(
@@ -187,20 +214,38 @@ pub async fn create_push(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: bytes::Bytes,
+    body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    // Authenticate before looking at the body: a refusal must not depend on it.
-    let target = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let owner = authorize(
+    // Authenticate before reading the body: a caller without a valid token
+    // makes the origin read nothing (the connection is closed after the 401).
+    let owner = check_token(
         &app,
         &headers,
         &remote,
         "push",
-        &target,
+        "",
         &app.config.auth.push_group,
+    )?;
+    let limit = app.config.server.json_body_bytes_max;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the push request is larger than {limit} bytes, or was interrupted"),
+            "send only the advisory's fields; packages go up with `PUT .../packages/{file}`",
+        )
+    })?;
+    let target = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    app.store.audit(
+        &owner.user,
+        "push",
+        &target,
+        true,
+        "allowed",
+        &remote.ip().to_string(),
     )?;
     let req: NewPush = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
@@ -577,6 +622,9 @@ async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiR
         }
         file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without this a full disk left an empty file.
+    file.flush().await.map_err(anyhow::Error::from)?;
     file.sync_all().await.map_err(anyhow::Error::from)?;
     Ok(size)
 }
@@ -850,6 +898,10 @@ pub async fn put_check_hold(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    // Read before the token so that a refusal is audited with the hold it
+    // asked for; bounded by `[server] json_body_bytes_max` (the router's
+    // body limit), so an unauthenticated caller makes the origin read at
+    // most that much.
     Json(req): Json<CheckHold>,
 ) -> ApiResult<Json<CheckHold>> {
     authorize(
