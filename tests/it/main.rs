@@ -22,6 +22,7 @@ mod metalink;
 mod mirrors_e2e;
 mod origin;
 mod partner;
+mod push_progress;
 mod repodata;
 mod reposrpm;
 mod retirement;
