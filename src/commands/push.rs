@@ -70,7 +70,7 @@ pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
-    let server = server_url(&args.server);
+    let server = server_url(&args.server)?;
     let client = http_client()?;
     // Check sizes against the origin's limit before anything is sent: a server
     // refusing a body mid-upload cannot always get its answer through.

@@ -42,7 +42,7 @@ pub struct RepofileArgs {
 /// `hotpush repofile`: the `.repo` text, rendered from `repo-templates/`.
 pub fn print(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let (status, _) = get_status(&client, &server, None).await?;
         let text = crate::core::repofile::render(&status, args.release.as_deref())?;

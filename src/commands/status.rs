@@ -21,7 +21,7 @@ pub struct StatusArgs {
 /// `hotpush status`.
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let token = args.token_file.as_deref().map(read_token).transpose()?;
         let (status, text) = get_status(&client, &server, token.as_deref()).await?;

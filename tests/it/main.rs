@@ -7,6 +7,7 @@
 )]
 
 mod api;
+mod client_input;
 mod common;
 mod config;
 mod createrepo;
