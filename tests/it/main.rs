@@ -33,3 +33,4 @@ mod signing;
 mod sop;
 mod tidy;
 mod verify;
+mod zypper;
