@@ -66,7 +66,11 @@ fn zypper_sees_installs_and_loses_a_security_patch() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let gpg = Gpg::new(dir, "security@example.com");
-    let origin = Origin::start(dir, Some(&gpg.public_key), "");
+    let origin = Origin::start(
+        dir,
+        Some(&gpg.public_key),
+        "\n[announce]\nfrom = \"security@example.org\"\n",
+    );
     let token = origin.token("alice", "security");
     let old = build_rpm(dir, "hello", "1.0", "1", "noarch");
     let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
@@ -111,6 +115,26 @@ fn zypper_sees_installs_and_loses_a_security_patch() {
     zypper.ok(&["refresh"]);
     let patches = zypper.ok(&["list-patches", "--category", "security"]);
     assert!(patches.contains("CRIT-2026-0042"), "{patches}");
+    // The patch comes from the distribution's security contact, not the pusher.
+    let info = zypper.ok(&["info", "-t", "patch", "CRIT-2026-0042"]);
+    assert!(info.contains("security@example.org"), "{info}");
+    assert!(!info.contains("alice"), "{info}");
+    // The repo key is served beside the signature too, as openSUSE repos do.
+    let (code, key) = crate::common::fixtures::http_get(&format!(
+        "{}/pub/critical/43/x86_64/repodata/repomd.xml.key",
+        origin.url
+    ))
+    .unwrap();
+    assert_eq!(code, 200);
+    let (_, served_key) =
+        crate::common::fixtures::http_get(&format!("{}/keys/repo.asc", origin.url)).unwrap();
+    assert_eq!(key, served_key);
+    let (code, _) = crate::common::fixtures::http_get(&format!(
+        "{}/pub/critical/99/x86_64/repodata/repomd.xml.key",
+        origin.url
+    ))
+    .unwrap();
+    assert_eq!(code, 404);
     let text = zypper.ok(&["patch", "--category", "security"]);
     assert_eq!(zypper.installed("hello"), "hello-1.0-2.noarch", "{text}");
 
