@@ -201,6 +201,7 @@ async fn follow(
     spinner.enable_steady_tick(Duration::from_millis(120));
     let mut published_reported = false;
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    let mut said: BTreeMap<String, Option<String>> = BTreeMap::new();
     loop {
         let resp = client
             .get(format!("{server}/api/v1/pushes/{push_id}"))
@@ -234,10 +235,14 @@ async fn follow(
                 }
                 let partners = partner_progress(&view.mirrors);
                 for p in &partners {
-                    let line = p.line();
+                    // The error and its hint are printed when they change, not
+                    // with every retry.
+                    let said = said.entry(p.name.clone()).or_default();
+                    let line = p.line(said);
                     if shown.get(&p.name) != Some(&line) {
                         spinner.suspend(|| eprintln!("{line}"));
                         shown.insert(p.name.clone(), line);
+                        *said = p.error.clone();
                     }
                 }
                 let pending: Vec<&str> = partners
@@ -318,8 +323,9 @@ struct PartnerProgress {
 }
 
 impl PartnerProgress {
-    /// The line `hotpush push` prints when it changes.
-    fn line(&self) -> String {
+    /// The line `hotpush push` prints when it changes; the error (and its hint)
+    /// only when it differs from `said`, the last one printed.
+    fn line(&self, said: &Option<String>) -> String {
         if self.current {
             return format!(
                 "  {}: holds the fix (verified over its public URL)",
@@ -342,11 +348,11 @@ impl PartnerProgress {
                 if self.retries == 1 { "y" } else { "ies" }
             ));
         }
-        if let Some(error) = &self.error {
+        if let Some(error) = self.error.as_ref().filter(|e| said.as_ref() != Some(*e)) {
             line.push_str(&format!(": {error}"));
-        }
-        if let Some(hint) = &self.hint {
-            line.push_str(&format!("\n    hint: {hint}"));
+            if let Some(hint) = &self.hint {
+                line.push_str(&format!("\n    hint: {hint}"));
+            }
         }
         line
     }
