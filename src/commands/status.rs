@@ -81,6 +81,9 @@ fn render_status(s: &StatusView) -> String {
                     .map(|e| format!("  last error: {e}"))
                     .unwrap_or_default()
             ));
+            if let Some(hint) = &m.hint {
+                out.push_str(&format!("  {:<16} hint: {hint}\n", ""));
+            }
         }
     }
     out

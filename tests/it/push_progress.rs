@@ -121,6 +121,20 @@ fn push_exits_after_first_attempts_naming_a_down_and_an_untrusted_partner() {
     assert_eq!(row["current"], false, "{row}");
     assert_eq!(row["attempted"], true, "{row}");
     assert!(row["hint"].as_str().unwrap().contains("ca_file"), "{row}");
+    let text = String::from_utf8(
+        crate::common::support::run_ok(crate::common::support::hotpush().args([
+            "status",
+            "--server",
+            &origin.url,
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.contains("hint: the partner's certificate is not trusted")
+            && text.contains("hint: connection refused"),
+        "{text}"
+    );
 
     // A catch-up run that carries only the two partners behind must still count
     // the healthy partner the metalink lists.
