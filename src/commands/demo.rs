@@ -250,6 +250,7 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         secret_file,
         ca_file: Some(data_dir.join("tls/cert.pem")),
         known_hosts_file: None,
+        weight: 1,
     };
     Ok(Partner {
         name,

@@ -4,6 +4,7 @@
 //! `/pub` file responder (`pub_files`) and the secret-file policy (`secret`).
 //! Imports `core` and `logging` only.
 
+pub mod etag;
 pub mod fs;
 pub mod http;
 pub mod http_error;

@@ -43,6 +43,8 @@ pub struct Config {
     /// `[announce]`: the security contact (updateinfo's `from`) and where
     /// announcements are mailed.
     pub announce: AnnounceConfig,
+    /// HTTPS terminated by the origin itself; `None` (no `[tls]` table): plain HTTP only.
+    pub tls: Option<TlsConfig>,
 }
 
 /// `[announce]`. `from` is the distribution's security contact: the sender of
@@ -54,6 +56,18 @@ pub struct AnnounceConfig {
     pub from: Option<String>,
     pub smtp_url: Option<String>,
     pub to: Vec<String>,
+}
+
+/// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
+/// on the top-level `listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain; re-read when it changes on disk.
+    pub cert_file: PathBuf,
+    /// PEM private key; re-read with the certificate.
+    pub key_file: PathBuf,
+    /// The HTTPS addresses (default `[::]:8443`).
+    pub listen: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +107,17 @@ pub struct MetalinkConfig {
     /// 0 (the default) never lists alternates. Never used while a security
     /// advisory is live.
     pub alternates_minutes: u64,
+    /// The origin's relative share of first places in the metalink (see
+    /// `mirrors.toml` `weight`); default 1, 0 = listed after the partners.
+    pub origin_weight: u32,
+    /// While fewer partners than this are verified (and healthy) the origin
+    /// is listed first; from then on every host is ordered by weight per
+    /// request. Default 2.
+    pub spread_min_partners: u32,
+    /// How often every listed host is probed (a conditional GET of its
+    /// repomd.xml, bounded by the interval); a failing host leaves the
+    /// metalink until it passes again. Default 5; 0 = no probes.
+    pub probe_interval_secs: u64,
 }
 
 /// `[retirement]`: where the regular updates repositories are, and how often
@@ -153,9 +178,13 @@ impl Default for Config {
             },
             metalink: MetalinkConfig {
                 alternates_minutes: 0,
+                origin_weight: 1,
+                spread_min_partners: 2,
+                probe_interval_secs: 5,
             },
             retirement: None,
             announce: AnnounceConfig::default(),
+            tls: None,
         }
     }
 }
@@ -254,6 +283,15 @@ struct RawConfig {
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
     announce: Option<RawAnnounce>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    listen: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +327,9 @@ struct RawPublish {
 #[serde(deny_unknown_fields)]
 struct RawMetalink {
     alternates_minutes: Option<u64>,
+    origin_weight: Option<u32>,
+    spread_min_partners: Option<u32>,
+    probe_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -486,11 +527,35 @@ impl RawConfig {
             }
         };
 
-        let alternates_minutes = self
-            .metalink
-            .unwrap_or_default()
+        let raw_metalink = self.metalink.unwrap_or_default();
+        let alternates_minutes = raw_metalink
             .alternates_minutes
             .unwrap_or(defaults.metalink.alternates_minutes);
+        let origin_weight = raw_metalink
+            .origin_weight
+            .unwrap_or(defaults.metalink.origin_weight);
+        if origin_weight > 1000 {
+            return Err(ctx.invalid(
+                "metalink.origin_weight",
+                &origin_weight.to_string(),
+                "more than 1000",
+                "weights are relative shares: use small numbers such as 1, 2 or 3",
+            ));
+        }
+        let spread_min_partners = raw_metalink
+            .spread_min_partners
+            .unwrap_or(defaults.metalink.spread_min_partners);
+        let probe_interval_secs = raw_metalink
+            .probe_interval_secs
+            .unwrap_or(defaults.metalink.probe_interval_secs);
+        if probe_interval_secs > 3600 {
+            return Err(ctx.invalid(
+                "metalink.probe_interval_secs",
+                &probe_interval_secs.to_string(),
+                "more than an hour, so a dead partner would stay listed that long",
+                "use a few seconds (default 5), or 0 to turn the probes off",
+            ));
+        }
         if alternates_minutes > retention_hours * 60 {
             return Err(ctx.invalid(
                 "metalink.alternates_minutes",
@@ -508,6 +573,11 @@ impl RawConfig {
             Some(raw) => Some(validate_retirement(ctx, raw)?),
         };
         let announce = validate_announce(ctx, self.announce.unwrap_or_default())?;
+
+        let tls = match self.tls {
+            None => None,
+            Some(raw) => Some(validate_tls(ctx, raw, &listen)?),
+        };
 
         Ok(Config {
             data_dir,
@@ -530,9 +600,15 @@ impl RawConfig {
                 compression,
                 partner_deadline_secs,
             },
-            metalink: MetalinkConfig { alternates_minutes },
+            metalink: MetalinkConfig {
+                alternates_minutes,
+                origin_weight,
+                spread_min_partners,
+                probe_interval_secs,
+            },
             retirement,
             announce,
+            tls,
         })
     }
 }
@@ -672,6 +748,37 @@ fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<Announce
 /// The default of `retirement.interval_secs`.
 const RETIREMENT_INTERVAL_SECS_DEFAULT: u64 = 300;
 const RETIREMENT_INTERVAL_SECS_MAX: u64 = 86_400;
+
+fn validate_tls(ctx: &Ctx<'_>, raw: RawTls, plain: &[SocketAddr]) -> anyhow::Result<TlsConfig> {
+    let file = |field: &str, value: Option<PathBuf>, example: &str| match value {
+        Some(p) if !p.as_os_str().is_empty() => Ok(ctx.resolve(p)),
+        _ => Err(ctx.invalid(
+            field,
+            "",
+            "missing: `[tls]` needs a certificate and its key",
+            &format!("name the PEM file, e.g. `{example}`, or remove the `[tls]` table"),
+        )),
+    };
+    let cert_file = file("tls.cert_file", raw.cert_file, "tls/origin.crt")?;
+    let key_file = file("tls.key_file", raw.key_file, "tls/origin.key")?;
+    let listen = match raw.listen {
+        None => vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 8443))],
+        Some(list) => validate_listen(ctx, &list)?,
+    };
+    if let Some(both) = listen.iter().find(|a| plain.contains(a)) {
+        return Err(ctx.invalid(
+            "tls.listen",
+            &both.to_string(),
+            "also in the plain-HTTP `listen`",
+            "give HTTPS its own port, e.g. `listen = [\"[::]:8443\"]` under `[tls]`",
+        ));
+    }
+    Ok(TlsConfig {
+        cert_file,
+        key_file,
+        listen,
+    })
+}
 
 fn validate_retirement(ctx: &Ctx<'_>, raw: RawRetirement) -> anyhow::Result<RetirementConfig> {
     let hint = "write the regular updates repository with placeholders, e.g. \

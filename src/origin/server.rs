@@ -58,6 +58,7 @@ pub fn open_app(
         repo_list,
         repo_paths,
         check_hold_until_secs: Default::default(),
+        health: Default::default(),
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;
@@ -250,12 +251,17 @@ pub async fn start_on(
     mirrors: Vec<crate::origin::mirrors::Mirror>,
     listeners: Listeners,
 ) -> anyhow::Result<Running> {
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::origin::tls::Prepared::new(tls).await?),
+        None => None,
+    };
     let app = tokio::task::spawn_blocking(move || open_app(config, mirrors)).await??;
     let mut workers = vec![tokio::spawn(crate::origin::jobs::worker(app.clone()))];
     workers.extend(crate::origin::sync::worker::spawn_fanout_worker(
         app.clone(),
     ));
     workers.extend(crate::origin::sync::worker::spawn_catch_up(app.clone()));
+    workers.extend(crate::origin::sync::spread::spawn_probes(app.clone()));
     workers.extend(crate::origin::retirement::spawn(app.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = crate::origin::http::router(app.clone());
@@ -273,6 +279,9 @@ pub async fn start_on(
                 })
                 .await
         });
+    }
+    if let Some(tls) = tls {
+        tls.spawn(&router, &stopped, &mut servers)?;
     }
     Ok(Running {
         addrs: listeners.addrs,

@@ -203,6 +203,19 @@ pub struct PushPackage {
     pub signed_by: Option<String>,
 }
 
+/// Another push already holds a package's file name in different bytes.
+#[derive(Debug, Clone)]
+pub struct PackageHeld {
+    pub advisory_id: String,
+    /// `pending` or `live`.
+    pub advisory_state: String,
+    pub push_id: i64,
+    /// `uploading`, `accepted` or `published`.
+    pub push_state: String,
+    pub nevra: String,
+    pub sha256: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct JobRow {
     pub id: i64,
@@ -566,12 +579,66 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records an uploaded, verified package of a push (replacing one of the
-    /// same name), only while the push is `uploading`: the state check and the
-    /// insert are one statement, so a package can never join a push that was
-    /// submitted meanwhile. Returns whether it was recorded.
-    pub fn add_push_package(&self, push_id: i64, p: &PushPackage) -> anyhow::Result<bool> {
-        let n = self.conn().execute(
+    /// Which other push holds `file_name` in bytes other than `sha256` (see
+    /// [`Store::add_push_package`]), if any.
+    pub fn package_held(
+        &self,
+        push_id: i64,
+        file_name: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<PackageHeld>> {
+        Self::query_package_held(&self.conn(), push_id, file_name, sha256)
+    }
+
+    fn query_package_held(
+        conn: &Connection,
+        push_id: i64,
+        file_name: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<PackageHeld>> {
+        Ok(conn
+            .query_row(
+                "SELECT a.id, a.state, p.id, p.state, pp.nevra, pp.sha256
+                 FROM push_packages pp JOIN pushes p ON p.id = pp.push_id
+                 JOIN advisories a ON a.id = p.advisory_id
+                 WHERE pp.file_name = ?1 AND pp.sha256 <> ?2 AND pp.push_id <> ?3
+                   AND a.state <> 'retired' AND p.state IN ('uploading', 'accepted', 'published')
+                 ORDER BY p.id LIMIT 1",
+                params![file_name, sha256, push_id],
+                |r| {
+                    Ok(PackageHeld {
+                        advisory_id: r.get(0)?,
+                        advisory_state: r.get(1)?,
+                        push_id: r.get(2)?,
+                        push_state: r.get(3)?,
+                        nevra: r.get(4)?,
+                        sha256: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records an uploaded, verified package of a push (replacing one of the same
+    /// name in this push), unless another push holds the same file name (name,
+    /// version, release, arch) in different bytes: staged (uploading or accepted)
+    /// or published, in an advisory that is not retired. The check and the insert
+    /// are one transaction, so two uploads cannot both pass it; and the insert
+    /// happens only while the push is `uploading` (the state check is in the
+    /// statement), so a package never joins a push submitted meanwhile.
+    /// `Ok(Ok(false))`: the push no longer takes packages.
+    pub fn add_push_package(
+        &self,
+        push_id: i64,
+        p: &PushPackage,
+    ) -> anyhow::Result<Result<bool, PackageHeld>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let held = Self::query_package_held(&tx, push_id, &p.file_name, &p.sha256)?;
+        if let Some(held) = held {
+            return Ok(Err(held));
+        }
+        let n = tx.execute(
             "INSERT OR REPLACE INTO push_packages (push_id, sha256, file_name, nevra, arch, size, time_file, signed_by)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
              WHERE EXISTS (SELECT 1 FROM pushes WHERE id = ?1 AND state = 'uploading')",
@@ -586,7 +653,8 @@ impl Store {
                 p.signed_by
             ],
         )?;
-        Ok(n == 1)
+        tx.commit()?;
+        Ok(Ok(n == 1))
     }
 
     pub fn push_packages(&self, push_id: i64) -> anyhow::Result<Vec<PushPackage>> {
@@ -1132,9 +1200,9 @@ mod tests {
             signed_by: None,
         };
         assert_eq!(store.accept_push(id, 0).unwrap(), Err(AcceptRefusal::Empty));
-        assert!(store.add_push_package(id, &package("a")).unwrap());
+        assert!(store.add_push_package(id, &package("a")).unwrap().unwrap());
         assert!(store.accept_push(id, 0).unwrap().is_ok());
-        assert!(!store.add_push_package(id, &package("b")).unwrap());
+        assert!(!store.add_push_package(id, &package("b")).unwrap().unwrap());
         assert_eq!(store.push_packages(id).unwrap().len(), 1);
         assert_eq!(
             store.accept_push(id, 0).unwrap(),

@@ -62,6 +62,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         blob_bytes_max: settings.blob_bytes_max,
         retention_secs: settings.retention_secs,
         state: Arc::new(tokio::sync::Mutex::new(state)),
+        read_cache: Default::default(),
     });
     let mut running = Running {
         push_addrs: Vec::new(),

@@ -10,6 +10,8 @@ pub struct Receiver {
     pub(super) retention_secs: u64,
     /// Serializes commits and sweeps.
     pub(super) state: Arc<tokio::sync::Mutex<PersistedState>>,
+    /// repomd.xml, .asc and metalink copies, hashed once per version.
+    pub(super) read_cache: ReadCache,
 }
 
 #[derive(Debug)]

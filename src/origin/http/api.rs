@@ -144,14 +144,28 @@ fn check_token(
     Ok(owner)
 }
 
-const SEVERITIES: [&str; 4] = ["critical", "important", "moderate", "low"];
-
-fn valid_advisory_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+/// A 400 for an advisory field that breaks the text rules (`core::advisory`).
+fn bad_advisory_text(e: crate::core::advisory::TextError) -> ApiError {
+    let (code, hint) = match e.field.as_str() {
+        "id" => (
+            "bad_advisory",
+            "use letters, digits, `-`, `_`, `.` and `:` only, at most 64 characters, e.g. `FEDORA-2026-0001`",
+        ),
+        "severity" => (
+            "bad_severity",
+            "use one of `critical`, `important`, `moderate`, `low`",
+        ),
+        "summary" => (
+            "bad_summary",
+            "pass a one-line `--summary TEXT` without control characters (paste plain text, not terminal output)",
+        ),
+        "description" => (
+            "bad_description",
+            "plain text only: tab, line feed and carriage return are the only control characters allowed",
+        ),
+        _ => ("bad_cve", "CVE ids look like `CVE-2026-12345`"),
+    };
+    ApiError::bad_request(code, e.to_string(), hint)
 }
 
 /// `POST /api/v1/pushes`: declares an advisory and opens a push for its packages.
@@ -195,37 +209,16 @@ pub async fn create_push(
             "send {\"advisory\", \"severity\", \"summary\", \"cves\", \"description\", \"releases\"}",
         )
     })?;
-    if !valid_advisory_id(&req.advisory) {
-        return Err(ApiError::bad_request(
-            "bad_advisory",
-            format!("advisory id `{}` is not valid", req.advisory),
-            "use letters, digits, `-`, `_`, `.` and `:` only, at most 64 characters, e.g. `FEDORA-2026-0001`",
-        ));
-    }
-    let severity = req.severity.to_ascii_lowercase();
-    if !SEVERITIES.contains(&severity.as_str()) {
-        return Err(ApiError::bad_request(
-            "bad_severity",
-            format!("severity `{}` is not known", req.severity),
-            "use one of `critical`, `important`, `moderate`, `low`",
-        ));
-    }
-    if req.summary.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "bad_summary",
-            "the advisory needs a summary",
-            "pass `--summary TEXT`",
-        ));
-    }
-    for cve in &req.cves {
-        if !cve.starts_with("CVE-") || cve.len() > 32 || cve.contains(char::is_whitespace) {
-            return Err(ApiError::bad_request(
-                "bad_cve",
-                format!("`{cve}` is not a CVE id"),
-                "CVE ids look like `CVE-2026-12345`",
-            ));
-        }
-    }
+    let severity = crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
+        id: &req.advisory,
+        severity: &req.severity,
+        title: None,
+        summary: &req.summary,
+        description: &req.description,
+        cves: &req.cves,
+    })
+    .map_err(bad_advisory_text)?
+    .to_owned();
     for r in &req.releases {
         if !app.config.repos.releases.contains(r) {
             return Err(ApiError::bad_request(
@@ -358,22 +351,22 @@ pub async fn upload_package(
     if announced.is_some_and(|n| n > limit) {
         return Err(refuse(too_large(limit)));
     }
-    let tmp = app.tree.incoming.join(format!(
-        "{push_id}-{}-{}.part",
-        now_ms(),
-        rand::random::<u32>()
-    ));
-    let result = receive_to_file(body, &tmp, limit).await;
-    let size = match result {
-        Ok(size) => size,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(refuse(e));
-        }
+    // Removed on every way out (refusal, error, panic, a client that goes away)
+    // unless it became a blob.
+    let mut partial = PartialUpload {
+        path: app.tree.incoming.join(format!(
+            "{push_id}-{}-{}.part",
+            now_ms(),
+            rand::random::<u32>()
+        )),
+        kept: false,
     };
+    let size = receive_to_file(body, &partial.path, limit)
+        .await
+        .map_err(refuse)?;
     let time_file = (now_ms() / 1000) as u64;
     let policy = app.policy.clone();
-    let tmp2 = tmp.clone();
+    let tmp2 = partial.path.clone();
     let name2 = file_name.clone();
     let read = tokio::task::spawn_blocking(move || {
         let f = fs_err::File::open(&tmp2)?;
@@ -386,17 +379,23 @@ pub async fn upload_package(
             &policy,
         ))
     })
-    .await??;
+    .await
+    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
     let read = match read {
         Ok(r) => r,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
             let hint = match &e {
                 crate::core::rpm::IntakeError::Unsigned => {
                     "sign the package with the distribution key (`rpmsign --addsign`)"
                 }
                 crate::core::rpm::IntakeError::UntrustedKey(_) => {
                     "sign with a key listed in `intake.trusted_keys`, or add the key there"
+                }
+                crate::core::rpm::IntakeError::BadIdentity(_) => {
+                    "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
+                }
+                crate::core::rpm::IntakeError::Malformed(_) => {
+                    "upload the package exactly as rpmbuild and rpmsign wrote it"
                 }
                 _ => "upload the exact signed RPM the build system produced",
             };
@@ -418,7 +417,6 @@ pub async fn upload_package(
     let pkg = read.package;
     let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
     if !arch_ok {
-        let _ = tokio::fs::remove_file(&tmp).await;
         return Err(refuse(ApiError::unprocessable(
             "unknown_arch",
             format!(
@@ -431,6 +429,12 @@ pub async fn upload_package(
             ),
         )));
     }
+    let canonical = pkg.file_name();
+    // One file name, one content: checked here before the blob is kept, and again
+    // in the transaction that records the package.
+    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
+        return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
+    }
     // Keep the blob under its sha256; the published name is the package's own.
     let blob = app.tree.blob_path(&pkg.sha256);
     if let Some(parent) = blob.parent() {
@@ -438,19 +442,22 @@ pub async fn upload_package(
             .await
             .map_err(anyhow::Error::from)?;
     }
-    tokio::fs::rename(&tmp, &blob)
+    tokio::fs::rename(&partial.path, &blob)
         .await
         .map_err(anyhow::Error::from)?;
-    let canonical = pkg.file_name();
+    partial.kept = true;
     let mut record = pkg.clone();
     record.location_href = package_href(&canonical);
+    // The record first (a cache by sha256: harmless if the store refuses),
+    // so a publisher run that sees the package also finds its record.
     app.records
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(pkg.sha256.clone(), record);
     // The push may have been submitted while this package was on its way:
-    // the store records it only if the push still takes packages.
-    let recorded = app.store.add_push_package(
+    // the store records it only if the push still takes packages, and only
+    // if no other push holds its name in other bytes.
+    let added = app.store.add_push_package(
         push_id,
         &PushPackage {
             sha256: pkg.sha256.clone(),
@@ -462,6 +469,14 @@ pub async fn upload_package(
             signed_by: read.signed_by.clone(),
         },
     )?;
+    let recorded = match added {
+        Ok(recorded) => recorded,
+        Err(held) => {
+            // Another upload of the same name won the race; the blob stays
+            // (content-named, and maybe shared with another package of the same bytes).
+            return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
+        }
+    };
     if !recorded {
         let state = app
             .store
@@ -490,6 +505,47 @@ pub async fn upload_package(
             signed_by: read.signed_by,
         }),
     ))
+}
+
+/// An upload in `incoming/`: the file is removed when this is dropped, which is
+/// every way out of the handler except the rename into `blobs/` (then `kept`).
+struct PartialUpload {
+    path: std::path::PathBuf,
+    kept: bool,
+}
+
+impl Drop for PartialUpload {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        // Synchronous on purpose: it also runs when the handler future is dropped.
+        if let Err(e) = fs_err::remove_file(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, "cannot remove a refused upload");
+            }
+        }
+    }
+}
+
+/// 422 for a package whose file name another push holds in other bytes.
+fn package_held(nevra: &str, sha256: &str, held: &crate::origin::store::PackageHeld) -> ApiError {
+    let verb = if held.push_state == "published" && held.advisory_state == "live" {
+        "is live"
+    } else {
+        "is staged"
+    };
+    ApiError::unprocessable(
+        "package_conflict",
+        format!(
+            "package `{nevra}` {verb} in advisory `{}` (push {}, {}) with different content: sha256 `{}` there, `{sha256}` here; clients would see two packages under one name",
+            held.advisory_id, held.push_id, held.push_state, held.sha256
+        ),
+        format!(
+            "retire `{}` first (`hotpush retire {}`), or bump the Release in the spec file and rebuild; to add the same package again upload the identical bytes",
+            held.advisory_id, held.advisory_id
+        ),
+    )
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -1224,7 +1280,7 @@ pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult
                 complete = false;
                 break;
             };
-            let body = String::from_utf8_lossy(&served.metalink);
+            let body = String::from_utf8_lossy(&served.metalink.bytes);
             let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
             let partners_listed = view
                 .mirrors

@@ -126,6 +126,7 @@ impl Receiver {
             secret_file: self.secret_file.clone(),
             ca_file: Some(self.cert()),
             known_hosts_file: None,
+            weight: 1,
         }
     }
 
