@@ -40,6 +40,9 @@ pub struct Config {
     pub metalink: MetalinkConfig,
     /// The retirement watcher; `None` (no `[retirement]` table) turns it off.
     pub retirement: Option<RetirementConfig>,
+    /// `[announce]`: the security contact (updateinfo's `from`) and where
+    /// announcements are mailed.
+    pub announce: AnnounceConfig,
     /// HTTPS terminated by the origin itself; `None` (no `[tls]` table): plain HTTP only.
     pub tls: Option<TlsConfig>,
     /// `[server]`: connection and request limits of every listener.
@@ -73,6 +76,17 @@ impl ServerConfig {
             connections_max: self.connections_max,
         }
     }
+}
+
+/// `[announce]`. `from` is the distribution's security contact: the sender of
+/// announcements and updateinfo's `from` (zypper shows it as the patch's
+/// vendor). `smtp_url` and `to` are read and checked for `hotpush announce
+/// --send`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnnounceConfig {
+    pub from: Option<String>,
+    pub smtp_url: Option<String>,
+    pub to: Vec<String>,
 }
 
 /// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
@@ -147,6 +161,17 @@ pub struct RetirementConfig {
     pub interval_secs: u64,
 }
 
+impl Config {
+    /// updateinfo's `from`: `[announce] from`, or without it the origin's
+    /// `public_url` (who published the advisory), never a pusher's user name.
+    pub fn security_contact(&self) -> String {
+        self.announce
+            .from
+            .clone()
+            .unwrap_or_else(|| self.public_url.clone())
+    }
+}
+
 impl RetirementConfig {
     /// The base URL of the regular updates repo of one release and arch.
     pub fn updates_url(&self, release: &str, arch: &str) -> String {
@@ -189,6 +214,7 @@ impl Default for Config {
                 probe_interval_secs: 5,
             },
             retirement: None,
+            announce: AnnounceConfig::default(),
             tls: None,
             server: ServerConfig {
                 header_read_timeout_secs: 10,
@@ -295,6 +321,7 @@ struct RawConfig {
     publish: Option<RawPublish>,
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
+    announce: Option<RawAnnounce>,
     tls: Option<RawTls>,
     server: Option<RawServer>,
 }
@@ -354,6 +381,14 @@ struct RawMetalink {
     origin_weight: Option<u32>,
     spread_min_partners: Option<u32>,
     probe_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnnounce {
+    from: Option<String>,
+    smtp_url: Option<String>,
+    to: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -588,6 +623,7 @@ impl RawConfig {
             None => None,
             Some(raw) => Some(validate_retirement(ctx, raw)?),
         };
+        let announce = validate_announce(ctx, self.announce.unwrap_or_default())?;
 
         let tls = match self.tls {
             None => None,
@@ -623,6 +659,7 @@ impl RawConfig {
                 probe_interval_secs,
             },
             retirement,
+            announce,
             tls,
             server,
         })
@@ -759,6 +796,74 @@ fn validate_public_url(ctx: &Ctx<'_>, text: &str) -> anyhow::Result<String> {
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// An e-mail address as `[announce]` takes it: `local@domain` or `Name
+/// <local@domain>`, on one line, without control characters.
+fn is_mail_address(text: &str) -> bool {
+    let addr = match (text.find('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => &inner[open + 1..],
+        (None, None) => text,
+        _ => return false,
+    };
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    text.len() <= 254
+        && !text.chars().any(char::is_control)
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !addr
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>')
+}
+
+fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<AnnounceConfig> {
+    if let Some(from) = &raw.from {
+        if !is_mail_address(from) {
+            return Err(ctx.invalid(
+                "announce.from",
+                from,
+                "not an e-mail address",
+                "write the security team's address, e.g. `security@example.org` or `Security Team <security@example.org>`",
+            ));
+        }
+    }
+    if let Some(url) = &raw.smtp_url {
+        if !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+            || url.chars().any(char::is_control)
+        {
+            return Err(ctx.invalid(
+                "announce.smtp_url",
+                url,
+                "not an `smtp://` or `smtps://` URL",
+                "write the mail server's URL, e.g. `smtp://[::1]:2525` or `smtps://mail.example.org`",
+            ));
+        }
+    }
+    let to = raw.to.unwrap_or_default();
+    if to.len() > LIST_ENTRIES_MAX {
+        return Err(ctx.invalid(
+            "announce.to",
+            &format!("{} entries", to.len()),
+            &format!("more than {LIST_ENTRIES_MAX} addresses"),
+            "send to a mailing list address instead",
+        ));
+    }
+    if let Some(bad) = to.iter().find(|a| !is_mail_address(a)) {
+        return Err(ctx.invalid(
+            "announce.to",
+            bad,
+            "not an e-mail address",
+            "list the addresses announcements go to, e.g. `[\"security-announce@example.org\"]`",
+        ));
+    }
+    Ok(AnnounceConfig {
+        from: raw.from,
+        smtp_url: raw.smtp_url,
+        to,
+    })
 }
 
 /// The default of `retirement.interval_secs`.
@@ -1010,6 +1115,29 @@ mod tests {
         let err = parse("[retirement]\nupdates_baseurl = \"http://x/{arch}/\"\nintervall = 5\n")
             .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn announce_from_is_the_security_contact_and_is_validated() {
+        let config = parse("").unwrap();
+        assert_eq!(config.security_contact(), config.public_url);
+        let config =
+            parse("[announce]\nfrom = \"Security Team <security@example.org>\"\n").unwrap();
+        assert_eq!(
+            config.security_contact(),
+            "Security Team <security@example.org>"
+        );
+        for (text, field) in [
+            ("[announce]\nfrom = \"alice\"\n", "announce.from"),
+            ("[announce]\nfrom = \"a@b\\nBcc: x@y\"\n", "announce.from"),
+            ("[announce]\nfrom = \"<a@b\"\n", "announce.from"),
+            ("[announce]\nfrom = \"a b@c\"\n", "announce.from"),
+            ("[announce]\nsmtp_url = \"http://x\"\n", "announce.smtp_url"),
+            ("[announce]\nto = [\"nobody\"]\n", "announce.to"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{text}: {err}");
+        }
     }
 
     #[test]

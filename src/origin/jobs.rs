@@ -491,6 +491,7 @@ fn publish_with(
         packages: &packages,
         current: &current,
         collection_prefix: &app.config.metalink_repo_prefix,
+        security_contact: &app.config.security_contact(),
         now_secs: (now_ms() / 1000) as u64,
     });
     let mut prepared = Vec::new();

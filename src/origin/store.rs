@@ -263,6 +263,13 @@ pub struct MirrorStateRow {
     pub verified_at_ms: Option<i64>,
     pub last_attempt_ms: i64,
     pub last_error: Option<String>,
+    /// The revision of the last attempt that ran to its end (verified or given up).
+    pub attempted_revision: u64,
+    /// Where the attempt in flight is (`data`, `commit`, `verify`), or where the
+    /// last one ended (`verified`, or the stage it failed at).
+    pub stage: Option<String>,
+    /// Retries of the attempt in flight or the last one.
+    pub retries: u32,
 }
 
 /// What one publisher run reads, in the same transaction that claims its jobs:
@@ -286,13 +293,16 @@ pub struct Snapshot {
 
 /// Columns added after the first release, for databases created before them:
 /// (table, column, type). `CREATE TABLE IF NOT EXISTS` does not add them.
-const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 9] = [
     ("pushes", "severity", "TEXT"),
     ("pushes", "summary", "TEXT"),
     ("pushes", "description", "TEXT"),
     ("pushes", "cves", "TEXT"),
     ("pushes", "releases", "TEXT"),
     ("jobs", "advisory_id", "TEXT"),
+    ("mirror_state", "attempted_revision", "INTEGER"),
+    ("mirror_state", "stage", "TEXT"),
+    ("mirror_state", "retries", "INTEGER"),
 ];
 
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
@@ -1098,8 +1108,8 @@ impl Store {
 
     pub fn set_mirror_state(&self, s: &MirrorStateRow) -> anyhow::Result<()> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO mirror_state (mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR REPLACE INTO mirror_state (mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error, attempted_revision, stage, retries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 s.mirror,
                 s.repo,
@@ -1107,8 +1117,46 @@ impl Store {
                 s.verified,
                 s.verified_at_ms,
                 s.last_attempt_ms,
-                s.last_error
+                s.last_error,
+                s.attempted_revision as i64,
+                s.stage,
+                s.retries
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Records that an attempt on `mirror` started for `repos`: a row for each
+    /// (created when missing), at stage `data` with no retries yet.
+    pub fn mirror_attempt_started(&self, mirror: &str, repos: &[String]) -> anyhow::Result<()> {
+        let conn = self.conn();
+        for repo in repos {
+            conn.execute(
+                "INSERT OR IGNORE INTO mirror_state (mirror, repo, revision, verified, last_attempt_ms, attempted_revision)
+                 VALUES (?1, ?2, 0, 0, ?3, 0)",
+                params![mirror, repo, now_ms()],
+            )?;
+            conn.execute(
+                "UPDATE mirror_state SET stage = 'data', retries = 0 WHERE mirror = ?1 AND repo = ?2",
+                params![mirror, repo],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the progress of the attempt in flight on `mirror` (every repo):
+    /// its stage, and when given, its retry count and latest error.
+    pub fn mirror_progress(
+        &self,
+        mirror: &str,
+        stage: &str,
+        retries: Option<u32>,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.conn().execute(
+            "UPDATE mirror_state SET stage = ?2, retries = COALESCE(?3, retries),
+             last_error = COALESCE(?4, last_error) WHERE mirror = ?1",
+            params![mirror, stage, retries, error],
         )?;
         Ok(())
     }
@@ -1116,7 +1164,8 @@ impl Store {
     pub fn mirror_states(&self) -> anyhow::Result<Vec<MirrorStateRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error
+            "SELECT mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error,
+                    attempted_revision, stage, retries
              FROM mirror_state ORDER BY mirror, repo",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1128,6 +1177,9 @@ impl Store {
                 verified_at_ms: r.get(4)?,
                 last_attempt_ms: r.get(5)?,
                 last_error: r.get(6)?,
+                attempted_revision: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
+                stage: r.get(8)?,
+                retries: r.get::<_, Option<u32>>(9)?.unwrap_or(0),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -7,6 +7,7 @@
 )]
 
 mod api;
+mod client_input;
 mod common;
 mod config;
 mod createrepo;
@@ -24,6 +25,7 @@ mod metalink;
 mod mirrors_e2e;
 mod origin;
 mod partner;
+mod push_progress;
 mod readpath;
 mod repodata;
 mod reposrpm;
@@ -34,3 +36,4 @@ mod signing;
 mod sop;
 mod tidy;
 mod verify;
+mod zypper;

@@ -1050,6 +1050,15 @@ pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
                 verified_at_ms: st.and_then(|s| s.verified_at_ms),
                 lag_ms,
                 last_error: st.and_then(|s| s.last_error.clone()),
+                attempted: holds_current
+                    || st.is_some_and(|s| cur_rev.is_some_and(|r| s.attempted_revision >= r)),
+                stage: st.and_then(|s| s.stage.clone()),
+                retries: st.map(|s| s.retries).unwrap_or(0),
+                hint: st
+                    .and_then(|s| s.last_error.as_deref())
+                    .filter(|_| !holds_current)
+                    .and_then(crate::core::api::partner_error_hint)
+                    .map(str::to_owned),
             });
         }
     }

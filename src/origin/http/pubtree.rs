@@ -29,6 +29,9 @@ pub async fn serve_pub(
     if !pub_files::safe_path(&path) {
         return not_found();
     }
+    if let Some(repo) = path.strip_suffix("/repodata/repomd.xml.key") {
+        return repomd_key(&app, repo);
+    }
     // repomd.xml and its signature: from the served snapshot, as one pair.
     for suffix in ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"] {
         if let Some(repo) = path.strip_suffix(suffix) {
@@ -121,4 +124,20 @@ pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
         crate::core::rpm::SignaturePolicy::Ignore => String::new(),
     };
     bytes_response(text.into(), "application/pgp-keys", "max-age=300")
+}
+
+/// `GET /pub/{channel}/{release}/{arch}/repodata/repomd.xml.key`: the repo
+/// public key beside the signature, where openSUSE repositories put it (zypper
+/// always tries it). Trusting it is the client's choice: the `.repo` files
+/// hotpush writes name the key by `gpgkey=` instead. Only for repositories that
+/// are served.
+fn repomd_key(app: &App, repo: &str) -> Response {
+    if app.served(repo).is_none() {
+        return not_found();
+    }
+    bytes_response(
+        app.key.armored_public().into(),
+        "application/pgp-keys",
+        "max-age=300",
+    )
 }

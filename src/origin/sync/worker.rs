@@ -192,12 +192,17 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     if revisions.is_empty() {
         return Ok(Vec::new());
     }
+    let repo_paths: Vec<String> = revisions.iter().map(|r| r.repo_path.clone()).collect();
+    for m in mirrors {
+        app.store.mirror_attempt_started(&m.name, &repo_paths)?;
+    }
     let sink_app = app.clone();
     let opts = FanoutOptions {
         deadline: Duration::from_secs(app.config.publish.partner_deadline_secs),
         repo_public_key: app.key.armored_public(),
         ssh_state_dir: Some(app.config.data_dir.join("ssh")),
         on_event: Some(Arc::new(move |e: &FanoutEvent| {
+            record_progress(&sink_app, e);
             let (kind, msg) = match e {
                 FanoutEvent::DataDone { mirror, uploaded } => (
                     "partner-data",
@@ -243,11 +248,13 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partner fan-out finished"
     );
+    // Count every partner the metalinks list now, not only those of this run (a
+    // catch-up run carries only the partners that were behind).
+    let listed = app.mirrors.len() - behind(app)?.len();
     app.emit(
         "metalink-updated",
         format!(
-            "metalink lists the origin and {} of {} partner(s)",
-            outcomes.iter().filter(|o| o.verified).count(),
+            "metalink lists the origin and {listed} of {} partner(s)",
             app.mirrors.len()
         ),
         None,
@@ -255,6 +262,43 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     );
     push_metalinks(app, mirrors).await;
     Ok(outcomes)
+}
+
+/// Records how far the attempt in flight on a partner got, so that `GET
+/// /api/v1/pushes/{id}` (and `hotpush push`) can show it live. Best effort: a
+/// store error here must not stop the fan-out.
+fn record_progress(app: &App, event: &FanoutEvent) {
+    let result = match event {
+        FanoutEvent::DataDone { mirror, .. } => {
+            app.store.mirror_progress(mirror, "commit", None, None)
+        }
+        FanoutEvent::Committed { mirror } => {
+            app.store.mirror_progress(mirror, "verify", None, None)
+        }
+        FanoutEvent::Verified { mirror } => {
+            app.store.mirror_progress(mirror, "verified", None, None)
+        }
+        FanoutEvent::Retrying {
+            mirror,
+            stage,
+            attempt,
+            error,
+        } => app.store.mirror_progress(
+            mirror,
+            stage,
+            Some(*attempt),
+            Some(&format!("{stage}: {error}")),
+        ),
+        FanoutEvent::Failed {
+            mirror,
+            stage,
+            error,
+        } => app.store.mirror_progress(mirror, stage, None, Some(error)),
+        FanoutEvent::DataStageOver { .. } | FanoutEvent::CommitStageOver { .. } => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = format!("{e:#}"), "partner progress not recorded");
+    }
 }
 
 /// Records what each partner now holds and rebuilds every metalink from it, all
@@ -289,6 +333,9 @@ fn record_outcomes(
                 },
                 last_attempt_ms: now,
                 last_error: o.error.clone(),
+                attempted_revision: rev.revision,
+                stage: Some(o.stage.clone()),
+                retries: prev.map(|p| p.retries).unwrap_or(0),
             })?;
         }
     }
