@@ -298,4 +298,21 @@ mod tests {
         );
         assert_eq!(package_name("odd"), "odd");
     }
+
+    #[test]
+    fn control_characters_never_reach_the_subject() {
+        let cves = vec!["CVE-2026-0001".to_owned()];
+        let packages: Vec<String> = vec![];
+        let metalinks: Vec<String> = vec![];
+        let mut n = notice(&cves, &packages, &metalinks);
+        n.summary = "red \u{1b}[31malert\u{0} and\nInjected: header\u{7f}\u{85}";
+        let text = render(&n);
+        let subject = text.lines().next().unwrap();
+        assert!(subject.starts_with("Subject: "), "{subject}");
+        assert!(!subject.chars().any(char::is_control), "{subject:?}");
+        assert!(
+            subject.contains("red [31malert and Injected: header"),
+            "{subject}"
+        );
+    }
 }
