@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs, push::PushArgs,
+    createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs,
     receive::ReceiveArgs, repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs,
     serve::TokenCommand, sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
 };
@@ -48,6 +48,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the configuration, keys, data directory and partners; exit 1 on any FAIL.
     Doctor(DoctorArgs),
+    /// List, add or remove the running origin's trusted package-signing keys.
+    Keys(KeysArgs),
 }
 
 /// Runs the parsed command; the error carries what to tell the user.
@@ -66,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sop(args) => sop::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Keys(args) => keys::run(&args),
     }
 }

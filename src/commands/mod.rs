@@ -5,6 +5,7 @@ pub mod client;
 pub mod createrepo;
 pub mod demo;
 pub mod doctor;
+pub mod keys;
 pub mod push;
 pub mod receive;
 pub mod repofile;

@@ -235,3 +235,42 @@ pub struct RetireView {
     /// The publisher job that takes the packages out.
     pub job: i64,
 }
+
+/// One trusted package-signing key of the running origin.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeyView {
+    /// Upper-case hex fingerprint of the primary key.
+    pub fingerprint: String,
+    /// The last 16 hex digits of the fingerprint (what `rpm -K` names).
+    pub key_id: String,
+    /// `Name <email>` of each user id.
+    pub user_ids: Vec<String>,
+    /// `config` (`intake.trusted_keys`, changed in hotpush.toml) or `added`
+    /// (`hotpush keys add`, removed with `hotpush keys remove`).
+    pub source: String,
+}
+
+/// `GET /api/v1/keys`: the trusted package-signing keys uploads are checked against now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeysView {
+    /// False when `require_signed_packages = false`: the keys are listed but not required.
+    pub signatures_required: bool,
+    pub keys: Vec<TrustedKeyView>,
+}
+
+/// `POST /api/v1/keys`: an ASCII-armored OpenPGP public key (or keyring) to trust.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedKey {
+    /// `gpg --armor --export KEYID`.
+    pub armored: String,
+}
+
+/// The answer to a change of the trusted keys: which keys it named, and the
+/// whole list now in force.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeysChange {
+    /// Fingerprints added or removed.
+    pub changed: Vec<String>,
+    pub now: TrustedKeysView,
+}

@@ -17,6 +17,7 @@ mod doctor;
 mod embargo;
 mod hooks;
 mod intake;
+mod keys;
 mod last_mile;
 mod metalink;
 mod mirrors_e2e;

@@ -34,7 +34,7 @@ use crate::origin::store::{now_ms, AcceptRefusal, AdvisoryText, PushPackage, Tok
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Checks the bearer token and the caller's group, auditing the decision.
-fn authorize(
+pub(crate) fn authorize(
     app: &App,
     headers: &HeaderMap,
     remote: &SocketAddr,
@@ -372,7 +372,7 @@ pub async fn upload_package(
         }
     };
     let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy.clone();
+    let policy = app.policy();
     let tmp2 = tmp.clone();
     let name2 = file_name.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -396,7 +396,7 @@ pub async fn upload_package(
                     "sign the package with the distribution key (`rpmsign --addsign`)"
                 }
                 crate::core::rpm::IntakeError::UntrustedKey(_) => {
-                    "sign with a key listed in `intake.trusted_keys`, or add the key there"
+                    "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
                 }
                 _ => "upload the exact signed RPM the build system produced",
             };
