@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs,
-    receive::ReceiveArgs, repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs,
-    serve::TokenCommand, sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
+    cancel::CancelArgs, createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs,
+    keys::KeysArgs, push::PushArgs, receive::ReceiveArgs, repofile::RepofileArgs,
+    retire::RetireArgs, serve::ServeArgs, serve::TokenCommand, sop::SopArgs, status::StatusArgs,
+    verify::VerifyArgs,
 };
 
 /// Urgent-update RPM repository publisher.
@@ -48,6 +49,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the configuration, keys, data directory and partners; exit 1 on any FAIL.
     Doctor(DoctorArgs),
+    /// Abandon a push that is not yet published (uploading or staged).
+    Cancel(CancelArgs),
     /// List, add or remove the running origin's trusted package-signing keys.
     Keys(KeysArgs),
 }
@@ -69,5 +72,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Keys(args) => keys::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
     }
 }

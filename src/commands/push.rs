@@ -107,52 +107,20 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
     let push: PushView = check(resp, "cannot create the push").await?.json().await?;
     eprintln!("push {} opened for {}", push.id, push.advisory);
 
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix:>32!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-    )?
-    .progress_chars("=> ");
-    for rpm in &args.rpms {
-        let name = rpm
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let size = fs_err::metadata(rpm)?.len();
-        let bar = bars.add(ProgressBar::new(size));
-        bar.set_style(style.clone());
-        bar.set_prefix(name.clone());
-        let file = tokio::fs::File::open(rpm)
-            .await
-            .with_context(|| format!("cannot open `{}`", rpm.display()))?;
-        let bar2 = bar.clone();
-        let stream =
-            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
-                if let Ok(c) = &chunk {
-                    bar2.inc(c.len() as u64);
-                }
-                chunk
-            });
-        let resp = client
-            .put(format!(
-                "{server}/api/v1/pushes/{}/packages/{}",
-                push.id,
-                urlencode(&name)
-            ))
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(stream))
-            .send()
-            .await
-            .map_err(|e| connect_error(&server, e))?;
-        let resp = check(resp, &format!("`{}` was refused", rpm.display())).await?;
-        bar.finish();
-        let view: crate::core::api::PushPackageView = resp.json().await?;
-        bars.println(format!(
-            "  verified {} (sha256 {}, signed by {})",
-            view.nevra,
-            &view.sha256[..12],
-            view.signed_by.as_deref().unwrap_or("-")
-        ))?;
+    // A refused upload (or a lost connection) must not leave the push open
+    // for ever: cancel it, so its advisory is no longer pending.
+    if let Err(e) = upload_all(&client, &server, token, push.id, &args.rpms).await {
+        let cancelled = cancel(&client, &server, token, push.id).await;
+        return Err(match cancelled {
+            Ok(()) => e.context(format!(
+                "push {} was cancelled; nothing of it is published",
+                push.id
+            )),
+            Err(c) => e.context(format!(
+                "push {} could not be cancelled ({c:#}); cancel it with `hotpush cancel {}`",
+                push.id, push.id
+            )),
+        });
     }
     let resp = client
         .post(format!("{server}/api/v1/pushes/{}/submit", push.id))
@@ -180,6 +148,81 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.timeout_secs),
     )
     .await
+}
+
+/// Uploads every RPM into push `push_id`, with a progress bar each.
+async fn upload_all(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    push_id: i64,
+    rpms: &[PathBuf],
+) -> anyhow::Result<()> {
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template(
+        "{prefix:>32!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    )?
+    .progress_chars("=> ");
+    for rpm in rpms {
+        let name = rpm
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = fs_err::metadata(rpm)?.len();
+        let bar = bars.add(ProgressBar::new(size));
+        bar.set_style(style.clone());
+        bar.set_prefix(name.clone());
+        let file = tokio::fs::File::open(rpm)
+            .await
+            .with_context(|| format!("cannot open `{}`", rpm.display()))?;
+        let bar2 = bar.clone();
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    bar2.inc(c.len() as u64);
+                }
+                chunk
+            });
+        let resp = client
+            .put(format!(
+                "{server}/api/v1/pushes/{}/packages/{}",
+                push_id,
+                urlencode(&name)
+            ))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| connect_error(server, e))?;
+        let resp = check(resp, &format!("`{}` was refused", rpm.display())).await?;
+        bar.finish();
+        let view: crate::core::api::PushPackageView = resp.json().await?;
+        bars.println(format!(
+            "  verified {} (sha256 {}, signed by {})",
+            view.nevra,
+            &view.sha256[..12],
+            view.signed_by.as_deref().unwrap_or("-")
+        ))?;
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/pushes/{id}/cancel`.
+pub(crate) async fn cancel(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    push_id: i64,
+) -> anyhow::Result<()> {
+    let resp = client
+        .post(format!("{server}/api/v1/pushes/{push_id}/cancel"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| connect_error(server, e))?;
+    check(resp, &format!("cannot cancel push {push_id}")).await?;
+    Ok(())
 }
 
 /// Follows a push until it is published at the origin and every partner holds

@@ -65,7 +65,7 @@ pub struct PushPackageView {
 pub struct PushView {
     pub id: i64,
     pub advisory: String,
-    /// `uploading`, `accepted`, `published`, `failed`.
+    /// `uploading`, `accepted`, `published`, `failed`, `cancelled`.
     pub state: String,
     pub created_by: String,
     pub created_at_ms: i64,
@@ -104,7 +104,7 @@ pub struct AdvisoryView {
     pub cves: Vec<String>,
     /// Empty: every configured release.
     pub releases: Vec<String>,
-    /// `pending`, `live` or `retired`.
+    /// `pending`, `live`, `retired`, or `cancelled` (every push of it was cancelled).
     pub state: String,
     /// Unix seconds.
     pub issued: i64,

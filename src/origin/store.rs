@@ -184,6 +184,18 @@ pub enum AcceptRefusal {
     Empty,
 }
 
+/// Why a push could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRefusal {
+    NoSuchPush,
+    /// The push is past the point of no return (`accepted`, `published`) or
+    /// already over (`failed`, `cancelled`): its state.
+    NotCancellable(String),
+}
+
+/// The push states that [`Store::cancel_push`] may end.
+pub const CANCELLABLE_STATES: [&str; 2] = ["uploading", "staged"];
+
 /// One package in a [`Snapshot`], with the push and advisory it belongs to.
 #[derive(Debug, Clone)]
 pub struct SnapshotPackage {
@@ -437,6 +449,11 @@ impl Store {
                 created_by
             ],
         )?;
+        // An advisory whose every push was cancelled is pending again.
+        tx.execute(
+            "UPDATE advisories SET state = 'pending', updated = ?2 WHERE id = ?1 AND state = 'cancelled'",
+            params![advisory_id, now / 1000],
+        )?;
         tx.execute(
             "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by, severity, summary, description, cves, releases)
              VALUES (?1, 'uploading', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -653,6 +670,52 @@ impl Store {
         let job = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Ok(job))
+    }
+
+    /// Cancels a push that is not yet published (`uploading` or `staged`), in
+    /// one transaction: the push becomes `cancelled` with `reason` as its
+    /// error, so nothing of it is ever published and its packages are no
+    /// longer part of any open push; an advisory left with no other open,
+    /// accepted or published push goes from `pending` to `cancelled`.
+    /// Returns the advisory id.
+    pub fn cancel_push(
+        &self,
+        push_id: i64,
+        reason: &str,
+    ) -> anyhow::Result<Result<String, CancelRefusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "SELECT advisory_id, state FROM pushes WHERE id = ?1",
+                params![push_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((advisory, state)) = row else {
+            return Ok(Err(CancelRefusal::NoSuchPush));
+        };
+        if !CANCELLABLE_STATES.contains(&state.as_str()) {
+            return Ok(Err(CancelRefusal::NotCancellable(state)));
+        }
+        tx.execute(
+            "UPDATE pushes SET state = 'cancelled', error = ?2 WHERE id = ?1",
+            params![push_id, reason],
+        )?;
+        let others: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
+             AND state IN ('uploading', 'staged', 'accepted', 'published')",
+            params![advisory, push_id],
+            |r| r.get(0),
+        )?;
+        if others == 0 {
+            tx.execute(
+                "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![advisory, now_ms() / 1000],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Ok(advisory))
     }
 
     /// Every package of every accepted or published push of a live advisory.

@@ -306,6 +306,23 @@ fn keys_cli_changes_the_running_origin_and_survives_a_restart() {
         "{stderr}"
     );
     assert!(stderr.contains("hotpush keys add"), "{stderr}");
+    // The client cancelled the push the refused upload left open.
+    assert!(stderr.contains("was cancelled"), "{stderr}");
+    let push_id = stderr
+        .split("push ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let again = hotpush()
+        .args(["cancel", "--server", &origin.url, "--token-file"])
+        .arg(&pusher)
+        .arg(&push_id)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let again_err = String::from_utf8_lossy(&again.stderr);
+    assert!(again_err.contains("`cancelled`"), "{again_err}");
 
     let url = origin.url.clone();
     let keys = |args: &[&str], token: Option<&std::path::Path>| {

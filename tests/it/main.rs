@@ -7,6 +7,7 @@
 )]
 
 mod api;
+mod cancel;
 mod common;
 mod config;
 mod createrepo;

@@ -749,6 +749,88 @@ pub async fn retire(
     ))
 }
 
+/// `POST /api/v1/pushes/{id}/cancel`: abandons a push that is not yet
+/// published (`uploading` or `staged`); its packages are published by no one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pushes/{id}/cancel",
+    operation_id = "cancelPush",
+    summary = "Abandon a push that is not yet published (uploading or staged)",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "push id")),
+    responses(
+        (status = 200, description = "cancelled", body = PushView),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "the push is already accepted, published or over", body = ErrorEnvelope),
+    )
+)]
+pub async fn cancel_push(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(push_id): Path<i64>,
+    headers: HeaderMap,
+) -> ApiResult<Json<PushView>> {
+    let target = format!("push {push_id}");
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "cancel",
+        &target,
+        &app.config.auth.push_group,
+    )?;
+    let reason = format!("cancelled by {}", owner.user);
+    match app.store.cancel_push(push_id, &reason)? {
+        Ok(advisory) => {
+            app.store.audit(
+                &owner.user,
+                "push-cancelled",
+                &format!("{target} of {advisory}"),
+                true,
+                &reason,
+                &remote.ip().to_string(),
+            )?;
+            app.emit(
+                "push-cancelled",
+                format!("{} cancelled push {push_id} of {advisory}", owner.user),
+                Some(push_id),
+                Some(advisory),
+            );
+            Ok(Json(push_view(&app, push_id, Scope::Full)?))
+        }
+        Err(refusal) => {
+            let (error, why) = match refusal {
+                crate::origin::store::CancelRefusal::NoSuchPush => (
+                    ApiError::not_found(format!("push {push_id} does not exist")),
+                    "no such push".to_owned(),
+                ),
+                crate::origin::store::CancelRefusal::NotCancellable(state) => (
+                    ApiError::conflict(
+                        format!("push {push_id} is `{state}`; only a push that is uploading or staged can be cancelled"),
+                        if state == "published" || state == "accepted" {
+                            "take a published fix out with `hotpush retire ADVISORY`"
+                        } else {
+                            "the push is already over; nothing to cancel"
+                        },
+                    ),
+                    format!("push is `{state}`"),
+                ),
+            };
+            app.store.audit(
+                &owner.user,
+                "cancel-refused",
+                &target,
+                false,
+                &why,
+                &remote.ip().to_string(),
+            )?;
+            Err(error)
+        }
+    }
+}
+
 /// The longest hold a check honours (the client caps it too).
 pub const CHECK_HOLD_SECS_MAX: u64 = 86_400;
 

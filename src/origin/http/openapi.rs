@@ -26,6 +26,7 @@ use crate::origin::http::{api, keys};
         api::get_push,
         api::upload_package,
         api::submit_push,
+        api::cancel_push,
         api::push_checklist,
         api::list_advisories,
         api::get_advisory,
@@ -102,8 +103,8 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 7,
-            "create, upload, submit, retire, check-hold, add and remove a key"
+            changing, 8,
+            "create, upload, submit, cancel, retire, check-hold, add and remove a key"
         );
     }
 }
