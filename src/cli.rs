@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    cancel::CancelArgs, createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs,
-    keys::KeysArgs, push::PushArgs, receive::ReceiveArgs, repofile::RepofileArgs,
-    retire::RetireArgs, serve::ServeArgs, serve::TokenCommand, sop::SopArgs, status::StatusArgs,
-    verify::VerifyArgs,
+    advisory::AdvisoryArgs, cancel::CancelArgs, createrepo::CreaterepoArgs, demo::DemoArgs,
+    doctor::DoctorArgs, keys::KeysArgs, push::PushArgs, receive::ReceiveArgs,
+    repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs, serve::TokenCommand,
+    sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
 };
 
 /// Urgent-update RPM repository publisher.
@@ -49,6 +49,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the configuration, keys, data directory and partners; exit 1 on any FAIL.
     Doctor(DoctorArgs),
+    /// List advisories, or show one and where it is reachable.
+    Advisory(AdvisoryArgs),
     /// Abandon a push that is not yet published (uploading or staged).
     Cancel(CancelArgs),
     /// List, add or remove the running origin's trusted package-signing keys.
@@ -73,5 +75,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Keys(args) => keys::run(&args),
         Command::Cancel(args) => cancel::run(&args),
+        Command::Advisory(args) => advisory::run(&args),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command: each owns its clap `Args` and its `run`. `cli.rs` only
 //! dispatches. Commands may import every other layer.
 
+pub mod advisory;
 pub mod cancel;
 pub mod client;
 pub mod createrepo;

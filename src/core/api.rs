@@ -274,3 +274,29 @@ pub struct TrustedKeysChange {
     pub changed: Vec<String>,
     pub now: TrustedKeysView,
 }
+
+/// `hotpush advisory show --json`: an advisory and where it is reachable
+/// (computed by the client from `GET /api/v1/advisories/{id}` and
+/// `GET /api/v1/status`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdvisoryReach {
+    pub advisory: AdvisoryView,
+    /// Every repository that carries (or, once live, will carry) its packages.
+    pub repos: Vec<RepoReach>,
+}
+
+/// One repository of an advisory and the hosts that serve its current revision.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RepoReach {
+    /// `channel/release/arch`.
+    pub repo: String,
+    pub metalink: String,
+    /// The origin's current revision (none: never published).
+    pub revision: Option<u64>,
+    /// The advisory is live and the origin serves a revision of this repo.
+    pub at_origin: bool,
+    /// Partners holding the origin's current revision, verified.
+    pub partners_current: Vec<String>,
+    /// Partners behind, with their last error if any.
+    pub partners_behind: Vec<String>,
+}

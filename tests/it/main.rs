@@ -6,6 +6,7 @@
     clippy::field_reassign_with_default
 )]
 
+mod advisory_cli;
 mod api;
 mod cancel;
 mod common;

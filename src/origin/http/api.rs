@@ -968,7 +968,8 @@ pub(crate) fn advisory_views(app: &App, scope: Scope) -> ApiResult<Vec<AdvisoryV
     let public = app.store.published_advisories()?;
     let mut packages: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for p in app.store.pushes(1000)? {
-        if scope == Scope::Public && p.state != "published" {
+        // A cancelled push ships nothing: its packages are not the advisory's.
+        if p.state == "cancelled" || (scope == Scope::Public && p.state != "published") {
             continue;
         }
         for pkg in app.store.push_packages(p.id)? {
