@@ -5,6 +5,7 @@
 //! the repository identity and the publisher's plan.
 //! Imports only `core` (and the cross-cutting error type in `crate::logging`).
 
+pub mod advisory;
 pub mod announce;
 pub mod api;
 pub mod metalink;

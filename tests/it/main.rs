@@ -21,6 +21,7 @@ mod hooks;
 mod intake;
 mod keys;
 mod last_mile;
+mod manifest;
 mod metalink;
 mod mirrors_e2e;
 mod origin;
