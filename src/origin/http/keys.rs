@@ -144,7 +144,7 @@ pub async fn add_key(
         &remote.ip().to_string(),
     )?;
     app.emit(
-        "keys.changed",
+        "keys-changed",
         format!(
             "{} trusted package key(s) added: {}",
             owner.user,
@@ -225,7 +225,7 @@ pub async fn remove_key(
         &remote.ip().to_string(),
     )?;
     app.emit(
-        "keys.changed",
+        "keys-changed",
         format!("{} removed trusted package key {removed}", owner.user),
         None,
         None,
