@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    advisory::AdvisoryArgs, cancel::CancelArgs, createrepo::CreaterepoArgs, demo::DemoArgs,
-    doctor::DoctorArgs, keys::KeysArgs, push::PushArgs, receive::ReceiveArgs,
+    advisory::AdvisoryArgs, approve::ApproveArgs, cancel::CancelArgs, createrepo::CreaterepoArgs,
+    demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs, receive::ReceiveArgs,
     repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs, serve::TokenCommand,
     sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
 };
@@ -51,6 +51,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// List advisories, or show one and where it is reachable.
     Advisory(AdvisoryArgs),
+    /// Approve a staged push (two-person rule).
+    Approve(ApproveArgs),
     /// Abandon a push that is not yet published (uploading or staged).
     Cancel(CancelArgs),
     /// List, add or remove the running origin's trusted package-signing keys.
@@ -76,5 +78,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(&args),
         Command::Cancel(args) => cancel::run(&args),
         Command::Advisory(args) => advisory::run(&args),
+        Command::Approve(args) => approve::run(&args),
     }
 }

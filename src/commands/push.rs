@@ -317,7 +317,7 @@ async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::
             }
         }
     }
-    let mut ids = Vec::new();
+    let mut ids: Vec<(i64, bool)> = Vec::new();
     for plan in &plans {
         let id = push_one(&client, &server, token, plan).await.map_err(|e| {
             if ids.is_empty() {
@@ -326,7 +326,7 @@ async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::
                 e.context(format!(
                     "pushes {} were accepted before this one failed",
                     ids.iter()
-                        .map(i64::to_string)
+                        .map(|(id, _)| id.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
@@ -336,11 +336,16 @@ async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::
     }
     if args.no_wait {
         #[allow(clippy::print_stdout)]
-        for id in &ids {
+        for (id, _) in &ids {
             println!("{id}");
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // A staged push has nothing to follow until a second member approves it.
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .filter_map(|(id, accepted)| accepted.then_some(id))
+        .collect();
     for id in ids {
         let code = follow(
             &client,
@@ -357,13 +362,14 @@ async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens, uploads and submits one push; returns its id once accepted.
+/// Opens, uploads and submits one push; returns its id once accepted (true)
+/// or staged for approval (false).
 async fn push_one(
     client: &reqwest::Client,
     server: &str,
     token: &str,
     plan: &Planned,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<(i64, bool)> {
     let resp = client
         .post(format!("{server}/api/v1/pushes"))
         .bearer_auth(token)
@@ -398,12 +404,19 @@ async fn push_one(
         .send()
         .await
         .map_err(|e| connect_error(server, e))?;
-    check(resp, "cannot submit the push").await?;
+    let submitted: PushView = check(resp, "cannot submit the push").await?.json().await?;
+    if submitted.state == "staged" {
+        eprintln!(
+            "push {} staged, waiting for approval by a second member: `hotpush approve {}`",
+            push.id, push.id
+        );
+        return Ok((push.id, false));
+    }
     eprintln!(
         "push {} accepted; it will be published even if this client goes away",
         push.id
     );
-    Ok(push.id)
+    Ok((push.id, true))
 }
 
 /// Uploads every RPM into push `push_id`, with a progress bar each.

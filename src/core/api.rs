@@ -300,3 +300,26 @@ pub struct RepoReach {
     /// Partners behind, with their last error if any.
     pub partners_behind: Vec<String>,
 }
+
+/// `POST /api/v1/pushes/{id}/approve`: optionally the digest the approver
+/// reviewed (`ApprovalView.digest`); a push that no longer matches it is refused.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+/// Where a staged push stands with its approvals.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    pub push: i64,
+    /// `staged` (waiting for more approvals) or `accepted` (queued for publication).
+    pub state: String,
+    /// sha256 of the advisory text and the exact packages that approvals are bound to.
+    pub digest: String,
+    /// The distinct members behind the push, the submitter first.
+    pub approved_by: Vec<String>,
+    /// `[auth] approvals_required`.
+    pub required: u32,
+}

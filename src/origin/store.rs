@@ -105,6 +105,19 @@ CREATE TABLE IF NOT EXISTS mirror_state (
     last_error TEXT,
     PRIMARY KEY (mirror, repo)
 );
+CREATE TABLE IF NOT EXISTS staged_pushes (
+    push_id INTEGER PRIMARY KEY REFERENCES pushes(id),
+    submitted_by TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    staged_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS push_approvals (
+    push_id INTEGER NOT NULL REFERENCES pushes(id),
+    user TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (push_id, user)
+);
 "#;
 
 /// A handle to the database; cheap to clone, serialised by a mutex (every
@@ -670,6 +683,131 @@ impl Store {
         let job = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Ok(job))
+    }
+
+    /// Stages an `uploading` push with at least one package (the two-person
+    /// rule): it takes no more packages and waits for approvals bound to
+    /// `digest`. Refusals as [`Store::accept_push`]'s.
+    pub fn stage_push(
+        &self,
+        push_id: i64,
+        submitted_by: &str,
+        digest: &str,
+    ) -> anyhow::Result<Result<(), AcceptRefusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM pushes WHERE id = ?1",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(state) = state else {
+            return Ok(Err(AcceptRefusal::NoSuchPush));
+        };
+        if state != "uploading" {
+            return Ok(Err(AcceptRefusal::NotUploading(state)));
+        }
+        let packages: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM push_packages WHERE push_id = ?1",
+            params![push_id],
+            |r| r.get(0),
+        )?;
+        if packages == 0 {
+            return Ok(Err(AcceptRefusal::Empty));
+        }
+        tx.execute(
+            "UPDATE pushes SET state = 'staged' WHERE id = ?1 AND state = 'uploading'",
+            params![push_id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO staged_pushes (push_id, submitted_by, digest, staged_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![push_id, submitted_by, digest, now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// A staged push's submitter, digest and staging time.
+    pub fn staged(&self, push_id: i64) -> anyhow::Result<Option<(String, String, i64)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT submitted_by, digest, staged_at_ms FROM staged_pushes WHERE push_id = ?1",
+                params![push_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records `user`'s approval of a staged push bound to `digest` (once per
+    /// user) and returns the distinct users whose approvals match the push's
+    /// current digest, the submitter included.
+    pub fn approve_push(
+        &self,
+        push_id: i64,
+        user: &str,
+        digest: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO push_approvals (push_id, user, digest, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![push_id, user, digest, now_ms()],
+        )?;
+        let mut users: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT a.user FROM push_approvals a JOIN staged_pushes s ON s.push_id = a.push_id
+                 WHERE a.push_id = ?1 AND a.digest = s.digest AND a.user != s.submitted_by",
+            )?;
+            let rows = stmt.query_map(params![push_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let submitter: String = tx.query_row(
+            "SELECT submitted_by FROM staged_pushes WHERE push_id = ?1",
+            params![push_id],
+            |r| r.get(0),
+        )?;
+        users.insert(0, submitter);
+        tx.commit()?;
+        Ok(users)
+    }
+
+    /// Accepts a staged push (enough approvals) and queues its publication in
+    /// one transaction, as [`Store::accept_push`] does for an uploading one.
+    pub fn accept_staged(&self, push_id: i64, priority: i64) -> anyhow::Result<Option<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let advisory: Option<String> = tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'staged'",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(advisory) = advisory else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'staged'",
+            params![push_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
+             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
+            params![
+                priority,
+                push_id,
+                format!("push {push_id} of {advisory} (approved)"),
+                now,
+                advisory
+            ],
+        )?;
+        let job = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(job))
     }
 
     /// Cancels a push that is not yet published (`uploading` or `staged`), in

@@ -8,6 +8,7 @@
 
 mod advisory_cli;
 mod api;
+mod approve;
 mod cancel;
 mod common;
 mod config;

@@ -37,6 +37,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/v1/pushes/{id}/submit", post(api::submit_push))
         .route("/api/v1/pushes/{id}/cancel", post(api::cancel_push))
+        .route("/api/v1/pushes/{id}/approve", post(api::approve_push))
         .route("/api/v1/advisories", get(api::list_advisories))
         .route("/api/v1/advisories/{id}", get(api::get_advisory))
         .route("/api/v1/advisories/{id}/retire", post(api::retire))

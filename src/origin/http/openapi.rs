@@ -27,6 +27,7 @@ use crate::origin::http::{api, keys};
         api::upload_package,
         api::submit_push,
         api::cancel_push,
+        api::approve_push,
         api::push_checklist,
         api::list_advisories,
         api::get_advisory,
@@ -103,8 +104,8 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 8,
-            "create, upload, submit, cancel, retire, check-hold, add and remove a key"
+            changing, 9,
+            "create, upload, submit, cancel, approve, retire, check-hold, add and remove a key"
         );
     }
 }
