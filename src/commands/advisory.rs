@@ -78,7 +78,7 @@ async fn get_json(
 fn list(args: &AdvisoryListArgs) -> anyhow::Result<ExitCode> {
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let text = get_json(
             &client,
@@ -105,7 +105,7 @@ fn list(args: &AdvisoryListArgs) -> anyhow::Result<ExitCode> {
 fn show(args: &AdvisoryShowArgs) -> anyhow::Result<ExitCode> {
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let text = get_json(
             &client,
@@ -294,6 +294,10 @@ mod tests {
             verified_at_ms: None,
             lag_ms: None,
             last_error: (!current).then(|| "connection refused".into()),
+            attempted: true,
+            stage: None,
+            retries: 0,
+            hint: None,
         }
     }
 

@@ -24,7 +24,7 @@ pub struct ApproveArgs {
 pub fn run(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
     let token = read_token(&args.token_file)?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let resp = client
             .get(format!("{server}/api/v1/pushes/{}", args.push_id))

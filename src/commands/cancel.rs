@@ -22,7 +22,7 @@ pub struct CancelArgs {
 pub fn run(args: &CancelArgs) -> anyhow::Result<ExitCode> {
     let token = read_token(&args.token_file)?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let resp = http_client()?
             .post(format!("{server}/api/v1/pushes/{}/cancel", args.push_id))
             .bearer_auth(&token)

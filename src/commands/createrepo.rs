@@ -46,6 +46,10 @@
 //! from = "security@example.com"          # default: "hotpush"
 //! ```
 //!
+//! Ids, CVE ids and texts follow the advisory text rules of
+//! [`crate::core::advisory`] (lengths, and no character that XML or an email
+//! header cannot carry); a value that breaks one is refused naming the field.
+//!
 //! Every listed package must be in the repository (it is matched by NEVRA as dnf
 //! prints it, `name-[epoch:]version-release.arch`, or by the `.rpm` file name).
 use clap::Args;
@@ -61,6 +65,7 @@ use fs_err as fs;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::core::advisory;
 use crate::core::repodata::cache::{self, CacheEntry, EntryRef, FileKey};
 use crate::core::repodata::{
     build_blocks, render_package, Advisory, AdvisoryPackage, Compression, PackageBlocks, RepoFiles,
@@ -520,8 +525,27 @@ fn read_updateinfo_file(path: &Path) -> anyhow::Result<Vec<AdvisorySpec>> {
                 "fix the value and run again",
             )
         };
-        if a.id.trim().is_empty() {
-            return Err(bad("id", "must not be empty".into()));
+        // The text rules every advisory follows (ids, CVE ids, lengths, characters
+        // XML and email can carry); severity is checked below in its updateinfo case.
+        let checked = advisory::check_advisory(&advisory::AdvisoryText {
+            id: &a.id,
+            severity: &a.severity,
+            title: Some(&a.title),
+            summary: a.summary.as_deref().unwrap_or(&a.title),
+            description: &a.description,
+            cves: &a.cves,
+        });
+        if let Err(e) = checked {
+            return Err(bad(&e.field, e.reason));
+        }
+        for (field, value) in [
+            ("release", &a.release),
+            ("collection", &a.collection),
+            ("from", &a.from),
+        ] {
+            if !value.is_empty() {
+                advisory::check_line(field, value).map_err(|e| bad(field, e.reason))?;
+            }
         }
         if !["Critical", "Important", "Moderate", "Low"].contains(&a.severity.as_str()) {
             return Err(bad(
@@ -538,28 +562,11 @@ fn read_updateinfo_file(path: &Path) -> anyhow::Result<Vec<AdvisorySpec>> {
                 format!("`{}` is not one of security, bugfix, enhancement", a.kind),
             ));
         }
-        if let Some(cve) = a.cves.iter().find(|c| !is_cve_id(c)) {
-            return Err(bad(
-                "cves",
-                format!("`{cve}` is not a CVE id like `CVE-2026-0001`"),
-            ));
-        }
         if a.packages.is_empty() {
             return Err(bad("packages", "lists no package".into()));
         }
     }
     Ok(file.advisory)
-}
-
-fn is_cve_id(s: &str) -> bool {
-    let mut parts = s.splitn(3, '-');
-    let (Some("CVE"), Some(year), Some(num)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    year.len() == 4
-        && num.len() >= 4
-        && year.bytes().all(|b| b.is_ascii_digit())
-        && num.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn resolve_advisories(
@@ -828,19 +835,4 @@ pub struct CreaterepoArgs {
 pub enum CompressArg {
     Gz,
     Zst,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cve_ids() {
-        assert!(is_cve_id("CVE-2026-0001"));
-        assert!(is_cve_id("CVE-2014-160000"));
-        assert!(!is_cve_id("CVE-26-0001"));
-        assert!(!is_cve_id("cve-2026-0001"));
-        assert!(!is_cve_id("CVE-2026-01"));
-        assert!(!is_cve_id("CVE-2026-0001x"));
-    }
 }

@@ -232,6 +232,7 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         tls_key_file: None,
         retention_secs: crate::partner::RETENTION_HOURS_DEFAULT * 3600,
         blob_bytes_max: crate::partner::BLOB_BYTES_MAX_DEFAULT,
+        conn: Default::default(),
     };
     let running = crate::partner::start(settings)
         .await
@@ -250,6 +251,7 @@ async fn start_partner(layout: &Layout, name: String) -> anyhow::Result<Partner>
         secret_file,
         ca_file: Some(data_dir.join("tls/cert.pem")),
         known_hosts_file: None,
+        weight: 1,
     };
     Ok(Partner {
         name,

@@ -71,7 +71,7 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<ExitCode> {
 fn list(args: &KeysListArgs) -> anyhow::Result<ExitCode> {
     let token = args.token_file.as_deref().map(read_token).transpose()?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let mut req = http_client()?.get(format!("{server}/api/v1/keys"));
         if let Some(token) = &token {
             req = req.bearer_auth(token);
@@ -100,7 +100,7 @@ fn add(args: &KeysAddArgs) -> anyhow::Result<ExitCode> {
     let fix = "pass the armored public key file (`gpg --armor --export KEYID > FILE`)";
     let armored = crate::io::keys::read_key_file(&args.keyfile, fix)?;
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let resp = http_client()?
             .post(format!("{server}/api/v1/keys"))
             .bearer_auth(&token)
@@ -130,7 +130,7 @@ fn remove(args: &KeysRemoveArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let resp = http_client()?
             .delete(format!(
                 "{server}/api/v1/keys/{}",

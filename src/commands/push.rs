@@ -1,6 +1,7 @@
 //! `hotpush push`: upload signed RPMs with progress bars, submit the advisory,
 //! and follow the push until it is live at the origin and every partner.
 //! Talks HTTP(S) only; knows nothing of the store or the tree.
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use super::client::{
     check, connect_error, get_status, http_client, read_token, runtime, server_url, urlencode,
 };
-use crate::core::api::{NewPush, PushView};
+use crate::core::api::{MirrorView, NewPush, PushView};
 use crate::logging::user_error;
 
 #[derive(Debug, Args)]
@@ -183,8 +184,28 @@ fn load_manifest(file: &std::path::Path) -> anyhow::Result<Planned> {
         description: m.description,
         releases: m.releases,
     };
-    crate::core::advisory::check_new_push(&req)
-        .map_err(|e| manifest_error(file, e.field, e.message, &e.hint))?;
+    // The origin's own text rules (`core::advisory`, as `POST /api/v1/pushes`
+    // applies them), named by the manifest's field.
+    crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
+        id: &req.advisory,
+        severity: &req.severity,
+        title: None,
+        summary: &req.summary,
+        description: &req.description,
+        cves: &req.cves,
+    })
+    .map_err(|e| {
+        let field = match e.field.as_str() {
+            "id" => "advisory",
+            f => f,
+        };
+        manifest_error(
+            file,
+            field,
+            e.reason.clone(),
+            "the origin applies the same rule (docs/manifests.md)",
+        )
+    })?;
     if m.packages.is_empty() {
         return Err(manifest_error(
             file,
@@ -277,7 +298,7 @@ fn load_manifest_dir(dir: &std::path::Path) -> anyhow::Result<Vec<Planned>> {
 }
 
 async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::Result<ExitCode> {
-    let server = server_url(&args.server);
+    let server = server_url(&args.server)?;
     let client = http_client()?;
     // Check sizes and releases against the origin before anything is sent: a
     // server refusing a body mid-upload cannot always get its answer through.
@@ -467,12 +488,14 @@ async fn upload_all(
         let resp = check(resp, &format!("`{}` was refused", rpm.display())).await?;
         bar.finish();
         let view: crate::core::api::PushPackageView = resp.json().await?;
-        bars.println(format!(
-            "  verified {} (sha256 {}, signed by {})",
-            view.nevra,
-            &view.sha256[..12],
-            view.signed_by.as_deref().unwrap_or("-")
-        ))?;
+        bars.suspend(|| {
+            eprintln!(
+                "  verified {} (sha256 {}, signed by {})",
+                view.nevra,
+                &view.sha256[..12],
+                view.signed_by.as_deref().unwrap_or("-")
+            )
+        });
     }
     Ok(())
 }
@@ -494,9 +517,10 @@ pub(crate) async fn cancel(
     Ok(())
 }
 
-/// Follows a push until it is published at the origin and every partner holds
-/// it (or the deadline passes). Reads with the token: until it is published the
-/// push is embargoed, and without a token the origin answers 404.
+/// Follows a push until it is published at the origin and every partner had its
+/// first full attempt at it (or the deadline passes), printing each partner's
+/// progress as it changes. Reads with the token: until it is published the push
+/// is embargoed, and without a token the origin answers 404.
 async fn follow(
     client: &reqwest::Client,
     server: &str,
@@ -508,6 +532,8 @@ async fn follow(
     let spinner = ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
     let mut published_reported = false;
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    let mut said: BTreeMap<String, Option<String>> = BTreeMap::new();
     loop {
         let resp = client
             .get(format!("{server}/api/v1/pushes/{push_id}"))
@@ -529,43 +555,70 @@ async fn follow(
             }
             "published" => {
                 if !published_reported {
-                    spinner.println(format!(
-                        "push {push_id} is live at the origin ({} ms after acceptance)",
-                        view.published_at_ms.unwrap_or(0) - view.accepted_at_ms.unwrap_or(0)
-                    ));
+                    // `suspend` + eprintln, not `println`: indicatif drops the
+                    // latter when stderr is not a terminal (scripts, CI logs).
+                    spinner.suspend(|| {
+                        eprintln!(
+                            "push {push_id} is live at the origin ({} ms after acceptance)",
+                            view.published_at_ms.unwrap_or(0) - view.accepted_at_ms.unwrap_or(0)
+                        )
+                    });
                     published_reported = true;
                 }
-                let behind: Vec<String> = view
-                    .mirrors
+                let partners = partner_progress(&view.mirrors);
+                for p in &partners {
+                    // The error and its hint are printed when they change, not
+                    // with every retry.
+                    let said = said.entry(p.name.clone()).or_default();
+                    let line = p.line(said);
+                    if shown.get(&p.name) != Some(&line) {
+                        spinner.suspend(|| eprintln!("{line}"));
+                        shown.insert(p.name.clone(), line);
+                        *said = p.error.clone();
+                    }
+                }
+                let pending: Vec<&str> = partners
                     .iter()
-                    .filter(|m| !m.current)
-                    .map(|m| format!("{} ({})", m.name, m.repo))
+                    .filter(|p| !p.current && !p.attempted)
+                    .map(|p| p.name.as_str())
                     .collect();
+                let behind: Vec<&PartnerProgress> =
+                    partners.iter().filter(|p| !p.current).collect();
                 if behind.is_empty() {
                     spinner.finish_and_clear();
                     print_checklist(client, server, token, push_id).await;
-                    let partners: std::collections::BTreeSet<&str> =
-                        view.mirrors.iter().map(|m| m.name.as_str()).collect();
                     if partners.is_empty() {
                         eprintln!("push {push_id} is published (no partner mirrors configured)");
                     } else {
                         eprintln!(
                             "push {push_id} is published and verified on every partner: {}",
-                            partners.into_iter().collect::<Vec<_>>().join(", ")
+                            partners
+                                .iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         );
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
-                spinner.set_message(format!("waiting for partners: {}", behind.join(", ")));
+                if pending.is_empty() {
+                    // Every partner had its first full attempt: the outcome is known.
+                    spinner.finish_and_clear();
+                    print_checklist(client, server, token, push_id).await;
+                    return Err(behind_error(
+                        push_id,
+                        &behind,
+                        "after its first full attempt",
+                    ));
+                }
+                spinner.set_message(format!("waiting for partners: {}", pending.join(", ")));
                 if started.elapsed() > timeout {
                     spinner.finish_and_clear();
                     print_checklist(client, server, token, push_id).await;
-                    return Err(user_error(
-                        format!(
-                            "push {push_id} is live at the origin, but these partners are behind: {}",
-                            behind.join(", ")
-                        ),
-                        "the metalink does not list them until they catch up; see `hotpush status`",
+                    return Err(behind_error(
+                        push_id,
+                        &behind,
+                        &format!("still being tried after {} s", timeout.as_secs()),
                     ));
                 }
             }
@@ -585,6 +638,109 @@ async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One partner across the repositories a push touched.
+#[derive(Debug, Default)]
+struct PartnerProgress {
+    name: String,
+    /// Holds the origin's current revision of every repository.
+    current: bool,
+    /// Had a full attempt at the current revision of every repository.
+    attempted: bool,
+    stage: Option<String>,
+    retries: u32,
+    error: Option<String>,
+    hint: Option<String>,
+}
+
+impl PartnerProgress {
+    /// The line `hotpush push` prints when it changes; the error (and its hint)
+    /// only when it differs from `said`, the last one printed.
+    fn line(&self, said: &Option<String>) -> String {
+        if self.current {
+            return format!(
+                "  {}: holds the fix (verified over its public URL)",
+                self.name
+            );
+        }
+        let mut line = if self.attempted {
+            format!("  {}: behind", self.name)
+        } else {
+            format!(
+                "  {}: stage `{}`",
+                self.name,
+                self.stage.as_deref().unwrap_or("waiting")
+            )
+        };
+        if self.retries > 0 {
+            line.push_str(&format!(
+                ", {} retr{}",
+                self.retries,
+                if self.retries == 1 { "y" } else { "ies" }
+            ));
+        }
+        if let Some(error) = self.error.as_ref().filter(|e| said.as_ref() != Some(*e)) {
+            line.push_str(&format!(": {error}"));
+            if let Some(hint) = &self.hint {
+                line.push_str(&format!("\n    hint: {hint}"));
+            }
+        }
+        line
+    }
+}
+
+/// The push view's per-repository partner rows folded into one per partner, in
+/// the order the origin lists them.
+fn partner_progress(mirrors: &[MirrorView]) -> Vec<PartnerProgress> {
+    let mut out: Vec<PartnerProgress> = Vec::new();
+    for m in mirrors {
+        let i = match out.iter().position(|p| p.name == m.name) {
+            Some(i) => i,
+            None => {
+                out.push(PartnerProgress {
+                    name: m.name.clone(),
+                    current: true,
+                    attempted: true,
+                    ..PartnerProgress::default()
+                });
+                out.len() - 1
+            }
+        };
+        let p = &mut out[i];
+        p.current &= m.current;
+        p.attempted &= m.attempted || m.current;
+        if !m.current {
+            p.stage = p.stage.take().or_else(|| m.stage.clone());
+            p.retries = p.retries.max(m.retries);
+            p.error = p.error.take().or_else(|| m.last_error.clone());
+            p.hint = p.hint.take().or_else(|| m.hint.clone());
+        }
+    }
+    out
+}
+
+/// The error `hotpush push` ends with when partners are behind: each named with
+/// why, and what happens next.
+fn behind_error(push_id: i64, behind: &[&PartnerProgress], when: &str) -> anyhow::Error {
+    let mut text = format!(
+        "push {push_id} is live at the origin, but {} partner(s) are behind {when}:",
+        behind.len()
+    );
+    for p in behind {
+        text.push_str(&format!(
+            "\n  {}: {}",
+            p.name,
+            p.error.as_deref().unwrap_or("no error recorded yet")
+        ));
+        if let Some(hint) = &p.hint {
+            text.push_str(&format!("\n    hint: {hint}"));
+        }
+    }
+    user_error(
+        text,
+        "the metalink does not list them until they catch up; the origin keeps retrying in the background (`hotpush status` shows where each partner is)",
+    )
 }
 
 /// Prints the push's SOP checklist as the server ticks it (best effort: the push

@@ -18,6 +18,11 @@ pub struct RepofileArgs {
     pub server: String,
     #[arg(long)]
     pub release: Option<String>,
+    /// The package manager the `.repo` text is for: `dnf` (metalink first,
+    /// partners as baseurl fallbacks) or `zypper` (baseurl only: the origin
+    /// first, then the partners).
+    #[arg(long, value_enum, default_value = "dnf")]
+    pub client: RepoClient,
     /// Build a noarch `-repos` RPM into this directory (the `.repo` file plus the
     /// keys under /etc/pki/rpm-gpg) instead of printing the `.repo` text.
     #[arg(long, value_name = "OUT_DIR")]
@@ -39,13 +44,25 @@ pub struct RepofileArgs {
     pub source_date: Option<u64>,
 }
 
+/// The package manager a `.repo` file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RepoClient {
+    Dnf,
+    Zypper,
+}
+
 /// `hotpush repofile`: the `.repo` text, rendered from `repo-templates/`.
 pub fn print(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let (status, _) = get_status(&client, &server, None).await?;
-        let text = crate::core::repofile::render(&status, args.release.as_deref())?;
+        let text = match args.client {
+            RepoClient::Dnf => crate::core::repofile::render(&status, args.release.as_deref())?,
+            RepoClient::Zypper => {
+                crate::core::repofile::render_zypper(&status, args.release.as_deref(), None)?
+            }
+        };
         #[allow(clippy::print_stdout)]
         {
             print!("{text}");
@@ -199,6 +216,10 @@ pub async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)>
 /// `hotpush repofile`: the `.repo` text, or the `-repos` RPM with `--rpm DIR`.
 pub fn run(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     match &args.rpm {
+        Some(_) if args.client == RepoClient::Zypper => Err(user_error(
+            "`--rpm` builds the `-repos` RPM with the dnf `.repo` file; `--client zypper` only prints",
+            "drop `--rpm` to print the zypper `.repo` text, or drop `--client zypper` to build the RPM",
+        )),
         Some(dir) => build_rpm(args, dir),
         None => print(args),
     }

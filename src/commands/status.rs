@@ -21,7 +21,7 @@ pub struct StatusArgs {
 /// `hotpush status`.
 pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let server = server_url(&args.server);
+        let server = server_url(&args.server)?;
         let client = http_client()?;
         let token = args.token_file.as_deref().map(read_token).transpose()?;
         let (status, text) = get_status(&client, &server, token.as_deref()).await?;
@@ -81,6 +81,9 @@ fn render_status(s: &StatusView) -> String {
                     .map(|e| format!("  last error: {e}"))
                     .unwrap_or_default()
             ));
+            if let Some(hint) = &m.hint {
+                out.push_str(&format!("  {:<16} hint: {hint}\n", ""));
+            }
         }
     }
     out

@@ -45,7 +45,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(verify_metalink(&args.metalink, key.as_deref()))?;
+    let report = runtime.block_on(verify_metalink(
+        &args.metalink,
+        key.as_deref(),
+        args.ca_file.as_deref(),
+    ))?;
 
     let mut stdout = std::io::stdout().lock();
     for host in &report.hosts {
@@ -54,8 +58,24 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     stdout.flush().ok();
 
     let failed = report.hosts.iter().filter(|h| !h.ok()).count();
+    let untrusted = report.hosts.iter().any(|h| {
+        h.problems.iter().any(|p| {
+            let p = p.to_ascii_lowercase();
+            p.contains("unknownissuer") || p.contains("invalid peer certificate")
+        })
+    });
     if failed == 0 {
         Ok(ExitCode::SUCCESS)
+    } else if untrusted && args.ca_file.is_none() {
+        Err(user_error(
+            format!(
+                "{failed} of {} hosts in `{}` failed verification",
+                report.hosts.len(),
+                redact(&args.metalink)
+            ),
+            "a host's certificate is not trusted by the system CA store: if it is a partner \
+             with its own CA or a self-signed certificate, pass that certificate with `--ca-file FILE`",
+        ))
     } else {
         Err(user_error(
             format!(
@@ -106,20 +126,27 @@ impl HostReport {
     }
 }
 
-/// A client with the bounded timeouts every check uses.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
+/// A client with the bounded timeouts every check uses, trusting the system CA
+/// store, the built-in roots and `ca_file` (a PEM bundle, e.g. a partner's
+/// self-signed certificate).
+pub fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
     crate::io::http::ClientSpec::new("hotpush-verify")
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirects(REDIRECTS_MAX)
+        .ca_file(ca_file)
         .build()
 }
 
 /// Fetches the metalink and checks every host it lists. `key` is the armored
 /// repo-signing public key; `None` fetches `/keys/repo.asc` from the metalink's
-/// scheme, host and port.
-pub async fn verify_metalink(metalink_url: &str, key: Option<&str>) -> anyhow::Result<Report> {
-    let client = http_client()?;
+/// scheme, host and port. `ca_file` is trusted besides the system CA store.
+pub async fn verify_metalink(
+    metalink_url: &str,
+    key: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Report> {
+    let client = http_client(ca_file)?;
     let shown = redact(metalink_url);
     let parsed_url = reqwest::Url::parse(metalink_url).map_err(|e| {
         user_error(
@@ -465,6 +492,10 @@ pub struct VerifyArgs {
     /// Repo-signing public key; default: fetched from the origin's `/keys/repo.asc`.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// PEM file of CA certificates trusted besides the system CA store (e.g. a
+    /// partner's own CA or self-signed certificate).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

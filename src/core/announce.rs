@@ -49,10 +49,16 @@ pub fn render(n: &Notice<'_>) -> String {
             n.cves.len() - 2
         )
     };
-    out.push_str(&format!(
-        "Subject: [SECURITY] {} {severity}: {}{subject_cves}\n\n",
+    // The API refuses control characters in these fields; values stored before
+    // that rule, or from anywhere else, still never break the header.
+    let subject = format!(
+        "[SECURITY] {} {severity}: {}{subject_cves}",
         n.advisory,
         one_line(n.summary)
+    );
+    out.push_str(&format!(
+        "Subject: {}\n\n",
+        crate::core::advisory::header_safe(&subject)
     ));
     let rule = "-".repeat(72);
     out.push_str(&format!("{rule}\n"));

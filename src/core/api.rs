@@ -142,6 +142,61 @@ pub struct MirrorView {
     /// How long it has been behind the origin.
     pub lag_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// An attempt to bring it to the origin's current revision ran to its end
+    /// (it was verified, or the fan-out gave up on it and the catch-up retries).
+    #[serde(default)]
+    pub attempted: bool,
+    /// Where the attempt in flight is (`data`, `commit`, `verify`), or where the
+    /// last one ended (`verified`, or the stage it failed at).
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// Retries of the attempt in flight or the last one.
+    #[serde(default)]
+    pub retries: u32,
+    /// What to do about `last_error`, in plain words.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// What an operator can do about a partner's push error (as the fan-out
+/// records it), or `None` when the error says nothing recognisable.
+pub fn partner_error_hint(error: &str) -> Option<&'static str> {
+    let e = error.to_ascii_lowercase();
+    let hint = if e.contains("unknownissuer")
+        || e.contains("unknown issuer")
+        || e.contains("self-signed")
+        || e.contains("self signed")
+        || e.contains("badsignature")
+        || (e.contains("invalid peer certificate") && !e.contains("notvalidforname"))
+    {
+        "the partner's certificate is not trusted: set `ca_file` for it in mirrors.toml (a PEM file with its CA or its self-signed certificate)"
+    } else if e.contains("notvalidforname") || e.contains("not valid for name") {
+        "the partner's certificate does not name the host in its URL: fix `push_url` / `public_url` in mirrors.toml or the partner's certificate"
+    } else if e.contains("expired") && e.contains("certificate") {
+        "the partner's certificate has expired: ask its operator to renew it"
+    } else if e.contains("connection refused") {
+        "connection refused: is the receiver (`hotpush receive`) running and listening at the `push_url` in mirrors.toml?"
+    } else if e.contains("dns error")
+        || e.contains("failed to lookup")
+        || e.contains("name or service not known")
+    {
+        "the partner's host name does not resolve: check `push_url` / `public_url` in mirrors.toml"
+    } else if e.contains("timed out") || e.contains("deadline passed") {
+        "the partner did not answer in time: check that it is up and that no firewall drops the connection"
+    } else if e.contains("401 unauthorized") || e.contains("403 forbidden") {
+        "the partner refused the request's signature: its `secret_file` in mirrors.toml must hold the secret its receiver was started with"
+    } else if e.contains("serves other bytes") {
+        "the partner's public URL does not serve what its receiver holds: check `public_url` in mirrors.toml"
+    } else if e.contains("permission denied (publickey")
+        || e.contains("host key verification failed")
+    {
+        "ssh refused the rsync push: check the partner's `secret_file` (ssh key) and `known_hosts_file`"
+    } else if e.contains("no route to host") || e.contains("network is unreachable") {
+        "the partner cannot be reached from the origin: check its address and the network"
+    } else {
+        return None;
+    };
+    Some(hint)
 }
 
 /// What is live where: repositories, advisories, partner mirrors.
@@ -322,4 +377,43 @@ pub struct ApprovalView {
     pub approved_by: Vec<String>,
     /// `[auth] approvals_required`.
     pub required: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partner_error_hint;
+
+    /// The errors the fan-out records, as `io::http::describe` words them.
+    #[test]
+    fn partner_errors_get_a_hint_that_names_what_to_change() {
+        let cases = [
+            (
+                "data: POST /push/v1/lacking: cannot connect: client error (Connect): invalid peer certificate: UnknownIssuer",
+                "ca_file",
+            ),
+            (
+                "data: POST /push/v1/lacking: cannot connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
+                "is the receiver",
+            ),
+            (
+                "data: POST /push/v1/lacking: cannot connect: invalid peer certificate: NotValidForName",
+                "does not name the host",
+            ),
+            ("data: POST /push/v1/lacking: 401 Unauthorized: bad signature", "secret_file"),
+            ("verify: GET https://[::1]:1/pub/x/repodata/repomd.xml: timed out", "in time"),
+            ("commit: the fan-out deadline passed (attempt 2)", "in time"),
+            ("verify: https://[::1]:1/pub/x/repodata/repomd.xml serves other bytes (sha256 a, expected b)", "public_url"),
+        ];
+        for (error, expected) in cases {
+            let hint = partner_error_hint(error).unwrap_or_else(|| panic!("no hint for {error}"));
+            assert!(hint.contains(expected), "{error} -> {hint}");
+        }
+        // A port number is not a status code.
+        assert_eq!(
+            partner_error_hint(
+                "data: POST https://[::1]:40123/x: 500 Internal Server Error: disk full"
+            ),
+            None
+        );
+    }
 }

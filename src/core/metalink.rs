@@ -366,10 +366,10 @@ fn scheme_of(url: &str) -> &str {
     }
 }
 
-/// Escapes text and attribute values.
+/// Escapes text and attribute values; a character XML cannot carry becomes U+FFFD.
 fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
+    for ch in crate::core::advisory::xml_safe(text).chars() {
         match ch {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -403,6 +403,62 @@ fn comment_safe(value: &str) -> String {
         out.push('_');
     }
     out
+}
+
+/// One host a metalink may list, as [`spread_order`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpreadHost {
+    /// Relative share of first places (0 = last, after every weighted host).
+    pub weight: u32,
+    pub origin: bool,
+}
+
+/// The order of one answer (indices into `hosts`): dnf downloads metadata
+/// and packages from the first URL that works, so each host is first with a
+/// probability proportional to its weight, the rest follow in the same
+/// weighted way (draws without replacement). While `origin_first` the origin
+/// leads and the others follow in the order given (`mirrors.toml` order). `random` yields uniform
+/// numbers in `[0, 1)`; pure: the caller brings the randomness.
+pub fn spread_order(
+    hosts: &[SpreadHost],
+    origin_first: bool,
+    mut random: impl FnMut() -> f64,
+) -> Vec<usize> {
+    let mut order = Vec::with_capacity(hosts.len());
+    let mut left: Vec<usize> = (0..hosts.len()).collect();
+    if origin_first {
+        if let Some(pos) = left.iter().position(|&i| hosts[i].origin) {
+            order.push(left.remove(pos));
+        }
+        order.append(&mut left);
+        return order;
+    }
+    while !left.is_empty() {
+        let total: u64 = left.iter().map(|&i| u64::from(hosts[i].weight)).sum();
+        if total == 0 {
+            order.append(&mut left);
+            break;
+        }
+        let mut point = (random().clamp(0.0, 1.0) * total as f64) as u64;
+        let mut pick = left.len() - 1;
+        for (pos, &i) in left.iter().enumerate() {
+            let w = u64::from(hosts[i].weight);
+            if w > 0 && point < w {
+                pick = pos;
+                break;
+            }
+            point = point.saturating_sub(w);
+        }
+        // A rounding at the top end must not pick a host of weight 0.
+        if hosts[left[pick]].weight == 0 {
+            pick = left
+                .iter()
+                .rposition(|&i| hosts[i].weight > 0)
+                .unwrap_or(pick);
+        }
+        order.push(left.remove(pick));
+    }
+    order
 }
 
 #[cfg(test)]
@@ -459,5 +515,53 @@ mod tests {
         assert_eq!(preference_of(0), 100);
         assert_eq!(preference_of(99), 1);
         assert_eq!(preference_of(500), 1);
+    }
+
+    #[test]
+    fn spread_order_gives_each_host_its_weight_of_first_places() {
+        let hosts = [
+            SpreadHost {
+                weight: 1,
+                origin: true,
+            },
+            SpreadHost {
+                weight: 3,
+                origin: false,
+            },
+            SpreadHost {
+                weight: 0,
+                origin: false,
+            },
+            SpreadHost {
+                weight: 1,
+                origin: false,
+            },
+        ];
+        // A deterministic uniform sequence.
+        let mut x = 0u64;
+        let mut random = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut first = [0u32; 4];
+        for _ in 0..10_000 {
+            let order = spread_order(&hosts, false, &mut random);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2, 3], "every host exactly once");
+            assert_eq!(order[3], 2, "weight 0 comes last");
+            first[order[0]] += 1;
+        }
+        assert_eq!(first[2], 0);
+        for (i, want) in [(0, 0.2), (1, 0.6), (3, 0.2)] {
+            let share = f64::from(first[i]) / 10_000.0;
+            assert!((share - want).abs() < 0.03, "host {i}: {share}");
+        }
+        assert_eq!(spread_order(&hosts, true, &mut random)[0], 0);
+        assert_eq!(spread_order(&hosts, true, || 0.999_999), [0, 1, 2, 3]);
+        assert_eq!(spread_order(&hosts, false, || 0.999_999)[..2], [3, 1]);
+        assert!(spread_order(&[], true, || 0.5).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! no database: RPM parsing and signature checks, repodata, the metalink, repo
 //! signing, the announcement, the client `.repo` file, the SOP templates and
 //! checklist, the `-repos` RPM, the partner wire protocol, the JSON wire types,
-//! the repository identity and the publisher's plan.
+//! the repository identity, the publisher's plan and the advisory text rules.
 //! Imports only `core` (and the cross-cutting error type in `crate::logging`).
 
 pub mod advisory;

@@ -68,6 +68,9 @@ pub struct Inputs<'a> {
     pub current: &'a BTreeMap<String, Current>,
     /// An advisory's collection is this prefix + the release (the metalink repo id).
     pub collection_prefix: &'a str,
+    /// updateinfo's `from`: the distribution's security contact (`[announce]
+    /// from`), never the pusher's user name.
+    pub security_contact: &'a str,
     /// Seconds since the epoch: the revision of a repository that changes now.
     pub now_secs: u64,
 }
@@ -170,7 +173,15 @@ fn plan_repo(
     }
     let advisories: Vec<Advisory> = by_advisory
         .into_iter()
-        .map(|(id, pkgs)| updateinfo_advisory(inputs.collection_prefix, repo, live[id], pkgs))
+        .map(|(id, pkgs)| {
+            updateinfo_advisory(
+                inputs.collection_prefix,
+                inputs.security_contact,
+                repo,
+                live[id],
+                pkgs,
+            )
+        })
         .collect();
     let content_key = content_key(&packages, &advisories);
     let publish = next_revision(
@@ -215,6 +226,7 @@ pub fn keep_files<'a>(
 
 fn updateinfo_advisory(
     collection_prefix: &str,
+    security_contact: &str,
     repo: &RepoId,
     a: &AdvisoryFacts,
     packages: Vec<AdvisoryPackage>,
@@ -234,7 +246,7 @@ fn updateinfo_advisory(
         updated: a.updated.max(a.issued) as u64,
         release_name: format!("{} {}", repo.channel, repo.release),
         collection: format!("{collection_prefix}{}", repo.release),
-        from: a.created_by.clone(),
+        from: security_contact.to_owned(),
         cves: a.cves.clone(),
         packages,
     }
@@ -340,6 +352,7 @@ mod tests {
             packages,
             current,
             collection_prefix: "critical-f",
+            security_contact: "security@example.org",
             now_secs: NOW,
         })
     }

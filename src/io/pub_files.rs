@@ -3,12 +3,25 @@
 //! file's exact bytes (a `Content-Length`, no `Content-Encoding`, never a
 //! symlink, never a directory). Anything that is not a plain file under the
 //! tree is a 404, never a 5xx.
+//!
+//! Conditional requests (`io::etag`): repomd.xml and its .asc carry the
+//! sha256 of their bytes as a strong ETag, computed once per file version
+//! ([`FileCache`]: keyed by device, inode, mtime and size, so the rename of a
+//! new repomd.xml into place is seen at once) and served from memory;
+//! content-named repodata files carry the sha256 their name starts with.
+//! No `Last-Modified`: a file's mtime differs between hosts holding the same
+//! bytes, and the ETag already changes exactly with the content.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+use crate::io::etag;
 
 /// For repomd.xml, its signature and the metalink: caches must revalidate.
 pub const NO_CACHE: &str = "no-cache";
@@ -71,13 +84,159 @@ pub fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
+/// Files at most this big are kept in memory by [`FileCache`] (repomd.xml is
+/// a few KB, its signature and a metalink copy less).
+pub const SMALL_FILE_BYTES_MAX: u64 = 256 * 1024;
+/// Read size when streaming a file from disk.
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+/// Bound of [`FileCache`]; when full it starts over.
+const FILE_CACHE_ENTRIES_MAX: usize = 4096;
+
+/// Which version of a file an entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+    size: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            size: meta.len(),
+        }
+    }
+}
+
+/// One version of a small file: its bytes, their sha256 and strong ETag.
+#[derive(Debug)]
+pub struct CachedFile {
+    stamp: Stamp,
+    pub bytes: bytes::Bytes,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub etag: HeaderValue,
+}
+
+/// Small plain files (repomd.xml, .asc, metalink copies) read and hashed
+/// once per version: each request costs one `lstat`, and the bytes are read
+/// again only when the device, inode, mtime or size changed (a commit
+/// renames a new file into place, which changes the inode).
+#[derive(Debug, Default)]
+pub struct FileCache {
+    entries: Mutex<HashMap<PathBuf, Arc<CachedFile>>>,
+}
+
+impl FileCache {
+    /// The current version of the small plain file at `path`; `None` when it
+    /// is missing, not a plain file (symlinks are refused) or bigger than
+    /// [`SMALL_FILE_BYTES_MAX`].
+    pub fn get(&self, path: &Path) -> Option<Arc<CachedFile>> {
+        let meta = fs_err::symlink_metadata(path).ok()?;
+        if !meta.is_file() || meta.len() > SMALL_FILE_BYTES_MAX {
+            return None;
+        }
+        let stamp = Stamp::of(&meta);
+        if let Some(hit) = self.lock().get(path).filter(|c| c.stamp == stamp) {
+            return Some(hit.clone());
+        }
+        let bytes = fs_err::read(path).ok()?;
+        // Read what was stat'ed: a file replaced in between is taken next time.
+        let meta_after = fs_err::symlink_metadata(path).ok()?;
+        if Stamp::of(&meta_after) != stamp || bytes.len() as u64 != stamp.size {
+            return None;
+        }
+        use sha2::Digest as _;
+        let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+        let entry = Arc::new(CachedFile {
+            stamp,
+            etag: etag::strong_from_hex(&sha256),
+            sha256,
+            bytes: bytes.into(),
+        });
+        let mut entries = self.lock();
+        if entries.len() >= FILE_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(path.to_path_buf(), entry.clone());
+        Some(entry)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<CachedFile>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether a file name is repomd.xml or its signature.
+pub fn is_index(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or_default();
+    name == "repomd.xml" || name == "repomd.xml.asc"
+}
+
+/// The sha256 a content-named repodata file's name starts with.
+pub fn content_name_sha256(rel: &str) -> Option<&str> {
+    (cache_control(rel) == IMMUTABLE).then(|| &rel.rsplit('/').next().unwrap_or_default()[..64])
+}
+
+/// A response with `body` from memory and the headers of [`serve_file`].
+pub fn bytes_response(
+    body: bytes::Bytes,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
+    let len = body.len();
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
 /// Answers with the bytes of the file at `path` (a checked `/pub` path
-/// `rel` under `root`), its content type and cache policy.
-pub async fn serve(root: &Path, rel: &str) -> Response {
+/// `rel` under `root`), its content type and cache policy, and a 304 when
+/// `If-None-Match` names its ETag. With a `cache`, repomd.xml and its
+/// signature come from memory.
+pub async fn serve(
+    root: &Path,
+    rel: &str,
+    headers: &HeaderMap,
+    cache: Option<&FileCache>,
+) -> Response {
     if !safe_path(rel) {
         return not_found();
     }
-    serve_file(&root.join(rel), content_type(rel), cache_control(rel)).await
+    let path = root.join(rel);
+    let cache_policy = cache_control(rel);
+    if let (true, Some(cache)) = (is_index(rel), cache) {
+        let Some(file) = cache.get(&path) else {
+            return not_found();
+        };
+        if let Some(resp) = etag::check(headers, &file.etag, cache_policy) {
+            return resp;
+        }
+        let resp = bytes_response(file.bytes.clone(), content_type(rel), cache_policy);
+        return etag::with_etag(resp, file.etag.clone());
+    }
+    if let Some(sha256) = content_name_sha256(rel) {
+        let tag = etag::strong_from_hex(sha256);
+        if etag::if_none_match(headers, &tag) {
+            return match tokio::fs::symlink_metadata(&path).await {
+                Ok(meta) if meta.is_file() => etag::not_modified(tag, cache_policy),
+                _ => not_found(),
+            };
+        }
+        let resp = serve_file(&path, content_type(rel), cache_policy).await;
+        if resp.status() != StatusCode::OK {
+            return resp;
+        }
+        return etag::with_etag(resp, tag);
+    }
+    serve_file(&path, content_type(rel), cache_policy).await
 }
 
 /// Answers with the bytes of one plain file (not a symlink, not a
@@ -93,7 +252,9 @@ pub async fn serve_file(path: &Path, content_type: &'static str, cache: &'static
     let Ok(meta) = file.metadata().await else {
         return not_found();
     };
-    let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
+    // Large reads: each one is a trip through the blocking pool.
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK_BYTES);
+    let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

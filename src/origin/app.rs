@@ -22,8 +22,57 @@ pub struct Served {
     pub revision: u64,
     pub repomd: bytes::Bytes,
     pub asc: bytes::Bytes,
-    pub metalink: bytes::Bytes,
+    pub metalink: ServedMetalink,
     pub published_at_ms: i64,
+}
+
+/// The metalink of one repository: the hosts it may list (the origin and the
+/// partners verified at exactly this repomd), from which each request takes
+/// those passing the health probes, in an order drawn by weight
+/// (`http::pubtree::metalink`).
+#[derive(Debug, Clone)]
+pub struct ServedMetalink {
+    pub facts: crate::core::metalink::RepomdFacts,
+    /// The origin first, then the verified partners in `mirrors.toml` order.
+    pub hosts: Vec<MetalinkHost>,
+    /// The document listing every host in that order: the copy pushed to
+    /// partners and what the API shows.
+    pub bytes: bytes::Bytes,
+}
+
+/// One host of a metalink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetalinkHost {
+    /// `origin`, or the partner's name in `mirrors.toml`.
+    pub name: String,
+    /// The full URL of this repository's repomd.xml at the host.
+    pub url: String,
+    pub weight: u32,
+    pub origin: bool,
+}
+
+/// Which listed hosts failed their last health probe (`sync::health`), by
+/// host name; empty until a probe fails.
+#[derive(Debug, Default)]
+pub struct HostHealth {
+    failing: RwLock<std::collections::BTreeSet<String>>,
+}
+
+impl HostHealth {
+    pub fn is_failing(&self, name: &str) -> bool {
+        let failing = self.failing.read().unwrap_or_else(|p| p.into_inner());
+        !failing.is_empty() && failing.contains(name)
+    }
+
+    /// Records a probe's outcome; true when that changed the host's state.
+    pub fn set(&self, name: &str, healthy: bool) -> bool {
+        let mut failing = self.failing.write().unwrap_or_else(|p| p.into_inner());
+        if healthy {
+            failing.remove(name)
+        } else {
+            failing.insert(name.to_owned())
+        }
+    }
 }
 
 /// Something the dashboard and followers want to hear about.
@@ -68,9 +117,37 @@ pub struct App {
     /// stand still (`PUT /api/v1/check-hold`); 0 = no hold. In memory: a
     /// restart clears it.
     pub check_hold_until_secs: std::sync::atomic::AtomicU64,
+    /// Hosts dropped from the metalinks until their health probe passes again.
+    pub health: HostHealth,
+    /// Refused authentications per network (`[server] bad_auth_max`).
+    pub auth_limit: crate::io::auth_limit::AuthLimiter,
 }
 
 impl App {
+    /// Writes one audit row per network whose rate-limit window has closed
+    /// with requests refused past the limit (`now_secs` is an input so tests
+    /// can close windows without waiting).
+    pub fn flush_auth_audit(&self, now_secs: u64) -> anyhow::Result<()> {
+        for f in self.auth_limit.take_closed(now_secs) {
+            self.store.audit(
+                "-",
+                "rate-limited",
+                "-",
+                false,
+                &format!(
+                    "{} requests refused with 429 after too many bad tokens, in the {} s window from {}",
+                    f.refused,
+                    f.window_secs,
+                    chrono::DateTime::from_timestamp(f.window_start_secs as i64, 0)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default()
+                ),
+                &f.network,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Every repository the configuration defines, in a stable order.
     pub fn repos(&self) -> Vec<RepoId> {
         self.repo_list.clone()

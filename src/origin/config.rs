@@ -40,6 +40,65 @@ pub struct Config {
     pub metalink: MetalinkConfig,
     /// The retirement watcher; `None` (no `[retirement]` table) turns it off.
     pub retirement: Option<RetirementConfig>,
+    /// `[announce]`: the security contact (updateinfo's `from`) and where
+    /// announcements are mailed.
+    pub announce: AnnounceConfig,
+    /// HTTPS terminated by the origin itself; `None` (no `[tls]` table): plain HTTP only.
+    pub tls: Option<TlsConfig>,
+    /// `[server]`: connection and request limits of every listener.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: what one client may hold of the listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// A request head must arrive within this long (also the keep-alive wait
+    /// of HTTP/1 between two requests).
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Open connections per listener; at the cap the longest-idle one is closed.
+    pub connections_max: usize,
+    /// The largest JSON request body (every route but the package upload).
+    pub json_body_bytes_max: usize,
+    /// Refused authentications per address (IPv4 /32, IPv6 /64) within
+    /// `bad_auth_window_secs` before the API answers 429.
+    pub bad_auth_max: u32,
+    pub bad_auth_window_secs: u64,
+}
+
+impl ServerConfig {
+    /// The listeners' connection limits.
+    pub fn conn_limits(&self) -> crate::io::serve::ConnLimits {
+        crate::io::serve::ConnLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            connections_max: self.connections_max,
+        }
+    }
+}
+
+/// `[announce]`. `from` is the distribution's security contact: the sender of
+/// announcements and updateinfo's `from` (zypper shows it as the patch's
+/// vendor). `smtp_url` and `to` are read and checked for `hotpush announce
+/// --send`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnnounceConfig {
+    pub from: Option<String>,
+    pub smtp_url: Option<String>,
+    pub to: Vec<String>,
+}
+
+/// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
+/// on the top-level `listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain; re-read when it changes on disk.
+    pub cert_file: PathBuf,
+    /// PEM private key; re-read with the certificate.
+    pub key_file: PathBuf,
+    /// The HTTPS addresses (default `[::]:8443`).
+    pub listen: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +144,17 @@ pub struct MetalinkConfig {
     /// 0 (the default) never lists alternates. Never used while a security
     /// advisory is live.
     pub alternates_minutes: u64,
+    /// The origin's relative share of first places in the metalink (see
+    /// `mirrors.toml` `weight`); default 1, 0 = listed after the partners.
+    pub origin_weight: u32,
+    /// While fewer partners than this are verified (and healthy) the origin
+    /// is listed first; from then on every host is ordered by weight per
+    /// request. Default 2.
+    pub spread_min_partners: u32,
+    /// How often every listed host is probed (a conditional GET of its
+    /// repomd.xml, bounded by the interval); a failing host leaves the
+    /// metalink until it passes again. Default 5; 0 = no probes.
+    pub probe_interval_secs: u64,
 }
 
 /// `[retirement]`: where the regular updates repositories are, and how often
@@ -95,6 +165,17 @@ pub struct RetirementConfig {
     /// `{release}` and `{arch}` are replaced per repository.
     pub updates_baseurl: String,
     pub interval_secs: u64,
+}
+
+impl Config {
+    /// updateinfo's `from`: `[announce] from`, or without it the origin's
+    /// `public_url` (who published the advisory), never a pusher's user name.
+    pub fn security_contact(&self) -> String {
+        self.announce
+            .from
+            .clone()
+            .unwrap_or_else(|| self.public_url.clone())
+    }
 }
 
 impl RetirementConfig {
@@ -136,8 +217,21 @@ impl Default for Config {
             },
             metalink: MetalinkConfig {
                 alternates_minutes: 0,
+                origin_weight: 1,
+                spread_min_partners: 2,
+                probe_interval_secs: 5,
             },
             retirement: None,
+            announce: AnnounceConfig::default(),
+            tls: None,
+            server: ServerConfig {
+                header_read_timeout_secs: 10,
+                idle_timeout_secs: 60,
+                connections_max: 4096,
+                json_body_bytes_max: 65536,
+                bad_auth_max: 10,
+                bad_auth_window_secs: 60,
+            },
         }
     }
 }
@@ -235,6 +329,28 @@ struct RawConfig {
     publish: Option<RawPublish>,
     metalink: Option<RawMetalink>,
     retirement: Option<RawRetirement>,
+    announce: Option<RawAnnounce>,
+    tls: Option<RawTls>,
+    server: Option<RawServer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    listen: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    connections_max: Option<usize>,
+    json_body_bytes_max: Option<usize>,
+    bad_auth_max: Option<u32>,
+    bad_auth_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +388,17 @@ struct RawPublish {
 #[serde(deny_unknown_fields)]
 struct RawMetalink {
     alternates_minutes: Option<u64>,
+    origin_weight: Option<u32>,
+    spread_min_partners: Option<u32>,
+    probe_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnnounce {
+    from: Option<String>,
+    smtp_url: Option<String>,
+    to: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -480,11 +607,35 @@ impl RawConfig {
             }
         };
 
-        let alternates_minutes = self
-            .metalink
-            .unwrap_or_default()
+        let raw_metalink = self.metalink.unwrap_or_default();
+        let alternates_minutes = raw_metalink
             .alternates_minutes
             .unwrap_or(defaults.metalink.alternates_minutes);
+        let origin_weight = raw_metalink
+            .origin_weight
+            .unwrap_or(defaults.metalink.origin_weight);
+        if origin_weight > 1000 {
+            return Err(ctx.invalid(
+                "metalink.origin_weight",
+                &origin_weight.to_string(),
+                "more than 1000",
+                "weights are relative shares: use small numbers such as 1, 2 or 3",
+            ));
+        }
+        let spread_min_partners = raw_metalink
+            .spread_min_partners
+            .unwrap_or(defaults.metalink.spread_min_partners);
+        let probe_interval_secs = raw_metalink
+            .probe_interval_secs
+            .unwrap_or(defaults.metalink.probe_interval_secs);
+        if probe_interval_secs > 3600 {
+            return Err(ctx.invalid(
+                "metalink.probe_interval_secs",
+                &probe_interval_secs.to_string(),
+                "more than an hour, so a dead partner would stay listed that long",
+                "use a few seconds (default 5), or 0 to turn the probes off",
+            ));
+        }
         if alternates_minutes > retention_hours * 60 {
             return Err(ctx.invalid(
                 "metalink.alternates_minutes",
@@ -501,6 +652,13 @@ impl RawConfig {
             None => None,
             Some(raw) => Some(validate_retirement(ctx, raw)?),
         };
+        let announce = validate_announce(ctx, self.announce.unwrap_or_default())?;
+
+        let tls = match self.tls {
+            None => None,
+            Some(raw) => Some(validate_tls(ctx, raw, &listen)?),
+        };
+        let server = validate_server(ctx, self.server.unwrap_or_default(), defaults.server)?;
 
         Ok(Config {
             data_dir,
@@ -527,10 +685,86 @@ impl RawConfig {
                 compression,
                 partner_deadline_secs,
             },
-            metalink: MetalinkConfig { alternates_minutes },
+            metalink: MetalinkConfig {
+                alternates_minutes,
+                origin_weight,
+                spread_min_partners,
+                probe_interval_secs,
+            },
             retirement,
+            announce,
+            tls,
+            server,
         })
     }
+}
+
+fn validate_server(ctx: &Ctx<'_>, raw: RawServer, d: ServerConfig) -> anyhow::Result<ServerConfig> {
+    let s = ServerConfig {
+        header_read_timeout_secs: raw
+            .header_read_timeout_secs
+            .unwrap_or(d.header_read_timeout_secs),
+        idle_timeout_secs: raw.idle_timeout_secs.unwrap_or(d.idle_timeout_secs),
+        connections_max: raw.connections_max.unwrap_or(d.connections_max),
+        json_body_bytes_max: raw.json_body_bytes_max.unwrap_or(d.json_body_bytes_max),
+        bad_auth_max: raw.bad_auth_max.unwrap_or(d.bad_auth_max),
+        bad_auth_window_secs: raw.bad_auth_window_secs.unwrap_or(d.bad_auth_window_secs),
+    };
+    let range = |field: &str, value: u64, lo: u64, hi: u64, hint: &str| {
+        if (lo..=hi).contains(&value) {
+            Ok(())
+        } else {
+            Err(ctx.invalid(
+                field,
+                &value.to_string(),
+                &format!("must be between {lo} and {hi}"),
+                hint,
+            ))
+        }
+    };
+    range(
+        "server.header_read_timeout_secs",
+        s.header_read_timeout_secs,
+        1,
+        600,
+        "a client sends its request head within seconds; 10 is the default",
+    )?;
+    range(
+        "server.idle_timeout_secs",
+        s.idle_timeout_secs,
+        1,
+        3600,
+        "idle keep-alive connections only hold descriptors; 60 is the default",
+    )?;
+    range(
+        "server.connections_max",
+        s.connections_max as u64,
+        16,
+        1_000_000,
+        "open connections per listener; 4096 is the default",
+    )?;
+    range(
+        "server.json_body_bytes_max",
+        s.json_body_bytes_max as u64,
+        1024,
+        16 * 1024 * 1024,
+        "JSON requests are small; 65536 is the default (packages have `intake.package_bytes_max`)",
+    )?;
+    range(
+        "server.bad_auth_max",
+        u64::from(s.bad_auth_max),
+        1,
+        1_000_000,
+        "refused tokens per address and window before 429; 10 is the default",
+    )?;
+    range(
+        "server.bad_auth_window_secs",
+        s.bad_auth_window_secs,
+        1,
+        86_400,
+        "the window of `server.bad_auth_max`; 60 is the default",
+    )?;
+    Ok(s)
 }
 
 fn validate_listen(ctx: &Ctx<'_>, list: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
@@ -597,9 +831,108 @@ fn validate_public_url(ctx: &Ctx<'_>, text: &str) -> anyhow::Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// An e-mail address as `[announce]` takes it: `local@domain` or `Name
+/// <local@domain>`, on one line, without control characters.
+fn is_mail_address(text: &str) -> bool {
+    let addr = match (text.find('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => &inner[open + 1..],
+        (None, None) => text,
+        _ => return false,
+    };
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    text.len() <= 254
+        && !text.chars().any(char::is_control)
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !addr
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>')
+}
+
+fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<AnnounceConfig> {
+    if let Some(from) = &raw.from {
+        if !is_mail_address(from) {
+            return Err(ctx.invalid(
+                "announce.from",
+                from,
+                "not an e-mail address",
+                "write the security team's address, e.g. `security@example.org` or `Security Team <security@example.org>`",
+            ));
+        }
+    }
+    if let Some(url) = &raw.smtp_url {
+        if !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+            || url.chars().any(char::is_control)
+        {
+            return Err(ctx.invalid(
+                "announce.smtp_url",
+                url,
+                "not an `smtp://` or `smtps://` URL",
+                "write the mail server's URL, e.g. `smtp://[::1]:2525` or `smtps://mail.example.org`",
+            ));
+        }
+    }
+    let to = raw.to.unwrap_or_default();
+    if to.len() > LIST_ENTRIES_MAX {
+        return Err(ctx.invalid(
+            "announce.to",
+            &format!("{} entries", to.len()),
+            &format!("more than {LIST_ENTRIES_MAX} addresses"),
+            "send to a mailing list address instead",
+        ));
+    }
+    if let Some(bad) = to.iter().find(|a| !is_mail_address(a)) {
+        return Err(ctx.invalid(
+            "announce.to",
+            bad,
+            "not an e-mail address",
+            "list the addresses announcements go to, e.g. `[\"security-announce@example.org\"]`",
+        ));
+    }
+    Ok(AnnounceConfig {
+        from: raw.from,
+        smtp_url: raw.smtp_url,
+        to,
+    })
+}
+
 /// The default of `retirement.interval_secs`.
 const RETIREMENT_INTERVAL_SECS_DEFAULT: u64 = 300;
 const RETIREMENT_INTERVAL_SECS_MAX: u64 = 86_400;
+
+fn validate_tls(ctx: &Ctx<'_>, raw: RawTls, plain: &[SocketAddr]) -> anyhow::Result<TlsConfig> {
+    let file = |field: &str, value: Option<PathBuf>, example: &str| match value {
+        Some(p) if !p.as_os_str().is_empty() => Ok(ctx.resolve(p)),
+        _ => Err(ctx.invalid(
+            field,
+            "",
+            "missing: `[tls]` needs a certificate and its key",
+            &format!("name the PEM file, e.g. `{example}`, or remove the `[tls]` table"),
+        )),
+    };
+    let cert_file = file("tls.cert_file", raw.cert_file, "tls/origin.crt")?;
+    let key_file = file("tls.key_file", raw.key_file, "tls/origin.key")?;
+    let listen = match raw.listen {
+        None => vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 8443))],
+        Some(list) => validate_listen(ctx, &list)?,
+    };
+    if let Some(both) = listen.iter().find(|a| plain.contains(a)) {
+        return Err(ctx.invalid(
+            "tls.listen",
+            &both.to_string(),
+            "also in the plain-HTTP `listen`",
+            "give HTTPS its own port, e.g. `listen = [\"[::]:8443\"]` under `[tls]`",
+        ));
+    }
+    Ok(TlsConfig {
+        cert_file,
+        key_file,
+        listen,
+    })
+}
 
 fn validate_retirement(ctx: &Ctx<'_>, raw: RawRetirement) -> anyhow::Result<RetirementConfig> {
     let hint = "write the regular updates repository with placeholders, e.g. \
@@ -818,10 +1151,60 @@ mod tests {
     }
 
     #[test]
+    fn announce_from_is_the_security_contact_and_is_validated() {
+        let config = parse("").unwrap();
+        assert_eq!(config.security_contact(), config.public_url);
+        let config =
+            parse("[announce]\nfrom = \"Security Team <security@example.org>\"\n").unwrap();
+        assert_eq!(
+            config.security_contact(),
+            "Security Team <security@example.org>"
+        );
+        for (text, field) in [
+            ("[announce]\nfrom = \"alice\"\n", "announce.from"),
+            ("[announce]\nfrom = \"a@b\\nBcc: x@y\"\n", "announce.from"),
+            ("[announce]\nfrom = \"<a@b\"\n", "announce.from"),
+            ("[announce]\nfrom = \"a b@c\"\n", "announce.from"),
+            ("[announce]\nsmtp_url = \"http://x\"\n", "announce.smtp_url"),
+            ("[announce]\nto = [\"nobody\"]\n", "announce.to"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{field}`")), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn names_with_a_slash_are_refused_with_the_field() {
         let err = parse("[repos]\nchannel = \"a/b\"\n").unwrap_err();
         assert!(err.to_string().contains("`repos.channel`"), "{err}");
         assert!(err.to_string().contains("`/`"), "{err}");
         assert!(!hint_of(&err).is_empty());
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_bounds_named_by_field() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server, Config::default().server);
+        let c = parse("[server]\nidle_timeout_secs = 5\nconnections_max = 100\n").unwrap();
+        assert_eq!(
+            (c.server.idle_timeout_secs, c.server.connections_max),
+            (5, 100)
+        );
+        for (key, value) in [
+            ("header_read_timeout_secs", "0"),
+            ("idle_timeout_secs", "100000"),
+            ("connections_max", "1"),
+            ("json_body_bytes_max", "10"),
+            ("bad_auth_max", "0"),
+            ("bad_auth_window_secs", "0"),
+        ] {
+            let err = parse(&format!("[server]\n{key} = {value}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`server.{key}`")),
+                "{err}"
+            );
+            assert!(!hint_of(&err).is_empty());
+        }
+        assert!(parse("[server]\nkeepalive = 1\n").is_err());
     }
 }

@@ -19,7 +19,7 @@ use crate::core::repodata::{self, RepoInput};
 use crate::core::rpm::{FileFacts, Package, SignaturePolicy};
 use crate::origin::app::{App, Served};
 use crate::origin::publish::{self, PlacedPackage, RepoId};
-use crate::origin::store::{now_ms, AdvisoryRow, RevisionRow, Snapshot};
+use crate::origin::store::{now_ms, AdvisoryRow, Retry, RevisionRow, Snapshot};
 
 /// Priority of security pushes.
 pub const PRIORITY_SECURITY: i64 = 0;
@@ -47,12 +47,39 @@ pub fn retire(app: &App, id: &str, actor: &str, why: &str) -> anyhow::Result<i64
     Ok(job)
 }
 
-/// Runs the publisher until the process ends.
+/// The first wait before a failed run is tried again; it doubles up to
+/// [`RETRY_BACKOFF_MAX`].
+pub const RETRY_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+pub const RETRY_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+/// Attempts at recording a run's end when the database itself fails (e.g.
+/// "database or disk is full"), 100 ms apart and doubling.
+const RECORD_ATTEMPTS: u32 = 8;
+
+/// Runs the publisher until the process ends. After a failed run (a full
+/// disk) it waits with a doubling backoff, puts back any job the failure left
+/// `running`, and tries again: no restart is needed once space is freed.
 pub async fn worker(app: Arc<App>) {
+    let mut backoff = std::time::Duration::ZERO;
     loop {
         match run_until_idle(&app).await {
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = format!("{e:#}"), "publisher run failed"),
+            Ok(_) => backoff = std::time::Duration::ZERO,
+            Err(e) => {
+                backoff = (backoff * 2).clamp(RETRY_BACKOFF_MIN, RETRY_BACKOFF_MAX);
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    retry_in_secs = backoff.as_secs(),
+                    "publisher run failed"
+                );
+                tokio::time::sleep(backoff).await;
+                // Only this worker claims jobs, and it is between runs.
+                if let Err(e) = app.store.requeue_interrupted() {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot requeue the interrupted jobs yet"
+                    );
+                }
+                continue;
+            }
         }
         tokio::select! {
             _ = app.wake.notified() => {}
@@ -104,12 +131,37 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let ok = outcome.failed.is_empty() && outcome.run_error.is_none();
         app.metrics.observe_publish(elapsed_ms, ok);
-        app.store.finish_run(
-            &jobs,
-            &outcome.published,
-            &outcome.failed,
-            outcome.run_error.as_deref(),
-        )?;
+        // Errors are shown by the API and the events: paths relative to the
+        // data directory; a full disk says so, and is retried.
+        let explain = |msg: &str| {
+            let mut msg = redact_data_dir(msg, &app.config.data_dir);
+            if crate::io::http_error::text_is_disk_full(&msg) {
+                msg.push_str(
+                    "\nhint: the origin's disk is full; free space in its data directory: \
+                     the publication is retried by itself, with backoff",
+                );
+            }
+            msg
+        };
+        let mut outcome = outcome;
+        for (_, msg) in &mut outcome.failed {
+            *msg = explain(msg);
+        }
+        outcome.run_error = outcome.run_error.as_deref().map(explain);
+        let retry = Retry {
+            pushes: outcome
+                .failed
+                .iter()
+                .filter(|(_, m)| crate::io::http_error::text_is_disk_full(m))
+                .map(|(id, _)| *id)
+                .collect(),
+            run: outcome
+                .run_error
+                .as_deref()
+                .is_some_and(crate::io::http_error::text_is_disk_full),
+            priority,
+        };
+        record_end(app, &jobs, &outcome, &retry).await?;
         for id in &outcome.published {
             app.emit(
                 "push-published",
@@ -142,7 +194,62 @@ pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
         if !outcome.changed.is_empty() || outcome.run_error.is_none() {
             crate::origin::sync::worker::after_publish(app, &outcome.changed);
         }
+        if !retry.pushes.is_empty() || retry.run {
+            // The worker retries after its backoff; returning here keeps
+            // this loop from retrying at once.
+            anyhow::bail!("publication failed for lack of disk space; retrying with backoff");
+        }
     }
+}
+
+/// Records the end of a run (and the retries a full disk asks for),
+/// retrying when the database itself cannot write: bounded,
+/// [`RECORD_ATTEMPTS`] doubling from 100 ms. Past that the error goes to the
+/// worker, which requeues the run's jobs after its backoff.
+async fn record_end(
+    app: &App,
+    jobs: &[crate::origin::store::JobRow],
+    outcome: &RunOutcome,
+    retry: &Retry,
+) -> anyhow::Result<()> {
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        let recorded = app.store.finish_run_retrying(
+            jobs,
+            &outcome.published,
+            &outcome.failed,
+            outcome.run_error.as_deref(),
+            retry,
+        );
+        match recorded {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < RECORD_ATTEMPTS => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    attempt,
+                    "cannot record the end of the publication run yet"
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.context("cannot record the end of the publication run")),
+        }
+    }
+}
+
+/// `text` with the data directory's absolute path taken out: paths inside it
+/// read as relative names (`pub/critical/43/x86_64/...`), for errors that API
+/// answers and events show.
+pub fn redact_data_dir(text: &str, data_dir: &std::path::Path) -> String {
+    let dir = data_dir.display().to_string();
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(&format!("{dir}/"), "")
+        .replace(dir, "DATA_DIR")
 }
 
 fn retention_ms(app: &App) -> i64 {
@@ -384,6 +491,7 @@ fn publish_with(
         packages: &packages,
         current: &current,
         collection_prefix: &app.config.metalink_repo_prefix,
+        security_contact: &app.config.security_contact(),
         now_secs: (now_ms() / 1000) as u64,
     });
     let mut prepared = Vec::new();
@@ -552,5 +660,24 @@ fn advisory_facts(a: &AdvisoryRow) -> AdvisoryFacts {
         issued: a.issued,
         updated: a.updated,
         created_by: a.created_by.clone(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::*;
+
+    #[test]
+    fn the_data_directory_is_redacted_to_relative_names() {
+        let dir = std::path::Path::new("/srv/hotpush/data");
+        assert_eq!(
+            redact_data_dir(
+                "cannot publish: failed to copy `/srv/hotpush/data/blobs/ab/cd` to `/srv/hotpush/data/pub/x.rpm`: No space left",
+                dir
+            ),
+            "cannot publish: failed to copy `blobs/ab/cd` to `pub/x.rpm`: No space left"
+        );
+        assert_eq!(redact_data_dir("in /srv/hotpush/data", dir), "in DATA_DIR");
+        assert_eq!(redact_data_dir("/srv/other/file", dir), "/srv/other/file");
     }
 }

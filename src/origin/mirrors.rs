@@ -28,6 +28,10 @@ pub struct Mirror {
     pub ca_file: Option<PathBuf>,
     /// `rsync` only: a pinned `known_hosts` file (host keys are then checked strictly).
     pub known_hosts_file: Option<PathBuf>,
+    /// Relative share of clients sent to this mirror first (and so of package
+    /// bytes), once enough partners are verified (`[metalink]
+    /// spread_min_partners`); default 1, 0 = listed last.
+    pub weight: u32,
 }
 
 /// How the origin pushes to a mirror.
@@ -68,7 +72,11 @@ struct WireMirror {
     secret_file: PathBuf,
     ca_file: Option<PathBuf>,
     known_hosts_file: Option<PathBuf>,
+    weight: Option<u32>,
 }
+
+/// Largest accepted `weight`.
+pub const WEIGHT_MAX: u32 = 1000;
 
 /// Reads and validates `mirrors.toml`. Relative file names are resolved against the
 /// directory holding `path`.
@@ -88,7 +96,7 @@ pub fn parse_mirrors(path: &Path, text: &str) -> anyhow::Result<Vec<Mirror>> {
     let wire: WireFile = toml::from_str(text).map_err(|e| {
         user_error(
             format!("`{shown}` is not a valid mirrors file: {e}"),
-            "each partner is a `[[mirror]]` table with `name`, `public_url`, `method`, `push_url`, `secret_file` (and optionally `ca_file`, `known_hosts_file`)",
+            "each partner is a `[[mirror]]` table with `name`, `public_url`, `method`, `push_url`, `secret_file` (and optionally `ca_file`, `known_hosts_file`, `weight`)",
         )
     })?;
     if wire.mirror.len() > MIRRORS_MAX {
@@ -207,6 +215,14 @@ fn validate(at: &str, base: &Path, raw: WireMirror) -> anyhow::Result<Mirror> {
             "remove it, or use `ca_file` to trust an https receiver",
         ));
     }
+    let weight = raw.weight.unwrap_or(1);
+    if weight > WEIGHT_MAX {
+        return Err(field(
+            "weight",
+            format!("`{weight}` is more than {WEIGHT_MAX}"),
+            "weights are relative shares: use small numbers such as 1, 2 or 3",
+        ));
+    }
     Ok(Mirror {
         name: raw.name,
         public_url,
@@ -215,6 +231,7 @@ fn validate(at: &str, base: &Path, raw: WireMirror) -> anyhow::Result<Mirror> {
         secret_file,
         ca_file,
         known_hosts_file,
+        weight,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The origin service (`hotpush serve`): configuration, the SQLite store, tokens
 //! and the audit log, the publisher and its queue, the published tree, hooks, the
-//! retirement watcher, partner sync, and the HTTP surface. Imports `core` and
+//! retirement watcher, partner sync, the HTTP surface and its HTTPS listener (`tls`). Imports `core` and
 //! `io`; never `partner`, `commands` or clap.
 
 pub mod app;
@@ -16,3 +16,4 @@ pub mod retirement;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod tls;

@@ -37,11 +37,37 @@ impl Tree {
         }
     }
 
+    /// Creates the directories and empties `incoming/`: at start no upload is in
+    /// progress, so whatever is there was left by a process that stopped mid-upload.
     pub fn create_dirs(&self) -> anyhow::Result<()> {
         for d in [&self.pub_root, &self.blobs, &self.incoming] {
             fs_err::create_dir_all(d)?;
         }
+        let swept = self.sweep_incoming()?;
+        if swept > 0 {
+            tracing::info!(
+                files = swept,
+                "removed uploads left unfinished in `incoming/` by an earlier run"
+            );
+        }
         Ok(())
+    }
+
+    /// Removes every file in `incoming/`; returns how many. Only for start-up,
+    /// when no upload can be running.
+    pub fn sweep_incoming(&self) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for entry in fs_err::read_dir(&self.incoming)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                fs_err::remove_dir_all(&path)?;
+            } else {
+                fs_err::remove_file(&path)?;
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     pub fn repo_dir(&self, repo: &RepoId) -> PathBuf {

@@ -40,6 +40,7 @@ pub fn open_app(
     let trusted = crate::origin::keys::load(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let repo_list = app::repos_of(&config);
+    let config_server = config.server.clone();
     let repo_paths = repo_list.iter().map(|r| r.path()).collect();
     let app = Arc::new(App {
         config,
@@ -59,6 +60,11 @@ pub fn open_app(
         repo_list,
         repo_paths,
         check_hold_until_secs: Default::default(),
+        health: Default::default(),
+        auth_limit: crate::io::auth_limit::AuthLimiter::new(
+            config_server.bad_auth_max,
+            config_server.bad_auth_window_secs,
+        ),
     });
     restore_served(&app)?;
     let requeued = app.store.requeue_interrupted()?;
@@ -251,29 +257,53 @@ pub async fn start_on(
     mirrors: Vec<crate::origin::mirrors::Mirror>,
     listeners: Listeners,
 ) -> anyhow::Result<Running> {
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::origin::tls::Prepared::new(tls).await?),
+        None => None,
+    };
     let app = tokio::task::spawn_blocking(move || open_app(config, mirrors)).await??;
     let mut workers = vec![tokio::spawn(crate::origin::jobs::worker(app.clone()))];
     workers.extend(crate::origin::sync::worker::spawn_fanout_worker(
         app.clone(),
     ));
     workers.extend(crate::origin::sync::worker::spawn_catch_up(app.clone()));
+    workers.extend(crate::origin::sync::spread::spawn_probes(app.clone()));
     workers.extend(crate::origin::retirement::spawn(app.clone()));
+    // Folds the requests refused past the bad-authentication limit into one
+    // audit row per network once their window has closed.
+    let flusher = app.clone();
+    workers.push(tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(flusher.config.server.bad_auth_window_secs);
+        let mut tick = tokio::time::interval(period.min(std::time::Duration::from_secs(60)));
+        loop {
+            tick.tick().await;
+            let now_secs = crate::origin::store::now_ms().max(0) as u64 / 1000;
+            if let Err(e) = flusher.flush_auth_audit(now_secs) {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot write the folded audit rows yet"
+                );
+            }
+        }
+    }));
+    let nofile = crate::io::serve::raise_nofile_limit();
+    let limits = app.config.server.conn_limits();
+    tracing::debug!(nofile, ?limits, "connection limits");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = crate::origin::http::router(app.clone());
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners.listeners {
         tracing::info!(listen = %listener.local_addr()?, public_url = app.config.public_url, "origin listening");
-        let svc = router
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let mut stopped = stopped.clone();
-        servers.spawn(async move {
-            axum::serve(listener, svc)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        servers.spawn(crate::io::serve::serve(
+            listener,
+            router.clone(),
+            None,
+            limits,
+            stopped.clone(),
+        ));
+    }
+    if let Some(tls) = tls {
+        tls.spawn(&router, limits, &stopped, &mut servers)?;
     }
     Ok(Running {
         addrs: listeners.addrs,

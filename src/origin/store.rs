@@ -127,6 +127,16 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
+/// What a run that failed for lack of disk space queues again
+/// ([`Store::finish_run_retrying`]).
+#[derive(Debug, Clone, Default)]
+pub struct Retry {
+    pub pushes: Vec<i64>,
+    /// One more run without a push (routine work failed).
+    pub run: bool,
+    pub priority: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
     pub user: String,
@@ -228,6 +238,19 @@ pub struct PushPackage {
     pub signed_by: Option<String>,
 }
 
+/// Another push already holds a package's file name in different bytes.
+#[derive(Debug, Clone)]
+pub struct PackageHeld {
+    pub advisory_id: String,
+    /// `pending` or `live`.
+    pub advisory_state: String,
+    pub push_id: i64,
+    /// `uploading`, `accepted` or `published`.
+    pub push_state: String,
+    pub nevra: String,
+    pub sha256: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct JobRow {
     pub id: i64,
@@ -265,6 +288,13 @@ pub struct MirrorStateRow {
     pub verified_at_ms: Option<i64>,
     pub last_attempt_ms: i64,
     pub last_error: Option<String>,
+    /// The revision of the last attempt that ran to its end (verified or given up).
+    pub attempted_revision: u64,
+    /// Where the attempt in flight is (`data`, `commit`, `verify`), or where the
+    /// last one ended (`verified`, or the stage it failed at).
+    pub stage: Option<String>,
+    /// Retries of the attempt in flight or the last one.
+    pub retries: u32,
 }
 
 /// What one publisher run reads, in the same transaction that claims its jobs:
@@ -288,13 +318,16 @@ pub struct Snapshot {
 
 /// Columns added after the first release, for databases created before them:
 /// (table, column, type). `CREATE TABLE IF NOT EXISTS` does not add them.
-const ADDED_COLUMNS: [(&str, &str, &str); 6] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 9] = [
     ("pushes", "severity", "TEXT"),
     ("pushes", "summary", "TEXT"),
     ("pushes", "description", "TEXT"),
     ("pushes", "cves", "TEXT"),
     ("pushes", "releases", "TEXT"),
     ("jobs", "advisory_id", "TEXT"),
+    ("mirror_state", "attempted_revision", "INTEGER"),
+    ("mirror_state", "stage", "TEXT"),
+    ("mirror_state", "retries", "INTEGER"),
 ];
 
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
@@ -586,12 +619,66 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records an uploaded, verified package of a push (replacing one of the
-    /// same name), only while the push is `uploading`: the state check and the
-    /// insert are one statement, so a package can never join a push that was
-    /// submitted meanwhile. Returns whether it was recorded.
-    pub fn add_push_package(&self, push_id: i64, p: &PushPackage) -> anyhow::Result<bool> {
-        let n = self.conn().execute(
+    /// Which other push holds `file_name` in bytes other than `sha256` (see
+    /// [`Store::add_push_package`]), if any.
+    pub fn package_held(
+        &self,
+        push_id: i64,
+        file_name: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<PackageHeld>> {
+        Self::query_package_held(&self.conn(), push_id, file_name, sha256)
+    }
+
+    fn query_package_held(
+        conn: &Connection,
+        push_id: i64,
+        file_name: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<PackageHeld>> {
+        Ok(conn
+            .query_row(
+                "SELECT a.id, a.state, p.id, p.state, pp.nevra, pp.sha256
+                 FROM push_packages pp JOIN pushes p ON p.id = pp.push_id
+                 JOIN advisories a ON a.id = p.advisory_id
+                 WHERE pp.file_name = ?1 AND pp.sha256 <> ?2 AND pp.push_id <> ?3
+                   AND a.state <> 'retired' AND p.state IN ('uploading', 'accepted', 'published')
+                 ORDER BY p.id LIMIT 1",
+                params![file_name, sha256, push_id],
+                |r| {
+                    Ok(PackageHeld {
+                        advisory_id: r.get(0)?,
+                        advisory_state: r.get(1)?,
+                        push_id: r.get(2)?,
+                        push_state: r.get(3)?,
+                        nevra: r.get(4)?,
+                        sha256: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records an uploaded, verified package of a push (replacing one of the same
+    /// name in this push), unless another push holds the same file name (name,
+    /// version, release, arch) in different bytes: staged (uploading or accepted)
+    /// or published, in an advisory that is not retired. The check and the insert
+    /// are one transaction, so two uploads cannot both pass it; and the insert
+    /// happens only while the push is `uploading` (the state check is in the
+    /// statement), so a package never joins a push submitted meanwhile.
+    /// `Ok(Ok(false))`: the push no longer takes packages.
+    pub fn add_push_package(
+        &self,
+        push_id: i64,
+        p: &PushPackage,
+    ) -> anyhow::Result<Result<bool, PackageHeld>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let held = Self::query_package_held(&tx, push_id, &p.file_name, &p.sha256)?;
+        if let Some(held) = held {
+            return Ok(Err(held));
+        }
+        let n = tx.execute(
             "INSERT OR REPLACE INTO push_packages (push_id, sha256, file_name, nevra, arch, size, time_file, signed_by)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
              WHERE EXISTS (SELECT 1 FROM pushes WHERE id = ?1 AND state = 'uploading')",
@@ -606,7 +693,8 @@ impl Store {
                 p.signed_by
             ],
         )?;
-        Ok(n == 1)
+        tx.commit()?;
+        Ok(Ok(n == 1))
     }
 
     pub fn push_packages(&self, push_id: i64) -> anyhow::Result<Vec<PushPackage>> {
@@ -950,7 +1038,7 @@ impl Store {
             )?;
         }
         let mut pushes = BTreeMap::new();
-        for id in jobs.iter().filter_map(|j| j.push_id) {
+        for (j, id) in jobs.iter().filter_map(|j| j.push_id.map(|id| (j, id))) {
             let push = tx
                 .query_row(
                     &format!("SELECT {PUSH_COLUMNS} FROM pushes WHERE id = ?1"),
@@ -958,7 +1046,10 @@ impl Store {
                     Self::push_from_row,
                 )
                 .optional()?;
-            if let Some(push) = push.filter(|p| p.state == "accepted") {
+            // A `retry` job brings back its push, failed by a full disk.
+            if let Some(push) =
+                push.filter(|p| p.state == "accepted" || (p.state == "failed" && j.kind == "retry"))
+            {
                 pushes.insert(id, push);
             }
         }
@@ -967,7 +1058,7 @@ impl Store {
             let mut stmt = tx.prepare(
                 "SELECT p.advisory_id, p.id, p.state, pp.sha256, pp.file_name, pp.nevra, pp.arch, pp.size, pp.time_file, pp.signed_by
                  FROM pushes p JOIN push_packages pp ON pp.push_id = p.id
-                 WHERE p.state IN ('accepted', 'published')
+                 WHERE p.state IN ('accepted', 'published', 'failed')
                  ORDER BY p.id, pp.file_name",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -1048,14 +1139,50 @@ impl Store {
         failed: &[(i64, String)],
         run_error: Option<&str>,
     ) -> anyhow::Result<()> {
+        self.finish_run_retrying(jobs, published, failed, run_error, &Retry::default())
+    }
+
+    /// [`Store::finish_run`], and in the same transaction queues a `retry`
+    /// job for each push in `retry.pushes` (failed for a reason that passes:
+    /// a full disk) and one more run when `retry.run`. A retried push stays
+    /// `failed` with its reason until its retry publishes it.
+    pub fn finish_run_retrying(
+        &self,
+        jobs: &[JobRow],
+        published: &[i64],
+        failed: &[(i64, String)],
+        run_error: Option<&str>,
+        retry: &Retry,
+    ) -> anyhow::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
+        for id in &retry.pushes {
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms)
+                 VALUES ('retry', ?1, 'queued', ?2, ?3, ?4)",
+                params![
+                    retry.priority,
+                    id,
+                    format!("retry push {id} after a failed publication"),
+                    now
+                ],
+            )?;
+        }
+        if retry.run {
+            tx.execute(
+                "INSERT INTO jobs (kind, priority, state, reason, created_at_ms)
+                 VALUES ('retry', ?1, 'queued', 'retry after a failed publication', ?2)",
+                params![retry.priority, now],
+            )?;
+        }
         let mut published_sorted = published.to_vec();
         published_sorted.sort_unstable();
         for id in &published_sorted {
             let n = tx.execute(
-                "UPDATE pushes SET state = 'published', published_at_ms = ?2 WHERE id = ?1 AND state = 'accepted'",
+                // `failed` too: a push failed by a full disk and retried.
+                "UPDATE pushes SET state = 'published', published_at_ms = ?2, error = NULL
+                 WHERE id = ?1 AND state IN ('accepted', 'failed')",
                 params![id, now],
             )?;
             if n == 0 {
@@ -1077,7 +1204,7 @@ impl Store {
         }
         for (id, e) in failed {
             tx.execute(
-                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state = 'accepted'",
+                "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1 AND state IN ('accepted', 'failed')",
                 params![id, e],
             )?;
         }
@@ -1182,8 +1309,8 @@ impl Store {
 
     pub fn set_mirror_state(&self, s: &MirrorStateRow) -> anyhow::Result<()> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO mirror_state (mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR REPLACE INTO mirror_state (mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error, attempted_revision, stage, retries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 s.mirror,
                 s.repo,
@@ -1191,8 +1318,46 @@ impl Store {
                 s.verified,
                 s.verified_at_ms,
                 s.last_attempt_ms,
-                s.last_error
+                s.last_error,
+                s.attempted_revision as i64,
+                s.stage,
+                s.retries
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Records that an attempt on `mirror` started for `repos`: a row for each
+    /// (created when missing), at stage `data` with no retries yet.
+    pub fn mirror_attempt_started(&self, mirror: &str, repos: &[String]) -> anyhow::Result<()> {
+        let conn = self.conn();
+        for repo in repos {
+            conn.execute(
+                "INSERT OR IGNORE INTO mirror_state (mirror, repo, revision, verified, last_attempt_ms, attempted_revision)
+                 VALUES (?1, ?2, 0, 0, ?3, 0)",
+                params![mirror, repo, now_ms()],
+            )?;
+            conn.execute(
+                "UPDATE mirror_state SET stage = 'data', retries = 0 WHERE mirror = ?1 AND repo = ?2",
+                params![mirror, repo],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the progress of the attempt in flight on `mirror` (every repo):
+    /// its stage, and when given, its retry count and latest error.
+    pub fn mirror_progress(
+        &self,
+        mirror: &str,
+        stage: &str,
+        retries: Option<u32>,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.conn().execute(
+            "UPDATE mirror_state SET stage = ?2, retries = COALESCE(?3, retries),
+             last_error = COALESCE(?4, last_error) WHERE mirror = ?1",
+            params![mirror, stage, retries, error],
         )?;
         Ok(())
     }
@@ -1200,7 +1365,8 @@ impl Store {
     pub fn mirror_states(&self) -> anyhow::Result<Vec<MirrorStateRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error
+            "SELECT mirror, repo, revision, verified, verified_at_ms, last_attempt_ms, last_error,
+                    attempted_revision, stage, retries
              FROM mirror_state ORDER BY mirror, repo",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1212,6 +1378,9 @@ impl Store {
                 verified_at_ms: r.get(4)?,
                 last_attempt_ms: r.get(5)?,
                 last_error: r.get(6)?,
+                attempted_revision: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u64,
+                stage: r.get(8)?,
+                retries: r.get::<_, Option<u32>>(9)?.unwrap_or(0),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1281,9 +1450,9 @@ mod tests {
             signed_by: None,
         };
         assert_eq!(store.accept_push(id, 0).unwrap(), Err(AcceptRefusal::Empty));
-        assert!(store.add_push_package(id, &package("a")).unwrap());
+        assert!(store.add_push_package(id, &package("a")).unwrap().unwrap());
         assert!(store.accept_push(id, 0).unwrap().is_ok());
-        assert!(!store.add_push_package(id, &package("b")).unwrap());
+        assert!(!store.add_push_package(id, &package("b")).unwrap().unwrap());
         assert_eq!(store.push_packages(id).unwrap().len(), 1);
         assert_eq!(
             store.accept_push(id, 0).unwrap(),

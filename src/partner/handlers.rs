@@ -84,7 +84,7 @@ pub(super) async fn upload_blob(
     let mut guard = TempGuard(Some(temp.clone()));
     let mut file = tokio::fs::File::create(&temp)
         .await
-        .map_err(|e| ApiError::internal("creating an upload file", e))?;
+        .map_err(|e| ApiError::io("creating an upload file", &e))?;
     let mut hasher = Sha256::new();
     let mut size_bytes = 0u64;
     let mut stream = body.into_data_stream();
@@ -102,7 +102,7 @@ pub(super) async fn upload_blob(
         hasher.update(&chunk);
         file.write_all(&chunk)
             .await
-            .map_err(|e| ApiError::internal("writing an upload", e))?;
+            .map_err(|e| ApiError::io("writing an upload", &e))?;
     }
     let got = hex::encode(hasher.finalize());
     if got != sha256 {
@@ -111,17 +111,22 @@ pub(super) async fn upload_blob(
             format!("the uploaded bytes hash to `{got}`, not `{sha256}`"),
         ));
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without it a full disk went unnoticed.
+    file.flush()
+        .await
+        .map_err(|e| ApiError::io("writing an upload", &e))?;
     file.sync_all()
         .await
-        .map_err(|e| ApiError::internal("syncing an upload", e))?;
+        .map_err(|e| ApiError::io("syncing an upload", &e))?;
     drop(file);
     let parent = final_path.parent().expect("blob paths have a parent");
     tokio::fs::create_dir_all(parent)
         .await
-        .map_err(|e| ApiError::internal("creating a blob directory", e))?;
+        .map_err(|e| ApiError::io("creating a blob directory", &e))?;
     tokio::fs::rename(&temp, &final_path)
         .await
-        .map_err(|e| ApiError::internal("storing a blob", e))?;
+        .map_err(|e| ApiError::io("storing a blob", &e))?;
     guard.0 = None;
     tracing::debug!(sha256 = %sha256, size_bytes, "blob stored");
     Ok(StatusCode::CREATED)
@@ -210,25 +215,116 @@ pub(super) async fn put_metalink(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn get_metalink(
-    State(rx): State<Arc<Receiver>>,
-    Query(query): Query<MetalinkQuery>,
-) -> Response {
-    match metalink_file(&rx, &query) {
-        Some(path) => serve_file(&path, "application/metalink+xml", "no-cache").await,
-        None => not_found(),
+/// What the read path keeps in memory: small files by version, and what each
+/// metalink copy (by its sha256) says.
+#[derive(Debug, Default)]
+pub(super) struct ReadCache {
+    pub(super) files: pub_files::FileCache,
+    copies: std::sync::Mutex<HashMap<String, Arc<CopyFacts>>>,
+}
+
+/// Bound of the parsed metalink copies kept; when full it starts over.
+const COPIES_MAX: usize = 1024;
+
+/// What a metalink copy says, as far as serving it goes.
+#[derive(Debug)]
+pub(super) struct CopyFacts {
+    /// The repomd.xml it names (lower-case hex).
+    repomd_sha256: String,
+    /// The repository it describes (`critical/43/x86_64`), from its URLs.
+    repo_path: Option<String>,
+    /// The same ETag the origin gives this content (`io::etag::metalink_etag`).
+    etag: axum::http::HeaderValue,
+}
+
+impl ReadCache {
+    fn copy_facts(&self, copy: &pub_files::CachedFile) -> Option<Arc<CopyFacts>> {
+        let mut copies = self.copies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = copies.get(&copy.sha256) {
+            return Some(hit.clone());
+        }
+        let text = std::str::from_utf8(&copy.bytes).ok()?;
+        let parsed = crate::core::metalink::parse(text).ok()?;
+        let repomd_sha256 = parsed.repomd.hash("sha256")?.to_owned();
+        let urls: Vec<&str> = parsed.urls.iter().map(|u| u.url.as_str()).collect();
+        let repo_path = urls.iter().find_map(|u| repo_path_of(u));
+        let facts = Arc::new(CopyFacts {
+            etag: crate::io::etag::metalink_etag(&repomd_sha256, &urls),
+            repomd_sha256,
+            repo_path,
+        });
+        if copies.len() >= COPIES_MAX {
+            copies.clear();
+        }
+        copies.insert(copy.sha256.clone(), facts.clone());
+        Some(facts)
     }
 }
 
+/// The repository path (`channel/release/arch`) a repomd.xml URL names.
+fn repo_path_of(url: &str) -> Option<String> {
+    let dir = url.strip_suffix("/repodata/repomd.xml")?;
+    let parts: Vec<&str> = dir.rsplit('/').take(3).collect();
+    let path = format!("{}/{}/{}", parts.get(2)?, parts.get(1)?, parts.first()?);
+    pub_files::safe_path(&path).then_some(path)
+}
+
+/// `GET /metalink?repo=..&arch=..`: the copy the origin pushed, served only
+/// while it names the repomd.xml this partner serves right now (a copy
+/// pushed before this partner's latest commit, or one naming a revision it
+/// does not hold, is a 404: a metalink never carries a hash its host does not
+/// serve). Answers `If-None-Match` with 304; the weak ETag is the one the
+/// origin gives the same content.
+pub(super) async fn get_metalink(
+    State(rx): State<Arc<Receiver>>,
+    Query(query): Query<MetalinkQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(path) = metalink_file(&rx, &query) else {
+        return not_found();
+    };
+    let Some(copy) = rx.read_cache.files.get(&path) else {
+        return not_found();
+    };
+    let Some(facts) = rx.read_cache.copy_facts(&copy) else {
+        return not_found();
+    };
+    let serves_it = facts.repo_path.as_ref().is_some_and(|repo| {
+        let repomd = rx.dirs.public.join(repo).join("repodata/repomd.xml");
+        rx.read_cache
+            .files
+            .get(&repomd)
+            .is_some_and(|own| own.sha256 == facts.repomd_sha256)
+    });
+    if !serves_it {
+        tracing::debug!(
+            metalink = %path.display(),
+            "metalink copy names a repomd.xml this partner does not serve; answering 404"
+        );
+        return not_found();
+    }
+    if let Some(resp) = crate::io::etag::check(&headers, &facts.etag, pub_files::NO_CACHE) {
+        return resp;
+    }
+    let resp = pub_files::bytes_response(
+        copy.bytes.clone(),
+        "application/metalink+xml",
+        pub_files::NO_CACHE,
+    );
+    crate::io::etag::with_etag(resp, facts.etag.clone())
+}
+
 /// `/pub/...`: the shared responder (`io::pub_files`): exact bytes with
-/// Content-Length, no Content-Encoding; repomd.xml and its .asc `no-cache`,
+/// Content-Length, no Content-Encoding; repomd.xml and its .asc `no-cache`
+/// from memory with their sha256 as ETag (304 on `If-None-Match`),
 /// content-named metadata `immutable`.
 pub(super) async fn serve_pub(
     State(rx): State<Arc<Receiver>>,
     UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Response {
     if protocol::check_relative_path(&path).is_err() {
         return not_found();
     }
-    pub_files::serve(&rx.dirs.public, &path).await
+    pub_files::serve(&rx.dirs.public, &path, &headers, Some(&rx.read_cache.files)).await
 }

@@ -14,8 +14,10 @@
 //! it states: a commit links and re-hashes every file first and renames
 //! repomd.xml.asc, then repomd.xml, into place last.
 //!
-//! Must not know about the origin's database, queue or metalink contents.
-use std::collections::{BTreeMap, BTreeSet};
+//! Must not know about the origin's database or queue; of a metalink copy it
+//! reads only the repomd hash and the URLs (to serve a copy only while it names
+//! the repomd.xml this partner serves).
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,7 @@ use crate::core::protocol::{
 };
 use crate::io::fs;
 use crate::io::http_error::ApiError;
-use crate::io::pub_files::{self, not_found, serve_file};
+use crate::io::pub_files::{self, not_found};
 use crate::logging::user_error;
 
 /// Default data directory, relative to the working directory.

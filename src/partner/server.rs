@@ -19,6 +19,8 @@ pub struct Running {
     /// Bound addresses of the plain-HTTP `/pub` listeners, in `public_listen` order.
     pub public_addrs: Vec<SocketAddr>,
     pub(super) tasks: tokio::task::JoinSet<std::io::Result<()>>,
+    /// Kept so the listeners' stop signal stays open while this lives.
+    pub(super) _stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
@@ -62,38 +64,46 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         blob_bytes_max: settings.blob_bytes_max,
         retention_secs: settings.retention_secs,
         state: Arc::new(tokio::sync::Mutex::new(state)),
+        read_cache: Default::default(),
+        auth_limit: crate::io::auth_limit::AuthLimiter::new(BAD_AUTH_MAX, BAD_AUTH_WINDOW_SECS),
     });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut running = Running {
         push_addrs: Vec::new(),
         public_addrs: Vec::new(),
         tasks: tokio::task::JoinSet::new(),
+        _stop: stop,
     };
+    crate::io::serve::raise_nofile_limit();
+    let limits = settings.conn;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
     let app = router(receiver.clone());
     for addr in &settings.listen {
-        let listener = bind(*addr)?;
+        let listener = tokio::net::TcpListener::from_std(bind(*addr)?)?;
         let local = listener.local_addr()?;
-        let server = axum_server::tls_rustls::from_tcp_rustls(
-            listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(tls.clone()),
-        )?;
         tracing::info!(address = %local, "receiver listening for pushes over https");
         running.push_addrs.push(local);
-        let app = app.clone();
-        running
-            .tasks
-            .spawn(async move { server.serve(app.into_make_service()).await });
+        running.tasks.spawn(crate::io::serve::serve(
+            listener,
+            app.clone(),
+            Some(acceptor.clone()),
+            limits,
+            stopped.clone(),
+        ));
     }
     let public = public_router(receiver.clone());
     for addr in &settings.public_listen {
-        let listener = bind(*addr)?;
+        let listener = tokio::net::TcpListener::from_std(bind(*addr)?)?;
         let local = listener.local_addr()?;
-        let server = axum_server::from_tcp(listener)?;
         tracing::info!(address = %local, "receiver serving /pub over plain http");
         running.public_addrs.push(local);
-        let app = public.clone();
-        running
-            .tasks
-            .spawn(async move { server.serve(app.into_make_service()).await });
+        running.tasks.spawn(crate::io::serve::serve(
+            listener,
+            public.clone(),
+            None,
+            limits,
+            stopped.clone(),
+        ));
     }
     let sweeper = receiver.clone();
     running.tasks.spawn(async move {
@@ -147,9 +157,57 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
         .route(protocol::PATH_COMMIT, post(commit))
         .route(protocol::PATH_STATUS, get(status))
         .route(protocol::PATH_METALINK, put(put_metalink))
+        // Each handler authenticates from the headers first, then reads its
+        // body under its own cap (`JSON_BYTES_MAX`, `blob_bytes_max`).
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            receiver.clone(),
+            limit_bad_auth,
+        ))
         .with_state(receiver.clone())
         .merge(public_router(receiver))
+}
+
+/// The push protocol's limit on bad signatures per network: 429 with
+/// `Retry-After` before the signature is checked or the body read, once a
+/// network has had [`BAD_AUTH_MAX`] requests refused 401 in the window; the
+/// 429s are logged as one line per network and window.
+async fn limit_bad_auth(
+    State(rx): State<Arc<Receiver>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(remote) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+    else {
+        return next.run(req).await;
+    };
+    let network = crate::io::auth_limit::network_of(remote.ip());
+    let now = now_secs();
+    if let Some(retry) = rx.auth_limit.limited(&network, now) {
+        let mut resp = axum::response::IntoResponse::into_response(ApiError::with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many refused requests from `{network}`; try again in {retry} s"),
+        ));
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.into());
+        return resp;
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        for f in rx.auth_limit.take_closed(now) {
+            tracing::warn!(
+                network = f.network,
+                refused = f.refused,
+                window_secs = f.window_secs,
+                "requests refused with 429 after too many bad signatures"
+            );
+        }
+        rx.auth_limit.refused(&network, now);
+    }
+    resp
 }
 
 /// The read-only `/pub` tree and metalink copies.
@@ -158,6 +216,11 @@ pub fn public_router(receiver: Arc<Receiver>) -> Router {
         .route("/pub/{*path}", get(serve_pub))
         .route("/metalink", get(get_metalink))
         .with_state(receiver)
+        // A panic in a handler answers 500 with the error envelope; the
+        // receiver lives on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::io::http_error::panicked,
+        ))
 }
 
 /// The TLS configuration: the configured certificate, or a self-signed one for

@@ -9,6 +9,10 @@ pub const RETENTION_HOURS_DEFAULT: u64 = 48;
 pub const BLOB_BYTES_MAX_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
 /// Largest JSON request (a commit naming many files).
 pub const JSON_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Refused requests (bad or missing signature) per IPv4 address or IPv6 /64
+/// within [`BAD_AUTH_WINDOW_SECS`] before the push protocol answers 429.
+pub const BAD_AUTH_MAX: u32 = 10;
+pub const BAD_AUTH_WINDOW_SECS: u64 = 60;
 /// Largest repomd.xml or .asc a commit may carry.
 pub const REPOMD_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Largest metalink copy.
@@ -31,6 +35,8 @@ pub struct Settings {
     pub tls_key_file: Option<PathBuf>,
     pub retention_secs: u64,
     pub blob_bytes_max: u64,
+    /// Header-read and idle timeouts and the connection cap of every listener.
+    pub conn: crate::io::serve::ConnLimits,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +50,9 @@ pub(super) struct WireConfig {
     pub(super) tls_key_file: Option<PathBuf>,
     pub(super) retention_hours: Option<u64>,
     pub(super) blob_bytes_max: Option<u64>,
+    pub(super) header_read_timeout_secs: Option<u64>,
+    pub(super) idle_timeout_secs: Option<u64>,
+    pub(super) connections_max: Option<usize>,
 }
 
 /// What the command line may override; `None`/empty means "not given".
@@ -76,7 +85,7 @@ impl Settings {
                 let wire: WireConfig = toml::from_str(&text).map_err(|e| {
                     user_error(
                         format!("`{}` is not a valid receiver configuration: {e}", path.display()),
-                        "known keys: data_dir, listen, public_listen, secret_file, tls_cert_file, tls_key_file, retention_hours, blob_bytes_max",
+                        "known keys: data_dir, listen, public_listen, secret_file, tls_cert_file, tls_key_file, retention_hours, blob_bytes_max, header_read_timeout_secs, idle_timeout_secs, connections_max",
                     )
                 })?;
                 (
@@ -155,7 +164,41 @@ impl Settings {
             .retention_hours
             .or(wire.retention_hours)
             .unwrap_or(RETENTION_HOURS_DEFAULT);
+        let d = crate::io::serve::ConnLimits::default();
+        let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| match v {
+            None => Ok(default),
+            Some(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+            Some(n) => Err(user_error(
+                format!("`{key}` = `{n}` is out of range"),
+                format!("use between 1 and {max} seconds"),
+            )),
+        };
+        let conn = crate::io::serve::ConnLimits {
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                wire.header_read_timeout_secs,
+                d.header_read_timeout,
+                600,
+            )?,
+            idle_timeout: secs(
+                "idle_timeout_secs",
+                wire.idle_timeout_secs,
+                d.idle_timeout,
+                3600,
+            )?,
+            connections_max: match wire.connections_max {
+                None => d.connections_max,
+                Some(n) if (16..=1_000_000).contains(&n) => n,
+                Some(n) => {
+                    return Err(user_error(
+                        format!("`connections_max` = `{n}` is out of range"),
+                        "use between 16 and 1000000 open connections per listener",
+                    ))
+                }
+            },
+        };
         Ok(Settings {
+            conn,
             data_dir,
             listen,
             public_listen,

@@ -10,6 +10,10 @@ pub struct Receiver {
     pub(super) retention_secs: u64,
     /// Serializes commits and sweeps.
     pub(super) state: Arc<tokio::sync::Mutex<PersistedState>>,
+    /// repomd.xml, .asc and metalink copies, hashed once per version.
+    pub(super) read_cache: ReadCache,
+    /// Refused signatures per network ([`BAD_AUTH_MAX`] per [`BAD_AUTH_WINDOW_SECS`]).
+    pub(super) auth_limit: crate::io::auth_limit::AuthLimiter,
 }
 
 #[derive(Debug)]

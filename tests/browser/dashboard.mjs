@@ -121,6 +121,27 @@ async function shot(page, name, fullPage = true) {
   result.screenshots.push(file);
 }
 
+// The dashboard as a browser without JavaScript shows it: the server's first
+// paint alone (the advisory table's text).
+let noScript = null;
+async function firstPaintText() {
+  if (!noScript) {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+    });
+    noScript = { browser, context: await browser.newContext({ javaScriptEnabled: false }) };
+  }
+  const page = await noScript.context.newPage();
+  try {
+    await page.goto(`${url}/`);
+    return await page.evaluate(() => document.getElementById('advisories-section').innerText);
+  } finally {
+    await page.close();
+  }
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hotpush-chromium-'));
@@ -170,6 +191,10 @@ async function main() {
     await shot(fresh, 'dashboard-embargoed.png');
     await fresh.close();
     check(!(await page.evaluate(() => document.body.innerText)).includes(advisory), 'the live page shows nothing of the embargoed push');
+    const embargoedPaint = await firstPaintText();
+    for (const secret of [advisory, 'CVE-2026-0160', pkg.nevra]) {
+      check(!embargoedPaint.includes(secret), `the first paint (no JavaScript) shows nothing of the embargoed ${secret}`);
+    }
 
     // 2. Submit: accepted, then published: the page shows it, checklist ticked.
     await api('POST', `/api/v1/pushes/${push.id}/submit`);
@@ -189,6 +214,12 @@ async function main() {
     check(firstNotDone < 0 || ticked.slice(firstNotDone).every(([, s]) => s !== 'done'), 'ticks form a prefix of the procedure');
     check(await page.evaluate(() => window.__marker) === 'still-here', 'the dashboard was never reloaded');
     await shot(page, 'dashboard.png');
+    // The first paint (no JavaScript at all) is the real public state.
+    const paint = await firstPaintText();
+    for (const shown of [advisory, 'CVE-2026-0160', pkg.nevra, 'live']) {
+      check(paint.includes(shown), `the first paint (no JavaScript) shows ${shown}`);
+    }
+    check(!paint.includes('No advisories yet'), 'the first paint does not say "No advisories yet" while one is live');
 
     // Sortable: clicking the Job header sorts the activity table ascending, again descending.
     const jobIds = () => page.$$eval('#activity tbody tr', (rows) => rows.map((r) => Number(r.cells[0].textContent)));
@@ -247,6 +278,7 @@ async function main() {
   } finally {
     sse.abort();
     await context.close();
+    if (noScript) await noScript.browser.close();
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }

@@ -772,7 +772,7 @@ fn a_hostile_header_size_is_refused_without_allocating_it() {
     bytes[108..112].copy_from_slice(&u32::MAX.to_be_bytes());
     let err = read_bytes(&bytes, &SignaturePolicy::Ignore).unwrap_err();
     assert!(
-        matches!(&err, IntakeError::Corrupt(m) if m.contains("limits")),
+        matches!(&err, IntakeError::Malformed(m) if m.contains("signature header") && m.contains("data bytes")),
         "{err}"
     );
 }

@@ -1150,14 +1150,17 @@ async fn origin_metalink_is_conditional_holds_and_counts_countme() {
     let (status, headers, body) = get_with(&t, uri, &[]).await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&body).contains("repomd.xml"));
+    // Weak: the bytes vary with the per-request host order, the validator
+    // covers the repomd hash and the set of hosts (the read-path rule).
     let etag = headers["etag"].to_str().unwrap().to_owned();
+    let opaque = etag.strip_prefix("W/").unwrap_or(&etag).to_owned();
     assert!(
-        etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+        opaque.len() > 2 && opaque.starts_with('"') && opaque.ends_with('"'),
         "{etag}"
     );
     for inm in [
         etag.clone(),
-        format!("W/{etag}"),
+        opaque.clone(),
         format!("\"elsewhere\", {etag}"),
         "*".to_owned(),
     ] {
@@ -1165,7 +1168,7 @@ async fn origin_metalink_is_conditional_holds_and_counts_countme() {
         assert_eq!((status, body.len()), (304, 0), "{inm}");
         assert_eq!(headers["etag"].to_str().unwrap(), etag, "{inm}");
     }
-    for inm in ["\"elsewhere\"", &etag[1..], ""] {
+    for inm in ["\"elsewhere\"", &opaque[1..], ""] {
         let (status, _, body) = get_with(&t, uri, &[("if-none-match", inm)]).await;
         assert_eq!(status, 200, "{inm}");
         assert!(!body.is_empty());

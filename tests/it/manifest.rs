@@ -1,5 +1,5 @@
 //! `hotpush push --manifest FILE` and `--manifest-dir DIR`: every manifest is
-//! checked (TOML fields, the API's advisory rules, package files that are
+//! checked (TOML fields, the API's advisory rules (`core::advisory`), package files that are
 //! RPMs, releases served) before anything is uploaded; one bad manifest among
 //! good ones uploads nothing and the error names the file and the field.
 use std::path::Path;
@@ -40,6 +40,10 @@ async fn the_manifest_rules_are_the_apis_rules() {
             Box::new(|r| r.severity = "urgent".into()),
         ),
         ("blank summary", Box::new(|r| r.summary = "  ".into())),
+        (
+            "control character",
+            Box::new(|r| r.summary = "fix\u{1b}[31m".into()),
+        ),
         ("bad cve", Box::new(|r| r.cves = vec!["CAN-2026-1".into()])),
         (
             "cve with space",
@@ -49,7 +53,15 @@ async fn the_manifest_rules_are_the_apis_rules() {
     for (what, edit) in edits {
         let mut req = good();
         edit(&mut req);
-        let client = hotpush::core::advisory::check_new_push(&req);
+        let client =
+            hotpush::core::advisory::check_advisory(&hotpush::core::advisory::AdvisoryText {
+                id: &req.advisory,
+                severity: &req.severity,
+                title: None,
+                summary: &req.summary,
+                description: &req.description,
+                cves: &req.cves,
+            });
         let resp = t
             .post_json(
                 "/api/v1/pushes",
@@ -58,7 +70,7 @@ async fn the_manifest_rules_are_the_apis_rules() {
             )
             .await;
         match client {
-            Ok(()) => assert_eq!(resp.status, StatusCode::CREATED, "{what}: {}", resp.text()),
+            Ok(_) => assert_eq!(resp.status, StatusCode::CREATED, "{what}: {}", resp.text()),
             Err(e) => {
                 assert_eq!(
                     resp.status,
@@ -67,7 +79,8 @@ async fn the_manifest_rules_are_the_apis_rules() {
                     resp.text()
                 );
                 let code = resp.error_code();
-                let want = match e.field {
+                let want = match e.field.as_str() {
+                    "id" => "bad_advisory".to_owned(),
                     "cves" => "bad_cve".to_owned(),
                     f => format!("bad_{f}"),
                 };

@@ -97,7 +97,10 @@ fn push_reaches_three_partners_verify_passes_and_dnf_fails_over() {
     let mut origin = Origin::start_full(
         dir,
         Some(&gpg.public_key),
-        "\n[publish]\npartner_deadline_secs = 30\n",
+        // The origin stays first with three partners (spread only from four),
+        // and stays listed while it fails (no health probes): this test is
+        // about dnf failing over by itself. Probes are tested in readpath.
+        "\n[publish]\npartner_deadline_secs = 30\n\n[metalink]\nspread_min_partners = 4\nprobe_interval_secs = 0\n",
         Some(&mirrors),
         Some(&format!("http://[::1]:{proxy_port}")),
     );

@@ -172,29 +172,42 @@ fn upload_commit_and_serve_round_trip_keeps_old_files() {
     assert!(err.to_string().contains("409"), "{err}");
     assert_eq!(receiver.tree(), tree);
 
-    // A metalink copy is stored and served back.
-    rt.block_on(hotpush::origin::sync::push_metalink(
-        &mirror,
-        "critical-f43",
-        "x86_64",
-        b"<metalink/>",
-    ))
-    .unwrap();
-    let (status, headers, body) = http_get(
-        &format!(
-            "{}/metalink?repo=critical-f43&arch=x86_64&countme=1",
-            receiver.push_url
-        ),
-        Some(&receiver.cert()),
+    // A metalink copy is stored and served back while it names the
+    // repomd.xml this partner serves; a copy naming another one is a 404.
+    let metalink_url = format!(
+        "{}/metalink?repo=critical-f43&arch=x86_64&countme=1",
+        receiver.push_url
     );
-    assert_eq!(
-        (
-            status,
-            body.as_slice(),
-            headers["cache-control"].to_str().unwrap()
-        ),
-        (200, b"<metalink/>".as_slice(), "no-cache")
-    );
+    let copy_of = |repomd: &[u8], revision: u64| {
+        let facts = hotpush::core::metalink::RepomdFacts::of(repomd, revision);
+        let urls = [format!("{base}/repodata/repomd.xml")];
+        hotpush::core::metalink::render(&hotpush::core::metalink::MetalinkDoc {
+            repomd: &facts,
+            alternates: &[],
+            urls: &urls,
+            pubdate_unix: revision,
+        })
+    };
+    for (copy, want) in [
+        (copy_of(&rev2.repomd, 2), 200),
+        (copy_of(&rev1.repomd, 1), 404),
+        ("<metalink/>".to_owned(), 404),
+    ] {
+        rt.block_on(hotpush::origin::sync::push_metalink(
+            &mirror,
+            "critical-f43",
+            "x86_64",
+            copy.as_bytes(),
+        ))
+        .unwrap();
+        let (status, headers, body) = http_get(&metalink_url, Some(&receiver.cert()));
+        assert_eq!(status, want, "{copy}");
+        if want == 200 {
+            assert_eq!(body, copy.as_bytes());
+            assert_eq!(headers["cache-control"].to_str().unwrap(), "no-cache");
+            assert!(headers["etag"].to_str().unwrap().starts_with("W/\""));
+        }
+    }
 }
 
 /// Sends one request signed by hand, returning status and body.
@@ -625,6 +638,7 @@ fn fanout_survives_down_stalled_corrupting_and_dying_partners() {
         secret_file: healthy.secret_file.clone(),
         ca_file: Some(healthy.cert()),
         known_hosts_file: None,
+        weight: 1,
     };
     let mirrors = vec![
         healthy.mirror("healthy"),

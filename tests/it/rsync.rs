@@ -21,6 +21,7 @@ fn rsync_mirror(sshd: &Sshd, public_url: &str, key: PathBuf) -> Mirror {
         secret_file: key,
         ca_file: None,
         known_hosts_file: None,
+        weight: 1,
     }
 }
 

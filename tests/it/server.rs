@@ -88,6 +88,7 @@ fn receiver_start_returns_its_bound_addresses() {
         tls_key_file: None,
         retention_secs: 3600,
         blob_bytes_max: hotpush::partner::BLOB_BYTES_MAX_DEFAULT,
+        conn: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

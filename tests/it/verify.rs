@@ -318,3 +318,84 @@ fn verify_refuses_an_unknown_repo_and_an_unreachable_origin() {
         "{stderr}"
     );
 }
+
+/// A partner whose HTTPS public URL has a self-signed certificate: the system
+/// CA store does not trust it, `--ca-file` with that certificate does.
+#[test]
+fn verify_trusts_a_partner_certificate_given_with_ca_file() {
+    use crate::common::fixtures::{build_rpm, Gpg, Origin};
+    use crate::common::partner::Receiver;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let gpg = Gpg::new(dir, "security@example.com");
+    let partner = Receiver::start();
+    let https_public = format!("{}/pub", partner.push_url);
+    let mirrors = dir.join("mirrors.toml");
+    std::fs::write(
+        &mirrors,
+        format!(
+            "[[mirror]]\nname = \"partner-tls\"\npublic_url = \"{https_public}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\n",
+            partner.push_url,
+            partner.secret_file.display().to_string(),
+            partner.cert().display().to_string()
+        ),
+    )
+    .unwrap();
+    let origin = Origin::start_full(dir, Some(&gpg.public_key), "", Some(&mirrors), None);
+    let token = origin.token("alice", "security");
+    let rpm = build_rpm(dir, "hello", "1.0", "1", "noarch");
+    gpg.sign(&rpm);
+    let out = origin.push(&token, "CRIT-1", &[&rpm], &["--timeout-secs", "60"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metalink = format!("{}/metalink?repo=critical-f43&arch=x86_64", origin.url);
+    let partner_repomd = format!("{https_public}/critical/43/x86_64/repodata/repomd.xml");
+
+    let out = hotpush()
+        .args(["verify", "--metalink", &metalink])
+        .output()
+        .unwrap();
+    let lines = stdout_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let line = line_for(&lines, &partner_repomd);
+    assert!(
+        line.starts_with("FAIL") && line.contains("UnknownIssuer"),
+        "{line}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--ca-file FILE"),
+        "{}",
+        describe(&out)
+    );
+
+    let out = hotpush()
+        .args(["verify", "--metalink", &metalink, "--ca-file"])
+        .arg(partner.cert())
+        .output()
+        .unwrap();
+    let lines = stdout_lines(&out);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        line_for(&lines, &partner_repomd).starts_with("OK"),
+        "{lines:?}"
+    );
+
+    // A CA file that holds no certificate is named, not ignored.
+    let bogus = dir.join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate\n").unwrap();
+    let out = hotpush()
+        .args(["verify", "--metalink", &metalink, "--ca-file"])
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bogus.pem") && err.contains("holds no PEM certificate"),
+        "{err}"
+    );
+}

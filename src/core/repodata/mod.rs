@@ -14,6 +14,8 @@ pub mod cache;
 mod render;
 pub mod repomd;
 mod updateinfo;
+#[cfg(test)]
+mod well_formed;
 mod xml;
 
 use std::io::Write;

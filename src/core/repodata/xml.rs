@@ -1,10 +1,16 @@
 //! XML escaping exactly as libxml2 serializes createrepo_c's documents: text
 //! content and attribute values are escaped differently (see
-//! `reference/repodata.md` §2). Pure string functions, nothing else.
+//! `reference/repodata.md` §2). A character XML 1.0 cannot carry (C0 controls
+//! other than tab, LF and CR; U+FFFE, U+FFFF) is written as U+FFFD whatever
+//! reaches these functions, so no input makes a document that is not
+//! well-formed. Pure string functions, nothing else.
+
+use crate::core::advisory::xml_safe;
 
 /// Appends `text` escaped as element content: `&`, `<`, `>` and CR become
 /// references; quotes, tabs, newlines and non-ASCII stay as they are.
 pub(crate) fn push_text(out: &mut String, text: &str) {
+    let text = &*xml_safe(text);
     let bytes = text.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -27,6 +33,7 @@ pub(crate) fn push_text(out: &mut String, text: &str) {
 /// non-ASCII character (`&#xED;`, upper-case hex, as libxml2 writes it when the
 /// node has no document encoding).
 pub(crate) fn push_attr(out: &mut String, value: &str) {
+    let value = &*xml_safe(value);
     let mut start = 0;
     for (i, c) in value.char_indices() {
         let rep = match c {

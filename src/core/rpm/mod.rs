@@ -6,6 +6,7 @@
 //! bytes cannot say.
 
 pub(crate) mod deps;
+pub mod identity;
 pub mod parse;
 mod raw;
 pub mod verify;

@@ -15,7 +15,11 @@ use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::deps::{self, RawDep, RawDeps};
-use super::raw::{decode_text, has_forbidden_control, RawHeader};
+use super::identity;
+use super::raw::{
+    check_header, check_preamble, decode_text, has_forbidden_control, HeaderLimits, RawHeader,
+    MAIN_LIMITS, SIGNATURE_LIMITS, TYPE_STRING,
+};
 use super::verify::{self, SignaturePolicy};
 use super::{ChangelogEntry, FileKind, Package, PackageFile};
 
@@ -50,6 +54,13 @@ pub enum IntakeError {
     /// A header value that createrepo_c would refuse to write (control characters).
     #[error("RPM header field `{field}` {reason}\nhint: fix the spec file (the field must be plain text) and rebuild the package")]
     BadField { field: String, reason: String },
+    /// A header whose structure breaks rpm's format rules: counts, offsets or sizes
+    /// out of bounds, unknown types, duplicated tags. Found before anything is parsed.
+    #[error("malformed RPM header: {0}\nhint: the file breaks rpm's header format (librpm refuses such files too); upload the package exactly as rpmbuild and rpmsign wrote it")]
+    Malformed(String),
+    /// The name, epoch, version, release or arch cannot make a safe NEVRA or file name.
+    #[error("RPM package identity: {0}\nhint: fix the Name/Version/Release/Epoch in the spec file and rebuild (names: letters, digits and `._+-`; no `-` in version or release)")]
+    BadIdentity(String),
     #[error("I/O error while reading the package: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -58,12 +69,6 @@ const LEAD_BYTES: usize = 96;
 const PREAMBLE_BYTES: usize = 16;
 const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
 const HEADER_MAGIC: [u8; 4] = [0x8e, 0xad, 0xe8, 0x01];
-/// rpm's own limits for header sizes (`hdrblobRead`), so a hostile preamble cannot
-/// make us allocate gigabytes.
-const SIGNATURE_ENTRIES_MAX: usize = 1024;
-const SIGNATURE_DATA_BYTES_MAX: usize = 64 * 1024 * 1024;
-const HEADER_ENTRIES_MAX: usize = 0xffff;
-const HEADER_DATA_BYTES_MAX: usize = 0x0fff_ffff;
 const CHANGELOG_LIMIT: usize = 10;
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -87,7 +92,32 @@ const MODE_DIR: u16 = 0o040000;
 /// - The PAYLOADSHA256ALT digests (of the *uncompressed* payload) are not checked:
 ///   that would mean decompressing every payload. The compressed-payload digest,
 ///   which the signed header carries, already binds the payload to the signature.
+///
+/// Every header is checked structurally before the rpm crate parses it, and a
+/// panic inside the crate all the same becomes [`IntakeError::Malformed`]: one
+/// hostile file never takes the process down.
 pub fn read_package(
+    reader: impl Read,
+    facts: FileFacts,
+    policy: &SignaturePolicy,
+) -> Result<ReadPackage, IntakeError> {
+    let href = facts.location_href.clone();
+    let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_package_unguarded(reader, facts, policy)
+    }));
+    guarded.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(IntakeError::Malformed(format!(
+            "`{href}`: the RPM parser failed on this file ({why})"
+        )))
+    })
+}
+
+fn read_package_unguarded(
     mut reader: impl Read,
     facts: FileFacts,
     policy: &SignaturePolicy,
@@ -114,8 +144,7 @@ pub fn read_package(
         &mut meta,
         href,
         "signature header",
-        SIGNATURE_ENTRIES_MAX,
-        SIGNATURE_DATA_BYTES_MAX,
+        SIGNATURE_LIMITS,
     )?;
     let padding = (8 - sig_len % 8) % 8;
     let got = read_up_to(&mut reader, &mut meta, padding)?;
@@ -123,14 +152,7 @@ pub fn read_package(
         return Err(truncated(href, meta.len(), "the signature header padding"));
     }
     let header_start = meta.len();
-    read_header(
-        &mut reader,
-        &mut meta,
-        href,
-        "main header",
-        HEADER_ENTRIES_MAX,
-        HEADER_DATA_BYTES_MAX,
-    )?;
+    read_header(&mut reader, &mut meta, href, "main header", MAIN_LIMITS)?;
     let header_end = meta.len();
     debug_assert!(sig_start == LEAD_BYTES && header_start > sig_start);
 
@@ -239,14 +261,15 @@ fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io
     Ok(got)
 }
 
-/// Reads one header structure (preamble, index, data) and returns its length.
+/// Reads one header structure (preamble, index, data), checks its structure
+/// ([`check_header`]) and returns its length. Nothing is allocated beyond what
+/// `limits` allow, and the rpm crate only ever sees headers that passed.
 fn read_header(
     reader: &mut impl Read,
     meta: &mut Vec<u8>,
     href: &str,
     what: &str,
-    entries_max: usize,
-    data_bytes_max: usize,
+    limits: HeaderLimits,
 ) -> Result<usize, IntakeError> {
     let start = meta.len();
     let got = read_up_to(reader, meta, PREAMBLE_BYTES)?;
@@ -260,13 +283,8 @@ fn read_header(
             hex::encode(&pre[..4])
         )));
     }
-    let entries = u32::from_be_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize;
-    let data = u32::from_be_bytes([pre[12], pre[13], pre[14], pre[15]]) as usize;
-    if entries == 0 || entries > entries_max || data > data_bytes_max {
-        return Err(IntakeError::Corrupt(format!(
-            "`{href}`: the {what} claims {entries} entries and {data} data bytes (limits: 1..={entries_max}, {data_bytes_max})"
-        )));
-    }
+    let (entries, data) = check_preamble(pre, limits)
+        .map_err(|e| IntakeError::Malformed(format!("`{href}`: the {what} {e}")))?;
     let body = entries * 16 + data;
     let got = read_up_to(reader, meta, body)?;
     if got < body {
@@ -276,6 +294,8 @@ fn read_header(
             &format!("the {what}, which needs {} bytes", PREAMBLE_BYTES + body),
         ));
     }
+    check_header(&meta[start..], limits, what == "signature header")
+        .map_err(|e| IntakeError::Malformed(format!("`{href}`: {what}: {e}")))?;
     Ok(PREAMBLE_BYTES + body)
 }
 
@@ -430,6 +450,17 @@ impl Text<'_, '_> {
         }
     }
 
+    /// A NEVRA part: librpm reads these tags only as one STRING.
+    fn identity(&self, tag: IndexTag, field: &str) -> Result<String, IntakeError> {
+        match self.raw.kind(tag as u32) {
+            Some(TYPE_STRING) | None => self.one(tag, field),
+            Some(kind) => Err(IntakeError::BadIdentity(format!(
+                "`{}`: tag {} ({field}) has header type {kind}; librpm reads it only as one STRING",
+                self.href, tag as u32
+            ))),
+        }
+    }
+
     /// A string-array tag, raw; empty when absent.
     fn list(&self, tag: IndexTag) -> Result<Vec<&[u8]>, IntakeError> {
         Ok(self
@@ -467,9 +498,9 @@ fn build_package(
             reason: format!("`{}` contains control characters", href.escape_debug()),
         });
     }
-    let name = text.one(IndexTag::RPMTAG_NAME, "name")?;
-    let version = text.one(IndexTag::RPMTAG_VERSION, "version")?;
-    let release = text.one(IndexTag::RPMTAG_RELEASE, "release")?;
+    let name = text.identity(IndexTag::RPMTAG_NAME, "name")?;
+    let version = text.identity(IndexTag::RPMTAG_VERSION, "version")?;
+    let release = text.identity(IndexTag::RPMTAG_RELEASE, "release")?;
     for (value, field) in [
         (&name, "name"),
         (&version, "version"),
@@ -492,12 +523,17 @@ fn build_package(
     let arch = if is_source {
         "src".to_owned()
     } else {
-        text.one(IndexTag::RPMTAG_ARCH, "arch")?
+        text.identity(IndexTag::RPMTAG_ARCH, "arch")?
     };
-    let epoch = header
-        .get_entry_data_as_u32(IndexTag::RPMTAG_EPOCH)
+    // librpm reads EPOCH as one INT32 and refuses anything else; reading another
+    // type as 0 would publish a different package than the one installed.
+    let epoch = raw
+        .int32(IndexTag::RPMTAG_EPOCH as u32)
+        .map_err(|e| IntakeError::BadIdentity(format!("`{href}`: tag 1003 (EPOCH) {e}")))?
         .unwrap_or(0)
         .to_string();
+    identity::check_identity(&name, &version, &release, &arch)
+        .map_err(|e| IntakeError::BadIdentity(format!("`{href}`: {e}")))?;
     let time_build = header
         .get_entry_data_as_u32(IndexTag::RPMTAG_BUILDTIME)
         .map_or(0, u64::from);

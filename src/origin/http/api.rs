@@ -54,6 +54,21 @@ pub(crate) fn authorize(
     Ok(owner)
 }
 
+/// The seconds since the epoch, for the bad-authentication limit.
+fn now_secs() -> u64 {
+    now_ms().max(0) as u64 / 1000
+}
+
+/// The 429 of a network over the bad-authentication limit.
+pub(crate) fn rate_limited(network: &str, retry_after_secs: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many refused tokens from `{network}`; try again in {retry_after_secs} s"),
+        "check the token file; `hotpush token create` issues a new token",
+    )
+}
+
 /// What a reader may see: embargoed advisories and unpublished pushes only
 /// with a push-group token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +102,10 @@ pub(crate) fn read_scope(
     Ok(Scope::Full)
 }
 
-/// The bearer token names a user of `group`; refusals are audited.
+/// The bearer token names a user of `group`; refusals are audited and
+/// counted against the caller's network: past `server.bad_auth_max` the
+/// answer is 429 before any token is hashed, folded into one audit row per
+/// window. An allowed request is not audited here.
 fn check_token(
     app: &App,
     headers: &HeaderMap,
@@ -96,6 +114,11 @@ fn check_token(
     target: &str,
     group: &str,
 ) -> ApiResult<TokenOwner> {
+    let network = crate::io::auth_limit::network_of(remote.ip());
+    let now = now_secs();
+    if let Some(retry) = app.auth_limit.limited(&network, now) {
+        return Err(rate_limited(&network, retry));
+    }
     let remote = remote.ip().to_string();
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -103,6 +126,8 @@ fn check_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = token else {
+        app.flush_auth_audit(now)?;
+        app.auth_limit.refused(&network, now);
         app.store
             .audit("-", action, target, false, "no token", &remote)?;
         return Err(ApiError::new(
@@ -113,6 +138,8 @@ fn check_token(
         ));
     };
     let Some(owner) = app.store.token_owner(&token_digest(token))? else {
+        app.flush_auth_audit(now)?;
+        app.auth_limit.refused(&network, now);
         app.store
             .audit("-", action, target, false, "unknown token", &remote)?;
         return Err(ApiError::new(
@@ -144,14 +171,28 @@ fn check_token(
     Ok(owner)
 }
 
-const SEVERITIES: [&str; 4] = ["critical", "important", "moderate", "low"];
-
-fn valid_advisory_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+/// A 400 for an advisory field that breaks the text rules (`core::advisory`).
+fn bad_advisory_text(e: crate::core::advisory::TextError) -> ApiError {
+    let (code, hint) = match e.field.as_str() {
+        "id" => (
+            "bad_advisory",
+            "use letters, digits, `-`, `_`, `.` and `:` only, at most 64 characters, e.g. `FEDORA-2026-0001`",
+        ),
+        "severity" => (
+            "bad_severity",
+            "use one of `critical`, `important`, `moderate`, `low`",
+        ),
+        "summary" => (
+            "bad_summary",
+            "pass a one-line `--summary TEXT` without control characters (paste plain text, not terminal output)",
+        ),
+        "description" => (
+            "bad_description",
+            "plain text only: tab, line feed and carriage return are the only control characters allowed",
+        ),
+        _ => ("bad_cve", "CVE ids look like `CVE-2026-12345`"),
+    };
+    ApiError::bad_request(code, e.to_string(), hint)
 }
 
 /// `POST /api/v1/pushes`: declares an advisory and opens a push for its packages.
@@ -173,20 +214,38 @@ pub async fn create_push(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: bytes::Bytes,
+    body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    // Authenticate before looking at the body: a refusal must not depend on it.
-    let target = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let owner = authorize(
+    // Authenticate before reading the body: a caller without a valid token
+    // makes the origin read nothing (the connection is closed after the 401).
+    let owner = check_token(
         &app,
         &headers,
         &remote,
         "push",
-        &target,
+        "",
         &app.config.auth.push_group,
+    )?;
+    let limit = app.config.server.json_body_bytes_max;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the push request is larger than {limit} bytes, or was interrupted"),
+            "send only the advisory's fields; packages go up with `PUT .../packages/{file}`",
+        )
+    })?;
+    let target = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["advisory"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    app.store.audit(
+        &owner.user,
+        "push",
+        &target,
+        true,
+        "allowed",
+        &remote.ip().to_string(),
     )?;
     let req: NewPush = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
@@ -195,37 +254,16 @@ pub async fn create_push(
             "send {\"advisory\", \"severity\", \"summary\", \"cves\", \"description\", \"releases\"}",
         )
     })?;
-    if !valid_advisory_id(&req.advisory) {
-        return Err(ApiError::bad_request(
-            "bad_advisory",
-            format!("advisory id `{}` is not valid", req.advisory),
-            "use letters, digits, `-`, `_`, `.` and `:` only, at most 64 characters, e.g. `FEDORA-2026-0001`",
-        ));
-    }
-    let severity = req.severity.to_ascii_lowercase();
-    if !SEVERITIES.contains(&severity.as_str()) {
-        return Err(ApiError::bad_request(
-            "bad_severity",
-            format!("severity `{}` is not known", req.severity),
-            "use one of `critical`, `important`, `moderate`, `low`",
-        ));
-    }
-    if req.summary.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "bad_summary",
-            "the advisory needs a summary",
-            "pass `--summary TEXT`",
-        ));
-    }
-    for cve in &req.cves {
-        if !cve.starts_with("CVE-") || cve.len() > 32 || cve.contains(char::is_whitespace) {
-            return Err(ApiError::bad_request(
-                "bad_cve",
-                format!("`{cve}` is not a CVE id"),
-                "CVE ids look like `CVE-2026-12345`",
-            ));
-        }
-    }
+    let severity = crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
+        id: &req.advisory,
+        severity: &req.severity,
+        title: None,
+        summary: &req.summary,
+        description: &req.description,
+        cves: &req.cves,
+    })
+    .map_err(bad_advisory_text)?
+    .to_owned();
     for r in &req.releases {
         if !app.config.repos.releases.contains(r) {
             return Err(ApiError::bad_request(
@@ -358,22 +396,22 @@ pub async fn upload_package(
     if announced.is_some_and(|n| n > limit) {
         return Err(refuse(too_large(limit)));
     }
-    let tmp = app.tree.incoming.join(format!(
-        "{push_id}-{}-{}.part",
-        now_ms(),
-        rand::random::<u32>()
-    ));
-    let result = receive_to_file(body, &tmp, limit).await;
-    let size = match result {
-        Ok(size) => size,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(refuse(e));
-        }
+    // Removed on every way out (refusal, error, panic, a client that goes away)
+    // unless it became a blob.
+    let mut partial = PartialUpload {
+        path: app.tree.incoming.join(format!(
+            "{push_id}-{}-{}.part",
+            now_ms(),
+            rand::random::<u32>()
+        )),
+        kept: false,
     };
+    let size = receive_to_file(body, &partial.path, limit)
+        .await
+        .map_err(refuse)?;
     let time_file = (now_ms() / 1000) as u64;
     let policy = app.policy();
-    let tmp2 = tmp.clone();
+    let tmp2 = partial.path.clone();
     let name2 = file_name.clone();
     let read = tokio::task::spawn_blocking(move || {
         let f = fs_err::File::open(&tmp2)?;
@@ -386,17 +424,23 @@ pub async fn upload_package(
             &policy,
         ))
     })
-    .await??;
+    .await
+    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
     let read = match read {
         Ok(r) => r,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
             let hint = match &e {
                 crate::core::rpm::IntakeError::Unsigned => {
                     "sign the package with the distribution key (`rpmsign --addsign`)"
                 }
                 crate::core::rpm::IntakeError::UntrustedKey(_) => {
                     "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
+                }
+                crate::core::rpm::IntakeError::BadIdentity(_) => {
+                    "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
+                }
+                crate::core::rpm::IntakeError::Malformed(_) => {
+                    "upload the package exactly as rpmbuild and rpmsign wrote it"
                 }
                 _ => "upload the exact signed RPM the build system produced",
             };
@@ -418,7 +462,6 @@ pub async fn upload_package(
     let pkg = read.package;
     let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
     if !arch_ok {
-        let _ = tokio::fs::remove_file(&tmp).await;
         return Err(refuse(ApiError::unprocessable(
             "unknown_arch",
             format!(
@@ -431,6 +474,12 @@ pub async fn upload_package(
             ),
         )));
     }
+    let canonical = pkg.file_name();
+    // One file name, one content: checked here before the blob is kept, and again
+    // in the transaction that records the package.
+    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
+        return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
+    }
     // Keep the blob under its sha256; the published name is the package's own.
     let blob = app.tree.blob_path(&pkg.sha256);
     if let Some(parent) = blob.parent() {
@@ -438,19 +487,22 @@ pub async fn upload_package(
             .await
             .map_err(anyhow::Error::from)?;
     }
-    tokio::fs::rename(&tmp, &blob)
+    tokio::fs::rename(&partial.path, &blob)
         .await
         .map_err(anyhow::Error::from)?;
-    let canonical = pkg.file_name();
+    partial.kept = true;
     let mut record = pkg.clone();
     record.location_href = package_href(&canonical);
+    // The record first (a cache by sha256: harmless if the store refuses),
+    // so a publisher run that sees the package also finds its record.
     app.records
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(pkg.sha256.clone(), record);
     // The push may have been submitted while this package was on its way:
-    // the store records it only if the push still takes packages.
-    let recorded = app.store.add_push_package(
+    // the store records it only if the push still takes packages, and only
+    // if no other push holds its name in other bytes.
+    let added = app.store.add_push_package(
         push_id,
         &PushPackage {
             sha256: pkg.sha256.clone(),
@@ -462,6 +514,14 @@ pub async fn upload_package(
             signed_by: read.signed_by.clone(),
         },
     )?;
+    let recorded = match added {
+        Ok(recorded) => recorded,
+        Err(held) => {
+            // Another upload of the same name won the race; the blob stays
+            // (content-named, and maybe shared with another package of the same bytes).
+            return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
+        }
+    };
     if !recorded {
         let state = app
             .store
@@ -490,6 +550,47 @@ pub async fn upload_package(
             signed_by: read.signed_by,
         }),
     ))
+}
+
+/// An upload in `incoming/`: the file is removed when this is dropped, which is
+/// every way out of the handler except the rename into `blobs/` (then `kept`).
+struct PartialUpload {
+    path: std::path::PathBuf,
+    kept: bool,
+}
+
+impl Drop for PartialUpload {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        // Synchronous on purpose: it also runs when the handler future is dropped.
+        if let Err(e) = fs_err::remove_file(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, "cannot remove a refused upload");
+            }
+        }
+    }
+}
+
+/// 422 for a package whose file name another push holds in other bytes.
+fn package_held(nevra: &str, sha256: &str, held: &crate::origin::store::PackageHeld) -> ApiError {
+    let verb = if held.push_state == "published" && held.advisory_state == "live" {
+        "is live"
+    } else {
+        "is staged"
+    };
+    ApiError::unprocessable(
+        "package_conflict",
+        format!(
+            "package `{nevra}` {verb} in advisory `{}` (push {}, {}) with different content: sha256 `{}` there, `{sha256}` here; clients would see two packages under one name",
+            held.advisory_id, held.push_id, held.push_state, held.sha256
+        ),
+        format!(
+            "retire `{}` first (`hotpush retire {}`), or bump the Release in the spec file and rebuild; to add the same package again upload the identical bytes",
+            held.advisory_id, held.advisory_id
+        ),
+    )
 }
 
 fn too_large(limit: u64) -> ApiError {
@@ -521,6 +622,9 @@ async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiR
         }
         file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without this a full disk left an empty file.
+    file.flush().await.map_err(anyhow::Error::from)?;
     file.sync_all().await.map_err(anyhow::Error::from)?;
     Ok(size)
 }
@@ -1114,6 +1218,10 @@ pub async fn put_check_hold(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    // Read before the token so that a refusal is audited with the hold it
+    // asked for; bounded by `[server] json_body_bytes_max` (the router's
+    // body limit), so an unauthenticated caller makes the origin read at
+    // most that much.
     Json(req): Json<CheckHold>,
 ) -> ApiResult<Json<CheckHold>> {
     authorize(
@@ -1263,6 +1371,15 @@ pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
                 verified_at_ms: st.and_then(|s| s.verified_at_ms),
                 lag_ms,
                 last_error: st.and_then(|s| s.last_error.clone()),
+                attempted: holds_current
+                    || st.is_some_and(|s| cur_rev.is_some_and(|r| s.attempted_revision >= r)),
+                stage: st.and_then(|s| s.stage.clone()),
+                retries: st.map(|s| s.retries).unwrap_or(0),
+                hint: st
+                    .and_then(|s| s.last_error.as_deref())
+                    .filter(|_| !holds_current)
+                    .and_then(crate::core::api::partner_error_hint)
+                    .map(str::to_owned),
             });
         }
     }
@@ -1536,7 +1653,7 @@ pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult
                 complete = false;
                 break;
             };
-            let body = String::from_utf8_lossy(&served.metalink);
+            let body = String::from_utf8_lossy(&served.metalink.bytes);
             let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
             let partners_listed = view
                 .mirrors

@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::origin::app::App;
+use crate::origin::http::api;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const ADVISORY_HTML: &str = include_str!("assets/advisory.html");
@@ -33,9 +34,70 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// `GET /`.
-pub async fn index() -> Response {
-    html(StatusCode::OK, INDEX_HTML.to_owned())
+/// The empty advisory table body in `index.html` that the first paint fills.
+const ADVISORY_ROWS_SLOT: &str = "<tbody data-first-paint=\"advisories\"></tbody>";
+/// The "no advisories" line, shown by the first paint only when there are none.
+const ADVISORIES_EMPTY: &str = "<p id=\"advisories-empty\" class=\"muted\" hidden>";
+
+/// `GET /`: the first paint is the real public state (published and retired
+/// advisories, rendered here, escaped), so the page is right before its
+/// script loads and without JavaScript; the script then keeps it live.
+/// Nothing under embargo is read: the public scope only.
+pub async fn index(State(app): State<Arc<App>>) -> Response {
+    let view = match api::status_view(&app, api::Scope::Public) {
+        Ok(v) => v,
+        Err(_) => return html(StatusCode::OK, INDEX_HTML.to_owned()),
+    };
+    html(StatusCode::OK, first_paint(&view.advisories))
+}
+
+/// `index.html` with the advisory rows filled in.
+fn first_paint(advisories: &[crate::core::api::AdvisoryView]) -> String {
+    let mut rows = String::from("<tbody data-first-paint=\"advisories\">");
+    let mut sorted: Vec<_> = advisories.iter().collect();
+    sorted.sort_by(|a, b| b.updated.cmp(&a.updated).then(a.id.cmp(&b.id)));
+    for a in sorted {
+        let updated = chrono::DateTime::from_timestamp(a.updated, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        rows.push_str(&format!(
+            "<tr><td class=\"mono\"><a href=\"/advisory/{href}\">{id}</a></td>\
+             <td><span class=\"badge sev-{sev}\">{sev}</span></td>\
+             <td><span class=\"badge state-{state}\">{state}</span></td>\
+             <td class=\"mono\">{cves}</td><td class=\"mono\">{packages}</td>\
+             <td class=\"muted\">\u{2014}</td><td>{updated}</td></tr>",
+            href = escape_html(&percent_encode(&a.id)),
+            id = escape_html(&a.id),
+            sev = escape_html(&a.severity),
+            state = escape_html(&a.state),
+            cves = escape_html(&a.cves.join(" ")),
+            packages = escape_html(&a.packages.join(" ")),
+        ));
+    }
+    rows.push_str("</tbody>");
+    let page = INDEX_HTML.replacen(ADVISORY_ROWS_SLOT, &rows, 1);
+    if advisories.is_empty() {
+        page.replacen(
+            ADVISORIES_EMPTY,
+            "<p id=\"advisories-empty\" class=\"muted\">",
+            1,
+        )
+    } else {
+        page
+    }
+}
+
+/// Advisory ids are letters, digits and `-_.:`; anything else is escaped.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `GET /advisory/{id}`: the public page of one advisory; 404 for unknown ids
@@ -109,6 +171,36 @@ pub fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_paint_lists_public_advisories_escaped() {
+        let adv = crate::core::api::AdvisoryView {
+            id: "FEDORA-2026-0001".into(),
+            severity: "critical".into(),
+            summary: String::new(),
+            description: String::new(),
+            cves: vec!["CVE-2026-1234".into()],
+            releases: vec![],
+            state: "live".into(),
+            issued: 0,
+            updated: 1_700_000_000,
+            packages: vec!["a<b>-1-1.x86_64".into()],
+        };
+        let page = first_paint(std::slice::from_ref(&adv));
+        assert!(
+            page.contains("href=\"/advisory/FEDORA-2026-0001\""),
+            "{page}"
+        );
+        assert!(page.contains("CVE-2026-1234"));
+        assert!(page.contains("a&lt;b&gt;-1-1.x86_64"));
+        assert!(!page.contains("a<b>"));
+        assert!(page.contains(ADVISORIES_EMPTY));
+        let empty = first_paint(&[]);
+        assert!(empty.contains("<p id=\"advisories-empty\" class=\"muted\">No advisories"));
+        // Both slots exist in the page, once each.
+        assert_eq!(INDEX_HTML.matches(ADVISORY_ROWS_SLOT).count(), 1);
+        assert_eq!(INDEX_HTML.matches(ADVISORIES_EMPTY).count(), 1);
+    }
 
     #[test]
     fn escaping_covers_markup_and_quotes() {

@@ -67,9 +67,59 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(dashboard::index))
         .route("/advisory/{id}", get(dashboard::advisory_page))
         .route("/assets/{file}", get(dashboard::asset))
+        .layer(middleware::from_fn_with_state(app.clone(), limit_bad_auth))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        // JSON bodies are small; the package upload streams its body itself
+        // under `intake.package_bytes_max` (a raw `Body` is not limited here).
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.server.json_body_bytes_max,
+        ))
+        // A panic in a handler answers 500 with the error envelope; the
+        // process and its other connections live on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::io::http_error::panicked,
+        ))
         .with_state(app)
+}
+
+/// Answers 429 at once, before the body is read or a token hashed, to a
+/// network over the bad-authentication limit when the request would need a
+/// token; and gives every 429 its `Retry-After`.
+async fn limit_bad_auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let ext = req.extensions();
+    let remote = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| {
+            ext.get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0)
+        });
+    let Some(remote) = remote else {
+        return next.run(req).await;
+    };
+    let network = crate::io::auth_limit::network_of(remote.ip());
+    let needs_token = req.uri().path().starts_with("/api/")
+        && (req.method() != axum::http::Method::GET
+            || req
+                .headers()
+                .contains_key(axum::http::header::AUTHORIZATION));
+    let now_secs = crate::origin::store::now_ms().max(0) as u64 / 1000;
+    let mut resp = if needs_token {
+        match app.auth_limit.limited(&network, now_secs) {
+            Some(retry) => api::rate_limited(&network, retry).into_response(),
+            None => next.run(req).await,
+        }
+    } else {
+        next.run(req).await
+    };
+    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS
+        && !resp.headers().contains_key(axum::http::header::RETRY_AFTER)
+    {
+        let retry = app.auth_limit.retry_after_secs(&network, now_secs);
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.into());
+    }
+    resp
 }
 
 async fn metrics_handler(State(app): State<Arc<App>>) -> Response {

@@ -8,50 +8,59 @@
 //! file: unknown paths are 404.
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
 
 use crate::origin::app::App;
+use crate::origin::sync::spread;
 
-use crate::io::pub_files::{self, not_found, NO_CACHE};
+use crate::io::etag;
+use crate::io::pub_files::{self, bytes_response, not_found, NO_CACHE};
 
-fn bytes_response(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Response {
-    let len = body.len();
-    let mut resp = Response::new(Body::from(body));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    resp
-}
-
-/// `GET /pub/{channel}/{release}/{arch}/...`
-pub async fn serve_pub(State(app): State<Arc<App>>, Path(path): Path<String>) -> Response {
+/// `GET /pub/{channel}/{release}/{arch}/...`; repomd.xml and its signature
+/// answer `If-None-Match` with 304 (strong ETags: the sha256 of the bytes,
+/// for repomd.xml the hash the metalink names), as do content-named files.
+pub async fn serve_pub(
+    State(app): State<Arc<App>>,
+    Path(path): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if !pub_files::safe_path(&path) {
         return not_found();
+    }
+    if let Some(repo) = path.strip_suffix("/repodata/repomd.xml.key") {
+        return repomd_key(&app, repo);
     }
     // repomd.xml and its signature: from the served snapshot, as one pair.
     for suffix in ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"] {
         if let Some(repo) = path.strip_suffix(suffix) {
-            return match app.served(repo) {
-                Some(s) if suffix.ends_with(".asc") => {
-                    bytes_response(s.asc.clone(), "application/pgp-signature", NO_CACHE)
-                }
-                Some(s) => bytes_response(s.repomd.clone(), "application/xml", NO_CACHE),
-                None => not_found(),
+            let Some(s) = app.served(repo) else {
+                return not_found();
             };
+            let (body, content_type, tag) = if suffix.ends_with(".asc") {
+                let tag = etag::strong_of(&s.asc);
+                (s.asc.clone(), "application/pgp-signature", tag)
+            } else {
+                let tag = etag::strong_from_hex(&s.metalink.facts.sha256);
+                (s.repomd.clone(), "application/xml", tag)
+            };
+            if let Some(resp) = etag::check(&headers, &tag, NO_CACHE) {
+                return resp;
+            }
+            return etag::with_etag(bytes_response(body, content_type, NO_CACHE), tag);
         }
     }
-    crate::io::pub_files::serve(&app.tree.pub_root, &path).await
+    pub_files::serve(&app.tree.pub_root, &path, &headers, None).await
 }
 
 /// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters are
 /// ignored; `countme=1..4` is counted by bucket in `/metrics`). Every client
 /// refresh and every critical check lands here, so the query is read without
-/// building a map and the document comes from memory. Answers
-/// `If-None-Match` with 304 (the ETag covers the document's bytes), and
+/// building a map and the document is rendered from memory, its hosts in an
+/// order drawn per request (`sync::spread`). Answers `If-None-Match` with 304
+/// (a weak ETag over the repomd hash and the set of listed hosts, never their
+/// order: the same on every host serving the same content), and
 /// carries `Hotpush-Check-Hold: SECONDS` while the critical checks are held.
 pub async fn metalink(
     State(app): State<Arc<App>>,
@@ -71,18 +80,14 @@ pub async fn metalink(
     let arch = arch.unwrap_or_default();
     let mut resp = match app.served_by_metalink(&repo, &arch) {
         Some(s) => {
-            let etag = content_etag(&s.metalink);
-            if if_none_match(&headers, &etag) {
-                let mut resp = StatusCode::NOT_MODIFIED.into_response();
-                resp.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
-                resp.headers_mut().insert(header::ETAG, etag);
-                resp
-            } else {
-                let mut resp =
-                    bytes_response(s.metalink.clone(), "application/metalink+xml", NO_CACHE);
-                resp.headers_mut().insert(header::ETAG, etag);
-                resp
+            let tag = spread::etag_of(&app, &s.metalink);
+            match etag::check(&headers, &tag, NO_CACHE) {
+                Some(resp) => resp,
+                None => {
+                    let body = spread::render_for_request(&app, &s.metalink);
+                    let resp = bytes_response(body.into(), "application/metalink+xml", NO_CACHE);
+                    etag::with_etag(resp, tag)
+                }
             }
         }
         None => {
@@ -103,29 +108,6 @@ pub async fn metalink(
 /// Tells every critical check to stand still for that many seconds.
 pub const CHECK_HOLD_HEADER: &str = "hotpush-check-hold";
 
-/// A strong ETag of the bytes: 128 bits of their sha256.
-fn content_etag(body: &[u8]) -> HeaderValue {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(body);
-    HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"-\""))
-}
-
-/// Whether `If-None-Match` names `etag` (or `*`); weak validators compare as
-/// strong ones, as RFC 9110 says for this header.
-fn if_none_match(headers: &axum::http::HeaderMap, etag: &HeaderValue) -> bool {
-    let Ok(want) = etag.to_str() else {
-        return false;
-    };
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim())
-        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == want)
-}
-
 /// `GET /keys/repo.asc`: the repo-signing public key.
 pub async fn repo_key(State(app): State<Arc<App>>) -> Response {
     bytes_response(
@@ -140,4 +122,20 @@ pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
     // The same set uploads are checked against, including keys added live.
     let text = app.trusted().armored.join("\n");
     bytes_response(text.into(), "application/pgp-keys", "max-age=300")
+}
+
+/// `GET /pub/{channel}/{release}/{arch}/repodata/repomd.xml.key`: the repo
+/// public key beside the signature, where openSUSE repositories put it (zypper
+/// always tries it). Trusting it is the client's choice: the `.repo` files
+/// hotpush writes name the key by `gpgkey=` instead. Only for repositories that
+/// are served.
+fn repomd_key(app: &App, repo: &str) -> Response {
+    if app.served(repo).is_none() {
+        return not_found();
+    }
+    bytes_response(
+        app.key.armored_public().into(),
+        "application/pgp-keys",
+        "max-age=300",
+    )
 }

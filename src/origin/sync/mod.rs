@@ -2,7 +2,9 @@
 //! [`TreeFile`]), the two-stage fan-out to every mirror (`stages`), the client of
 //! the `https` receiver protocol (`https`; the wire format is `core::protocol`, the
 //! server is `partner`), the `rsync` method (`rsync`), and the worker that runs
-//! fan-outs after each publication and catches partners up (`worker`).
+//! fan-outs after each publication and catches partners up (`worker`), and
+//! the per-request order of the metalink's hosts with their health probes
+//! (`spread`).
 //!
 //! Must not know how revisions are built or stored at the origin: the publisher
 //! hands in finished bytes and local file paths.
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 pub mod https;
 pub mod rsync;
+pub mod spread;
 pub mod stages;
 pub mod worker;
 

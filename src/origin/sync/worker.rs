@@ -2,15 +2,15 @@
 //! current revision to the partners (through [`crate::origin::sync::stages`]: stage 1
 //! data, stage 2 repomd.xml + .asc, then verification over each partner's public
 //! URL), record what each partner provably holds, and rebuild the metalinks so
-//! that they list the origin first and then only partners verified at exactly
-//! the current revision. Partners that fall behind are retried in the background
+//! that they list the origin and then only partners verified at exactly
+//! the current revision (ordered per request by `sync::spread`). Partners that fall behind are retried in the background
 //! with bounded backoff until they catch up.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::metalink::{self, MetalinkDoc, RepomdFacts};
-use crate::origin::app::{App, Served};
+use crate::origin::app::{App, MetalinkHost, Served, ServedMetalink};
 use crate::origin::mirrors::Mirror;
 use crate::origin::publish::{self, RepoId};
 use crate::origin::store::{now_ms, MirrorStateRow};
@@ -20,42 +20,59 @@ use crate::origin::sync::{FanoutEvent, FanoutOptions, MirrorOutcome, RepoRevisio
 const CATCH_UP_BACKOFF_MIN: Duration = Duration::from_secs(2);
 const CATCH_UP_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
-/// The metalink document for `repo` at `revision`: the origin first, then the
+/// The metalink of `repo` at `revision`: the origin first, then the
 /// partners (public base URLs of their `/pub` trees) verified to hold exactly
-/// this repomd.xml. Never alternates: a stale partner must not hand out
-/// pre-fix metadata.
+/// this repomd.xml, each with its weight. Never alternates: a stale partner
+/// must not hand out pre-fix metadata. Each request then lists those that
+/// pass the health probes, in an order drawn by weight (`sync::spread`).
 pub fn metalink_body(
     app: &App,
     repo: &RepoId,
     repomd: &[u8],
     revision: u64,
-    verified_partners: &[String],
-) -> bytes::Bytes {
+    verified_partners: &[Mirror],
+) -> ServedMetalink {
     let facts = RepomdFacts::of(repomd, revision);
-    let mut urls = vec![format!(
-        "{}/pub/{}/repodata/repomd.xml",
-        app.config.public_url,
-        repo.path()
-    )];
-    for base in verified_partners {
-        urls.push(format!(
-            "{}/{}/repodata/repomd.xml",
-            base.trim_end_matches('/'),
+    let mut hosts = vec![MetalinkHost {
+        name: crate::origin::sync::spread::ORIGIN_HOST.to_owned(),
+        url: format!(
+            "{}/pub/{}/repodata/repomd.xml",
+            app.config.public_url,
             repo.path()
-        ));
+        ),
+        weight: app.config.metalink.origin_weight,
+        origin: true,
+    }];
+    for m in verified_partners {
+        hosts.push(MetalinkHost {
+            name: m.name.clone(),
+            url: format!(
+                "{}/{}/repodata/repomd.xml",
+                m.public_url.trim_end_matches('/'),
+                repo.path()
+            ),
+            weight: m.weight,
+            origin: false,
+        });
     }
+    let urls: Vec<String> = hosts.iter().map(|h| h.url.clone()).collect();
     let doc = MetalinkDoc {
         repomd: &facts,
         alternates: &[],
         urls: &urls,
         pubdate_unix: revision,
     };
-    metalink::render(&doc).into()
+    let bytes = metalink::render(&doc).into();
+    ServedMetalink {
+        facts,
+        hosts,
+        bytes,
+    }
 }
 
-/// Public base URLs of the partners verified to hold `revision` of `repo`, in
-/// `mirrors.toml` order.
-pub fn verified_partners(app: &App, repo: &RepoId, revision: u64) -> anyhow::Result<Vec<String>> {
+/// The partners verified to hold `revision` of `repo`, in `mirrors.toml`
+/// order.
+pub fn verified_partners(app: &App, repo: &RepoId, revision: u64) -> anyhow::Result<Vec<Mirror>> {
     let states = app.store.mirror_states()?;
     Ok(app
         .mirrors
@@ -65,7 +82,7 @@ pub fn verified_partners(app: &App, repo: &RepoId, revision: u64) -> anyhow::Res
                 s.mirror == m.name && s.repo == repo.path() && s.verified && s.revision == revision
             })
         })
-        .map(|m| m.public_url.clone())
+        .cloned()
         .collect())
 }
 
@@ -175,12 +192,17 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     if revisions.is_empty() {
         return Ok(Vec::new());
     }
+    let repo_paths: Vec<String> = revisions.iter().map(|r| r.repo_path.clone()).collect();
+    for m in mirrors {
+        app.store.mirror_attempt_started(&m.name, &repo_paths)?;
+    }
     let sink_app = app.clone();
     let opts = FanoutOptions {
         deadline: Duration::from_secs(app.config.publish.partner_deadline_secs),
         repo_public_key: app.key.armored_public(),
         ssh_state_dir: Some(app.config.data_dir.join("ssh")),
         on_event: Some(Arc::new(move |e: &FanoutEvent| {
+            record_progress(&sink_app, e);
             let (kind, msg) = match e {
                 FanoutEvent::DataDone { mirror, uploaded } => (
                     "partner-data",
@@ -226,11 +248,13 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         elapsed_ms = started.elapsed().as_millis() as u64,
         "partner fan-out finished"
     );
+    // Count every partner the metalinks list now, not only those of this run (a
+    // catch-up run carries only the partners that were behind).
+    let listed = app.mirrors.len() - behind(app)?.len();
     app.emit(
         "metalink-updated",
         format!(
-            "metalink lists the origin and {} of {} partner(s)",
-            outcomes.iter().filter(|o| o.verified).count(),
+            "metalink lists the origin and {listed} of {} partner(s)",
             app.mirrors.len()
         ),
         None,
@@ -238,6 +262,43 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     );
     push_metalinks(app, mirrors).await;
     Ok(outcomes)
+}
+
+/// Records how far the attempt in flight on a partner got, so that `GET
+/// /api/v1/pushes/{id}` (and `hotpush push`) can show it live. Best effort: a
+/// store error here must not stop the fan-out.
+fn record_progress(app: &App, event: &FanoutEvent) {
+    let result = match event {
+        FanoutEvent::DataDone { mirror, .. } => {
+            app.store.mirror_progress(mirror, "commit", None, None)
+        }
+        FanoutEvent::Committed { mirror } => {
+            app.store.mirror_progress(mirror, "verify", None, None)
+        }
+        FanoutEvent::Verified { mirror } => {
+            app.store.mirror_progress(mirror, "verified", None, None)
+        }
+        FanoutEvent::Retrying {
+            mirror,
+            stage,
+            attempt,
+            error,
+        } => app.store.mirror_progress(
+            mirror,
+            stage,
+            Some(*attempt),
+            Some(&format!("{stage}: {error}")),
+        ),
+        FanoutEvent::Failed {
+            mirror,
+            stage,
+            error,
+        } => app.store.mirror_progress(mirror, stage, None, Some(error)),
+        FanoutEvent::DataStageOver { .. } | FanoutEvent::CommitStageOver { .. } => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = format!("{e:#}"), "partner progress not recorded");
+    }
 }
 
 /// Records what each partner now holds and rebuilds every metalink from it, all
@@ -272,6 +333,9 @@ fn record_outcomes(
                 },
                 last_attempt_ms: now,
                 last_error: o.error.clone(),
+                attempted_revision: rev.revision,
+                stage: Some(o.stage.clone()),
+                retries: prev.map(|p| p.retries).unwrap_or(0),
             })?;
         }
     }
@@ -306,7 +370,7 @@ async fn push_metalinks(app: &App, mirrors: &[Mirror]) {
                 m,
                 &app.metalink_id(&repo),
                 &repo.arch,
-                &cur.metalink,
+                &cur.metalink.bytes,
             )
             .await
             {

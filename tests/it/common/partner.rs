@@ -59,7 +59,15 @@ pub(crate) struct Receiver {
 
 impl Receiver {
     pub(crate) fn start() -> Receiver {
+        Self::start_with_config("")
+    }
+
+    /// Like [`Receiver::start`], with `receive.toml` keys (e.g. the
+    /// connection limits) passed through `--config`.
+    pub(crate) fn start_with_config(toml: &str) -> Receiver {
         let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("receive.toml");
+        std::fs::write(&config, toml).unwrap();
         let secret_file = dir.path().join("secret");
         write_secret(
             &secret_file,
@@ -78,6 +86,8 @@ impl Receiver {
             .arg(&secret_file)
             .arg("--data-dir")
             .arg(&data)
+            .arg("--config")
+            .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -126,6 +136,7 @@ impl Receiver {
             secret_file: self.secret_file.clone(),
             ca_file: Some(self.cert()),
             known_hosts_file: None,
+            weight: 1,
         }
     }
 

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# bench/readpath.sh - the read path's capacity side by side with nginx (issue 11), one run,
+# same machine, same files: requests/s and p99 for
+#   304      the idle check: GET /metalink with If-None-Match (each server's own ETag)
+#   metalink GET /metalink, 200
+#   repomd   GET .../repodata/repomd.xml, 200
+#   package  GET .../Packages/.../*.rpm (PKG_BYTES), 200
+# with a NEW CONNECTION PER REQUEST (wrk -H 'Connection: close'), over plain HTTP and
+# over HTTPS (a full handshake each: wrk does not resume sessions), at
+#   origin   `hotpush serve` (metalink and repomd from memory; `[tls]` for https)
+#   partner  `hotpush receive` (public plain-HTTP listener; https on its push listener)
+#   nginx    the partner's tree (hard links, same bytes) and a copy of the metalink
+# and the ratios hotpush/nginx. wrk -t2 -c$CONNS -d${SECS}s --latency.
+#
+# Usage: bench/readpath.sh   (as root; env: HOTPUSH=target/release/hotpush, SECS=5,
+#                             CONNS=50, PKG_BYTES=2097152, KEEP=1 keeps the work dir)
+# Loopback only ([::1]). Takes about 3 minutes.
+set -u -o pipefail
+source "$(dirname "$0")/lib.sh"
+
+SECS=${SECS:-5}
+CONNS=${CONNS:-50}
+PKG_BYTES=${PKG_BYTES:-2097152}
+need rpmbuild rpmsign gpg wrk curl openssl python3
+[ -x /usr/sbin/nginx ] || die "nginx not found at /usr/sbin/nginx; hint: apt-get install nginx-light"
+
+echo "== hotpush read path vs nginx ($(date -u +%FT%TZ), $(cpus) cpus, load $(cut -d" " -f1-3 /proc/loadavg), $("$HOTPUSH" --version 2>/dev/null), $(/usr/sbin/nginx -v 2>&1))"
+
+# --- a package, keys, a certificate for [::1] ------------------------------------
+make_gpg "$WORK/gnupg-pkg" pkg@bench.invalid rsa2048
+build_rpms "$WORK/rpms" benchpkg 1.0 1 "$PKG_BYTES"
+sign_rpms "$WORK/gnupg-pkg" pkg@bench.invalid "$WORK/rpms"/*.rpm
+RPM=$(ls "$WORK/rpms"/*.rpm | head -1)
+TLS="$WORK/tls"; mkdir -p "$TLS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:::1" \
+  -keyout "$TLS/key.pem" -out "$TLS/cert.pem" 2>/dev/null || die "openssl failed"
+
+# --- a partner --------------------------------------------------------------------
+RX="$WORK/rx"; mkdir -p "$RX"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RX/secret"; chmod 600 "$RX/secret"
+RUST_LOG=warn "$HOTPUSH" receive --listen '[::1]:0' --public-listen '[::1]:0' --secret-file "$RX/secret" \
+  --data-dir "$RX/data" >"$RX/out.log" 2>"$RX/err.log" &
+track $!
+for _ in $(seq 1 200); do grep -qs '^public ' "$RX/data/listening" && break; sleep 0.05; done
+grep -qs '^public ' "$RX/data/listening" || die "hotpush receive did not start: $(tail -5 "$RX/err.log")"
+RX_PUSH=$(awk '$1 == "push" { print $2 }' "$RX/data/listening")
+RX_PUBLIC=$(awk '$1 == "public" { print $2 }' "$RX/data/listening")
+cat > "$WORK/mirrors.toml" <<EOF
+[[mirror]]
+name = "partner"
+public_url = "$RX_PUBLIC/pub"
+method = "https"
+push_url = "$RX_PUSH"
+secret_file = "$RX/secret"
+ca_file = "$RX/data/tls/cert.pem"
+EOF
+
+# --- the origin, plain and HTTPS ------------------------------------------------------
+OPORT=$(free_port); OTLS=$(free_port)
+O="$WORK/origin"; mkdir -p "$O"
+ORIGIN_URL="http://[::1]:$OPORT"; ORIGIN_CONFIG="$O/hotpush.toml"
+cat > "$ORIGIN_CONFIG" <<EOF
+data_dir = "$O/data"
+listen = ["[::1]:$OPORT"]
+public_url = "$ORIGIN_URL"
+
+[repos]
+channel = "critical"
+releases = ["43"]
+arches = ["x86_64"]
+
+[intake]
+trusted_keys = ["$WORK/gnupg-pkg.pub.asc"]
+package_bytes_max = 52428800
+
+[tls]
+cert_file = "$TLS/cert.pem"
+key_file = "$TLS/key.pem"
+listen = ["[::1]:$OTLS"]
+EOF
+RUST_LOG=warn "$HOTPUSH" serve --config "$ORIGIN_CONFIG" --mirrors "$WORK/mirrors.toml" \
+  >"$O/out.log" 2>"$O/err.log" &
+track $!
+wait_http "$ORIGIN_URL/api/v1/status" 30
+make_token "$O"
+"$HOTPUSH" push --server "$ORIGIN_URL" --token-file "$O/bench.token" --advisory CRIT-2026-0900 \
+  --severity critical --summary "read path bench" "$RPM" >"$O/push.log" 2>&1 \
+  || die "push failed: $(tail -5 "$O/push.log")"
+
+ML="/metalink?repo=critical-f43&arch=x86_64"
+REPOMD="/pub/critical/43/x86_64/repodata/repomd.xml"
+PKG="/pub/critical/43/x86_64/Packages/b/$(basename "$RPM")"
+# The partner's copy of the metalink names its own repomd once delivered.
+for _ in $(seq 1 100); do
+  curl -fsS -g -o /dev/null "$RX_PUBLIC$ML" 2>/dev/null && break; sleep 0.1
+done
+curl -fsS -g -o /dev/null "$RX_PUBLIC$ML" || die "the partner serves no metalink copy"
+
+# --- nginx on the partner's tree -------------------------------------------------------
+NG="$WORK/nginx"; mkdir -p "$NG/logs"
+curl -fsS -g "$RX_PUBLIC$ML" -o "$NG/metalink.xml" || die "cannot fetch the metalink copy"
+NPORT=$(free_port); NTLS=$(free_port)
+cat > "$NG/nginx.conf" <<EOF
+user root;
+daemon off;
+worker_processes auto;
+pid $NG/nginx.pid;
+error_log $NG/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  ssl_session_cache shared:SSL:10m;
+  client_body_temp_path $NG/tmp-body;
+  proxy_temp_path $NG/tmp-proxy;
+  fastcgi_temp_path $NG/tmp-fcgi;
+  uwsgi_temp_path $NG/tmp-uwsgi;
+  scgi_temp_path $NG/tmp-scgi;
+  server {
+    listen [::1]:$NPORT;
+    listen [::1]:$NTLS ssl;
+    ssl_certificate $TLS/cert.pem;
+    ssl_certificate_key $TLS/key.pem;
+    location = /metalink {
+      default_type application/metalink+xml;
+      add_header Cache-Control no-cache;
+      alias $NG/metalink.xml;
+    }
+    location /pub/ {
+      alias $RX/data/pub/;
+      types { application/xml xml; application/x-rpm rpm; }
+    }
+  }
+}
+EOF
+/usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" 2>"$NG/logs/stderr" &
+track $!
+wait_http "http://[::1]:$NPORT$REPOMD" 10
+
+declare -A PLAIN HTTPS
+PLAIN[origin]=$ORIGIN_URL;        HTTPS[origin]="https://[::1]:$OTLS"
+PLAIN[partner]=$RX_PUBLIC;        HTTPS[partner]=$RX_PUSH
+PLAIN[nginx]="http://[::1]:$NPORT"; HTTPS[nginx]="https://[::1]:$NTLS"
+for s in origin partner nginx; do
+  for p in "$ML" "$REPOMD" "$PKG"; do
+    cmp -s <(curl -fsS -g "${PLAIN[origin]}$p") <(curl -fsS -g -k "${HTTPS[$s]}$p") \
+      || [ "$p" = "$ML" ] || die "$s does not serve the origin's bytes for $p"
+  done
+done
+etag_of() { curl -fsS -g -k -D - -o /dev/null "$1" | awk 'tolower($1) == "etag:" { sub(/\r$/, "", $2); print $2 }'; }
+
+to_ms() {  # wrk prints 1.23ms / 456.00us / 1.02s
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+# wrk_run NAME URL [HEADER]: prints "req/s p99_ms errors non2xx3xx"
+wrk_run() {
+  local out="$WORK/wrk-$1.txt" hdr=()
+  [ -n "${3:-}" ] && hdr=(-H "$3")
+  nice -n 5 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -H 'Connection: close' ${hdr[@]+"${hdr[@]}"} "$2" \
+    > "$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
+  local rps p99 errs non
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  errs=$(awk '/Socket errors:/ { s = 0; for (i = 4; i <= NF; i += 2) { v = $i; gsub(/,/, "", v); s += v }; print s }' "$out")
+  non=$(awk '/Non-2xx or 3xx/ { print $NF }' "$out")
+  echo "$rps $p99 ${errs:-0} ${non:-0}"
+}
+
+printf '\n%-9s %-6s %-8s %10s %9s %8s %8s\n' request proto server "req/s" "p99 ms" errors non2xx
+declare -A RES
+for proto in http https; do
+  for req in 304 metalink repomd package; do
+    for s in origin partner nginx; do
+      if [ "$proto" = http ]; then base=${PLAIN[$s]}; else base=${HTTPS[$s]}; fi
+      hdr=""
+      case $req in
+        304) path=$ML; hdr="If-None-Match: $(etag_of "$base$ML")" ;;
+        metalink) path=$ML ;;
+        repomd) path=$REPOMD ;;
+        package) path=$PKG ;;
+      esac
+      RES[$req-$proto-$s]=$(wrk_run "$req-$proto-$s" "$base$path" "$hdr")
+      read -r rps p99 errs non <<<"${RES[$req-$proto-$s]}"
+      printf '%-9s %-6s %-8s %10s %9s %8s %8s\n' "$req" "$proto" "$s" "$rps" "$p99" "$errs" "$non"
+    done
+  done
+done
+
+echo
+echo "== ratios (hotpush / nginx req/s; p99 ms hotpush vs nginx)"
+printf '%-9s %-6s %16s %16s\n' request proto "origin/nginx" "partner/nginx"
+for proto in http https; do
+  for req in 304 metalink repomd package; do
+    read -r n np99 _ <<<"${RES[$req-$proto-nginx]}"
+    read -r o op99 _ <<<"${RES[$req-$proto-origin]}"
+    read -r p pp99 _ <<<"${RES[$req-$proto-partner]}"
+    awk -v r="$req" -v pr="$proto" -v n="$n" -v o="$o" -v p="$p" -v np="$np99" -v op="$op99" -v pp="$pp99" \
+      'BEGIN { printf "%-9s %-6s %8.2fx (%5.1f) %8.2fx (%5.1f)   nginx p99 %.1f ms\n", r, pr, o / n, op, p / n, pp, np }'
+  done
+done

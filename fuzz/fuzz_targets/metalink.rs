@@ -1,0 +1,10 @@
+//! The metalink reader (`hotpush verify`, the tests) on arbitrary text.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = hotpush::core::metalink::parse(text);
+    }
+});
