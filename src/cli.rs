@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs, push::PushArgs,
-    receive::ReceiveArgs, repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs,
-    serve::TokenCommand, sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
+    advisory::AdvisoryArgs, approve::ApproveArgs, cancel::CancelArgs, createrepo::CreaterepoArgs,
+    demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs, receive::ReceiveArgs,
+    repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs, serve::TokenCommand,
+    sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
 };
 
 /// Urgent-update RPM repository publisher.
@@ -48,6 +49,14 @@ pub enum Command {
     Demo(DemoArgs),
     /// Check the configuration, keys, data directory and partners; exit 1 on any FAIL.
     Doctor(DoctorArgs),
+    /// List advisories, or show one and where it is reachable.
+    Advisory(AdvisoryArgs),
+    /// Approve a staged push (two-person rule).
+    Approve(ApproveArgs),
+    /// Abandon a push that is not yet published (uploading or staged).
+    Cancel(CancelArgs),
+    /// List, add or remove the running origin's trusted package-signing keys.
+    Keys(KeysArgs),
 }
 
 /// Runs the parsed command; the error carries what to tell the user.
@@ -66,5 +75,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sop(args) => sop::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Keys(args) => keys::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
+        Command::Advisory(args) => advisory::run(&args),
+        Command::Approve(args) => approve::run(&args),
     }
 }

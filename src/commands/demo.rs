@@ -370,14 +370,16 @@ async fn demo(layout: Layout, port: u16) -> anyhow::Result<()> {
     let push = PushArgs {
         server: origin_url.clone(),
         token_file: layout.token(),
-        advisory: ADVISORY.to_owned(),
-        severity: "critical".to_owned(),
+        advisory: Some(ADVISORY.to_owned()),
+        severity: Some("critical".to_owned()),
         cves: vec!["CVE-2026-0001".to_owned()],
-        summary: "Sample fix for a hole in hello".to_owned(),
+        summary: Some("Sample fix for a hole in hello".to_owned()),
         description:
             "Pushed by `hotpush demo` to show a fix reaching the origin and both partners."
                 .to_owned(),
         release: None,
+        manifest: None,
+        manifest_dir: None,
         no_wait: false,
         timeout_secs: PUSH_TIMEOUT_SECS,
         rpms: vec![sample_path.clone()],

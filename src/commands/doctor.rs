@@ -359,13 +359,33 @@ fn check_repo_key(config: &Config, checks: &mut Vec<Check>) {
 }
 
 fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
-    let keys = &config.intake.trusted_keys;
-    if keys.is_empty() {
+    // The same files the running origin trusts: the configured ones, then the
+    // keys added with `hotpush keys add` (`DATA_DIR/keys/trusted/`).
+    let config_fix = "fix `intake.trusted_keys` in hotpush.toml".to_owned();
+    let mut files: Vec<(PathBuf, String)> = config
+        .intake
+        .trusted_keys
+        .iter()
+        .map(|p| (p.clone(), config_fix.clone()))
+        .collect();
+    files.extend(
+        crate::origin::keys::added_files(&config.data_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let fix = format!(
+                    "remove it with `hotpush keys remove FINGERPRINT` or delete `{}`",
+                    p.display()
+                );
+                (p, fix)
+            }),
+    );
+    if files.is_empty() {
         if config.intake.require_signed_packages {
             checks.push(Check::fail(
                 "trusted package keys",
-                "none configured, and packages must be signed: every push will be refused",
-                "list the distribution's package-signing public keys in `intake.trusted_keys`",
+                "none configured or added, and packages must be signed: every push will be refused",
+                "list the distribution's package-signing public keys in `intake.trusted_keys`, or add them to the running origin with `hotpush keys add FILE`",
             ));
         } else {
             checks.push(Check::warn(
@@ -376,9 +396,8 @@ fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
         }
         return;
     }
-    for path in keys {
+    for (path, fix) in &files {
         let what = format!("trusted key {}", path.display());
-        let fix = "fix `intake.trusted_keys` in hotpush.toml";
         let text = match crate::io::keys::read_key_file(path, fix)
             .and_then(|t| crate::io::keys::load_trusted(std::slice::from_ref(path), fix).map(|_| t))
         {
@@ -387,7 +406,7 @@ fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
                 checks.push(Check::fail(
                     &what,
                     e.to_string(),
-                    crate::logging::hint_of(&e).unwrap_or_else(|| fix.to_owned()),
+                    crate::logging::hint_of(&e).unwrap_or_else(|| fix.clone()),
                 ));
                 continue;
             }
@@ -408,11 +427,7 @@ fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
                     ));
                 }
             }
-            Err(e) => checks.push(Check::fail(
-                &what,
-                e,
-                "fix `intake.trusted_keys` in hotpush.toml",
-            )),
+            Err(e) => checks.push(Check::fail(&what, e, fix.clone())),
         }
     }
 }

@@ -25,95 +25,435 @@ pub struct PushArgs {
     #[arg(long, env = "HOTPUSH_TOKEN_FILE")]
     pub token_file: PathBuf,
     /// Advisory id, e.g. `FEDORA-2026-0001`.
-    #[arg(long)]
-    pub advisory: String,
+    #[arg(long, required_unless_present_any = ["manifest", "manifest_dir"])]
+    pub advisory: Option<String>,
     /// `critical`, `important`, `moderate` or `low`.
-    #[arg(long)]
-    pub severity: String,
+    #[arg(long, required_unless_present_any = ["manifest", "manifest_dir"])]
+    pub severity: Option<String>,
     #[arg(long = "cve")]
     pub cves: Vec<String>,
-    #[arg(long)]
-    pub summary: String,
+    #[arg(long, required_unless_present_any = ["manifest", "manifest_dir"])]
+    pub summary: Option<String>,
     #[arg(long, default_value = "")]
     pub description: String,
     /// Release to push to; default: every configured release.
     #[arg(long)]
     pub release: Option<String>,
+    /// The advisory and its packages from a TOML file (see docs/manifests.md)
+    /// instead of the flags above.
+    #[arg(long, conflicts_with_all = ["manifest_dir", "advisory", "severity", "cves", "summary", "description", "release", "rpms"])]
+    pub manifest: Option<PathBuf>,
+    /// Every `*.toml` manifest in DIR, each its own advisory; all are checked
+    /// before anything is uploaded.
+    #[arg(long, conflicts_with_all = ["advisory", "severity", "cves", "summary", "description", "release", "rpms"])]
+    pub manifest_dir: Option<PathBuf>,
     /// Return once the push is accepted instead of following it.
     #[arg(long)]
     pub no_wait: bool,
     /// Give up following after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_secs: u64,
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["manifest", "manifest_dir"])]
     pub rpms: Vec<PathBuf>,
 }
 
+/// One advisory to push: its declaration and its package files, and the
+/// manifest it came from (if any), for messages.
+#[derive(Debug)]
+struct Planned {
+    source: Option<PathBuf>,
+    req: NewPush,
+    rpms: Vec<PathBuf>,
+}
+
+/// A manifest file (`hotpush push --manifest`): the advisory fields of
+/// `POST /api/v1/pushes` plus the package files, relative to the manifest.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    advisory: String,
+    severity: String,
+    #[serde(default)]
+    cves: Vec<String>,
+    summary: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    releases: Vec<String>,
+    packages: Vec<PathBuf>,
+}
+
+/// A manifest larger than this is not a manifest.
+const MANIFEST_BYTES_MAX: u64 = 1024 * 1024;
+
 /// `hotpush push`.
 pub fn run(args: &PushArgs) -> anyhow::Result<ExitCode> {
-    for rpm in &args.rpms {
-        let meta = fs_err::metadata(rpm).map_err(|e| {
-            user_error(
-                format!("cannot read `{}`: {e}", rpm.display()),
-                "pass paths of signed RPM files",
+    let plans = match (&args.manifest, &args.manifest_dir) {
+        (Some(file), _) => vec![load_manifest(file)?],
+        (None, Some(dir)) => load_manifest_dir(dir)?,
+        (None, None) => {
+            let plan = Planned {
+                source: None,
+                req: NewPush {
+                    advisory: args.advisory.clone().unwrap_or_default(),
+                    severity: args.severity.clone().unwrap_or_default(),
+                    cves: args.cves.clone(),
+                    summary: args.summary.clone().unwrap_or_default(),
+                    description: args.description.clone(),
+                    releases: args.release.iter().cloned().collect(),
+                },
+                rpms: args.rpms.clone(),
+            };
+            for rpm in &plan.rpms {
+                check_rpm_file(rpm, "pass paths of signed RPM files")?;
+            }
+            vec![plan]
+        }
+    };
+    let token = read_token(&args.token_file)?;
+    runtime()?.block_on(push_all(args, &token, plans))
+}
+
+/// The file exists and is a regular file.
+fn check_rpm_file(rpm: &std::path::Path, hint: &str) -> anyhow::Result<()> {
+    let meta = fs_err::metadata(rpm)
+        .map_err(|e| user_error(format!("cannot read `{}`: {e}", rpm.display()), hint))?;
+    if !meta.is_file() {
+        return Err(user_error(
+            format!("`{}` is not a file", rpm.display()),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
+fn manifest_error(
+    file: &std::path::Path,
+    field: &str,
+    message: String,
+    hint: &str,
+) -> anyhow::Error {
+    user_error(
+        format!("manifest `{}`: field `{field}`: {message}", file.display()),
+        format!("{hint}; nothing was uploaded"),
+    )
+}
+
+/// Reads and checks one manifest: TOML with exactly the known fields, the
+/// advisory rules of the API (`core::advisory`), and every package a file
+/// that parses as an RPM. Signatures are the origin's to check.
+fn load_manifest(file: &std::path::Path) -> anyhow::Result<Planned> {
+    let meta = fs_err::metadata(file).map_err(|e| {
+        user_error(
+            format!("cannot read the manifest `{}`: {e}", file.display()),
+            "pass the path of a TOML manifest (docs/manifests.md)",
+        )
+    })?;
+    if meta.len() > MANIFEST_BYTES_MAX {
+        return Err(user_error(
+            format!(
+                "manifest `{}` is {} bytes, more than the {MANIFEST_BYTES_MAX} a manifest may hold",
+                file.display(),
+                meta.len()
+            ),
+            "a manifest names an advisory and its package files; nothing was uploaded",
+        ));
+    }
+    let text = fs_err::read_to_string(file).map_err(|e| {
+        user_error(
+            format!("cannot read the manifest `{}`: {e}", file.display()),
+            "a manifest is UTF-8 TOML text; nothing was uploaded",
+        )
+    })?;
+    let m: Manifest = toml::from_str(&text).map_err(|e| {
+        user_error(
+            format!("manifest `{}` is not valid: {}", file.display(), e.message()),
+            format!(
+                "{}fields: advisory, severity, summary, packages (required), cves, description, releases; nothing was uploaded",
+                e.span()
+                    .map(|s| format!("at line {}; ", text[..s.start].lines().count().max(1)))
+                    .unwrap_or_default()
+            ),
+        )
+    })?;
+    let req = NewPush {
+        advisory: m.advisory,
+        severity: m.severity,
+        cves: m.cves,
+        summary: m.summary,
+        description: m.description,
+        releases: m.releases,
+    };
+    // The origin's own text rules (`core::advisory`, as `POST /api/v1/pushes`
+    // applies them), named by the manifest's field.
+    crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
+        id: &req.advisory,
+        severity: &req.severity,
+        title: None,
+        summary: &req.summary,
+        description: &req.description,
+        cves: &req.cves,
+    })
+    .map_err(|e| {
+        let field = match e.field.as_str() {
+            "id" => "advisory",
+            f => f,
+        };
+        manifest_error(
+            file,
+            field,
+            e.reason.clone(),
+            "the origin applies the same rule (docs/manifests.md)",
+        )
+    })?;
+    if m.packages.is_empty() {
+        return Err(manifest_error(
+            file,
+            "packages",
+            "lists no package".into(),
+            "name the signed RPM files, relative to the manifest",
+        ));
+    }
+    let base = file.parent().unwrap_or(std::path::Path::new("."));
+    let mut rpms = Vec::new();
+    for rel in &m.packages {
+        let path = base.join(rel);
+        check_rpm_file(&path, "").map_err(|e| {
+            manifest_error(
+                file,
+                "packages",
+                format!("{e}"),
+                "paths are relative to the manifest",
             )
         })?;
-        if !meta.is_file() {
-            return Err(user_error(
-                format!("`{}` is not a file", rpm.display()),
-                "pass paths of signed RPM files",
+        let reader = std::io::BufReader::new(fs_err::File::open(&path)?);
+        let facts = crate::core::rpm::FileFacts {
+            location_href: rel.display().to_string(),
+            time_file: 0,
+        };
+        crate::core::rpm::read_package(reader, facts, &crate::core::rpm::SignaturePolicy::Ignore)
+            .map_err(|e| {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default().to_owned();
+            manifest_error(
+                file,
+                "packages",
+                format!("`{}` is not a valid RPM: {first}", path.display()),
+                "name the signed `.rpm` files the build system produced",
+            )
+        })?;
+        rpms.push(path);
+    }
+    Ok(Planned {
+        source: Some(file.to_owned()),
+        req,
+        rpms,
+    })
+}
+
+/// Every `*.toml` in `dir`, sorted by name; all checked before any upload.
+fn load_manifest_dir(dir: &std::path::Path) -> anyhow::Result<Vec<Planned>> {
+    let mut files: Vec<PathBuf> = fs_err::read_dir(dir)
+        .map_err(|e| {
+            user_error(
+                format!(
+                    "cannot read the manifest directory `{}`: {e}",
+                    dir.display()
+                ),
+                "pass a directory of `*.toml` manifests",
+            )
+        })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(user_error(
+            format!("`{}` holds no `*.toml` manifest", dir.display()),
+            "write one manifest per advisory (docs/manifests.md)",
+        ));
+    }
+    let plans = files
+        .iter()
+        .map(|f| load_manifest(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut seen: std::collections::BTreeMap<&str, &std::path::Path> = Default::default();
+    for p in &plans {
+        let file = p.source.as_deref().unwrap_or(dir);
+        if let Some(first) = seen.insert(p.req.advisory.as_str(), file) {
+            return Err(manifest_error(
+                file,
+                "advisory",
+                format!(
+                    "`{}` is also declared by `{}`",
+                    p.req.advisory,
+                    first.display()
+                ),
+                "one manifest per advisory: merge their packages into one",
             ));
         }
     }
-    let token = read_token(&args.token_file)?;
-    runtime()?.block_on(push_async(args, &token))
+    Ok(plans)
 }
 
-async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
+async fn push_all(args: &PushArgs, token: &str, plans: Vec<Planned>) -> anyhow::Result<ExitCode> {
     let server = server_url(&args.server)?;
     let client = http_client()?;
-    // Check sizes against the origin's limit before anything is sent: a server
-    // refusing a body mid-upload cannot always get its answer through.
+    // Check sizes and releases against the origin before anything is sent: a
+    // server refusing a body mid-upload cannot always get its answer through.
     let (status, _) = get_status(&client, &server, None).await?;
-    if status.package_bytes_max > 0 {
-        for rpm in &args.rpms {
-            let size = fs_err::metadata(rpm)?.len();
-            if size > status.package_bytes_max {
-                return Err(user_error(
-                    format!(
-                        "`{}` is {size} bytes, larger than the limit of {} bytes at `{server}`",
-                        rpm.display(),
-                        status.package_bytes_max
-                    ),
-                    "raise `intake.package_bytes_max` in the origin's hotpush.toml if this package is genuine",
-                ));
+    let releases: std::collections::BTreeSet<&str> = status
+        .repos
+        .iter()
+        .filter_map(|r| r.repo.split('/').nth(1))
+        .collect();
+    for plan in &plans {
+        for r in &plan.req.releases {
+            if !releases.is_empty() && !releases.contains(r.as_str()) {
+                let message = format!("release `{r}` is not served at `{server}`");
+                let hint = format!(
+                    "served releases: {}",
+                    releases.iter().copied().collect::<Vec<_>>().join(", ")
+                );
+                return Err(match &plan.source {
+                    Some(file) => manifest_error(file, "releases", message, &hint),
+                    None => user_error(message, hint),
+                });
+            }
+        }
+        if status.package_bytes_max > 0 {
+            for rpm in &plan.rpms {
+                let size = fs_err::metadata(rpm)?.len();
+                if size > status.package_bytes_max {
+                    return Err(user_error(
+                        format!(
+                            "`{}` is {size} bytes, larger than the limit of {} bytes at `{server}`",
+                            rpm.display(),
+                            status.package_bytes_max
+                        ),
+                        "raise `intake.package_bytes_max` in the origin's hotpush.toml if this package is genuine; nothing was uploaded",
+                    ));
+                }
             }
         }
     }
-    let req = NewPush {
-        advisory: args.advisory.clone(),
-        severity: args.severity.clone(),
-        cves: args.cves.clone(),
-        summary: args.summary.clone(),
-        description: args.description.clone(),
-        releases: args.release.iter().cloned().collect(),
-    };
+    let mut ids: Vec<(i64, bool)> = Vec::new();
+    for plan in &plans {
+        let id = push_one(&client, &server, token, plan).await.map_err(|e| {
+            if ids.is_empty() {
+                e
+            } else {
+                e.context(format!(
+                    "pushes {} were accepted before this one failed",
+                    ids.iter()
+                        .map(|(id, _)| id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        })?;
+        ids.push(id);
+    }
+    if args.no_wait {
+        #[allow(clippy::print_stdout)]
+        for (id, _) in &ids {
+            println!("{id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A staged push has nothing to follow until a second member approves it.
+    let ids: Vec<i64> = ids
+        .into_iter()
+        .filter_map(|(id, accepted)| accepted.then_some(id))
+        .collect();
+    for id in ids {
+        let code = follow(
+            &client,
+            &server,
+            token,
+            id,
+            Duration::from_secs(args.timeout_secs),
+        )
+        .await?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens, uploads and submits one push; returns its id once accepted (true)
+/// or staged for approval (false).
+async fn push_one(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    plan: &Planned,
+) -> anyhow::Result<(i64, bool)> {
     let resp = client
         .post(format!("{server}/api/v1/pushes"))
         .bearer_auth(token)
-        .json(&req)
+        .json(&plan.req)
         .send()
         .await
-        .map_err(|e| connect_error(&server, e))?;
-    let push: PushView = check(resp, "cannot create the push").await?.json().await?;
+        .map_err(|e| connect_error(server, e))?;
+    let what = match &plan.source {
+        Some(file) => format!("cannot create the push of manifest `{}`", file.display()),
+        None => "cannot create the push".to_owned(),
+    };
+    let push: PushView = check(resp, &what).await?.json().await?;
     eprintln!("push {} opened for {}", push.id, push.advisory);
+    // A refused upload (or a lost connection) must not leave the push open
+    // for ever: cancel it, so its advisory is no longer pending.
+    if let Err(e) = upload_all(client, server, token, push.id, &plan.rpms).await {
+        let cancelled = cancel(client, server, token, push.id).await;
+        return Err(match cancelled {
+            Ok(()) => e.context(format!(
+                "push {} was cancelled; nothing of it is published",
+                push.id
+            )),
+            Err(c) => e.context(format!(
+                "push {} could not be cancelled ({c:#}); cancel it with `hotpush cancel {}`",
+                push.id, push.id
+            )),
+        });
+    }
+    let resp = client
+        .post(format!("{server}/api/v1/pushes/{}/submit", push.id))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| connect_error(server, e))?;
+    let submitted: PushView = check(resp, "cannot submit the push").await?.json().await?;
+    if submitted.state == "staged" {
+        eprintln!(
+            "push {} staged, waiting for approval by a second member: `hotpush approve {}`",
+            push.id, push.id
+        );
+        return Ok((push.id, false));
+    }
+    eprintln!(
+        "push {} accepted; it will be published even if this client goes away",
+        push.id
+    );
+    Ok((push.id, true))
+}
 
+/// Uploads every RPM into push `push_id`, with a progress bar each.
+async fn upload_all(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    push_id: i64,
+    rpms: &[PathBuf],
+) -> anyhow::Result<()> {
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template(
         "{prefix:>32!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
     )?
     .progress_chars("=> ");
-    for rpm in &args.rpms {
+    for rpm in rpms {
         let name = rpm
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -136,7 +476,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
         let resp = client
             .put(format!(
                 "{server}/api/v1/pushes/{}/packages/{}",
-                push.id,
+                push_id,
                 urlencode(&name)
             ))
             .bearer_auth(token)
@@ -144,7 +484,7 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await
-            .map_err(|e| connect_error(&server, e))?;
+            .map_err(|e| connect_error(server, e))?;
         let resp = check(resp, &format!("`{}` was refused", rpm.display())).await?;
         bar.finish();
         let view: crate::core::api::PushPackageView = resp.json().await?;
@@ -157,32 +497,24 @@ async fn push_async(args: &PushArgs, token: &str) -> anyhow::Result<ExitCode> {
             )
         });
     }
+    Ok(())
+}
+
+/// `POST /api/v1/pushes/{id}/cancel`.
+pub(crate) async fn cancel(
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    push_id: i64,
+) -> anyhow::Result<()> {
     let resp = client
-        .post(format!("{server}/api/v1/pushes/{}/submit", push.id))
+        .post(format!("{server}/api/v1/pushes/{push_id}/cancel"))
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| connect_error(&server, e))?;
-    check(resp, "cannot submit the push").await?;
-    eprintln!(
-        "push {} accepted; it will be published even if this client goes away",
-        push.id
-    );
-    if args.no_wait {
-        #[allow(clippy::print_stdout)]
-        {
-            println!("{}", push.id);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    follow(
-        &client,
-        &server,
-        token,
-        push.id,
-        Duration::from_secs(args.timeout_secs),
-    )
-    .await
+        .map_err(|e| connect_error(server, e))?;
+    check(resp, &format!("cannot cancel push {push_id}")).await?;
+    Ok(())
 }
 
 /// Follows a push until it is published at the origin and every partner had its

@@ -196,10 +196,14 @@ pub fn context(
         data_dir: config.data_dir.display().to_string(),
         token_file: TOKEN_FILE_PLACEHOLDER.to_owned(),
         push_group: config.auth.push_group.clone(),
+        // The same files the running origin trusts: configured, then added
+        // with `hotpush keys add`.
         trusted_keys: config
             .intake
             .trusted_keys
             .iter()
+            .cloned()
+            .chain(crate::origin::keys::added_files(&config.data_dir).unwrap_or_default())
             .map(|k| k.display().to_string())
             .collect(),
         retention_hours: config.retention_hours,

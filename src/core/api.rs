@@ -65,7 +65,7 @@ pub struct PushPackageView {
 pub struct PushView {
     pub id: i64,
     pub advisory: String,
-    /// `uploading`, `accepted`, `published`, `failed`.
+    /// `uploading`, `accepted`, `published`, `failed`, `cancelled`.
     pub state: String,
     pub created_by: String,
     pub created_at_ms: i64,
@@ -104,7 +104,7 @@ pub struct AdvisoryView {
     pub cves: Vec<String>,
     /// Empty: every configured release.
     pub releases: Vec<String>,
-    /// `pending`, `live` or `retired`.
+    /// `pending`, `live`, `retired`, or `cancelled` (every push of it was cancelled).
     pub state: String,
     /// Unix seconds.
     pub issued: i64,
@@ -289,6 +289,94 @@ pub struct RetireView {
     pub state: String,
     /// The publisher job that takes the packages out.
     pub job: i64,
+}
+
+/// One trusted package-signing key of the running origin.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeyView {
+    /// Upper-case hex fingerprint of the primary key.
+    pub fingerprint: String,
+    /// The last 16 hex digits of the fingerprint (what `rpm -K` names).
+    pub key_id: String,
+    /// `Name <email>` of each user id.
+    pub user_ids: Vec<String>,
+    /// `config` (`intake.trusted_keys`, changed in hotpush.toml) or `added`
+    /// (`hotpush keys add`, removed with `hotpush keys remove`).
+    pub source: String,
+}
+
+/// `GET /api/v1/keys`: the trusted package-signing keys uploads are checked against now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeysView {
+    /// False when `require_signed_packages = false`: the keys are listed but not required.
+    pub signatures_required: bool,
+    pub keys: Vec<TrustedKeyView>,
+}
+
+/// `POST /api/v1/keys`: an ASCII-armored OpenPGP public key (or keyring) to trust.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedKey {
+    /// `gpg --armor --export KEYID`.
+    pub armored: String,
+}
+
+/// The answer to a change of the trusted keys: which keys it named, and the
+/// whole list now in force.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeysChange {
+    /// Fingerprints added or removed.
+    pub changed: Vec<String>,
+    pub now: TrustedKeysView,
+}
+
+/// `hotpush advisory show --json`: an advisory and where it is reachable
+/// (computed by the client from `GET /api/v1/advisories/{id}` and
+/// `GET /api/v1/status`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdvisoryReach {
+    pub advisory: AdvisoryView,
+    /// Every repository that carries (or, once live, will carry) its packages.
+    pub repos: Vec<RepoReach>,
+}
+
+/// One repository of an advisory and the hosts that serve its current revision.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RepoReach {
+    /// `channel/release/arch`.
+    pub repo: String,
+    pub metalink: String,
+    /// The origin's current revision (none: never published).
+    pub revision: Option<u64>,
+    /// The advisory is live and the origin serves a revision of this repo.
+    pub at_origin: bool,
+    /// Partners holding the origin's current revision, verified.
+    pub partners_current: Vec<String>,
+    /// Partners behind, with their last error if any.
+    pub partners_behind: Vec<String>,
+}
+
+/// `POST /api/v1/pushes/{id}/approve`: optionally the digest the approver
+/// reviewed (`ApprovalView.digest`); a push that no longer matches it is refused.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+/// Where a staged push stands with its approvals.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalView {
+    pub push: i64,
+    /// `staged` (waiting for more approvals) or `accepted` (queued for publication).
+    pub state: String,
+    /// sha256 of the advisory text and the exact packages that approvals are bound to.
+    pub digest: String,
+    /// The distinct members behind the push, the submitter first.
+    pub approved_by: Vec<String>,
+    /// `[auth] approvals_required`.
+    pub required: u32,
 }
 
 #[cfg(test)]

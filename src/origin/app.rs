@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, Notify};
 use crate::core::rpm::{Package, SignaturePolicy};
 use crate::core::signing::RepoKey;
 use crate::origin::config::Config;
+use crate::origin::keys::TrustedSet;
 use crate::origin::publish::{RepoId, Tree};
 use crate::origin::store::Store;
 
@@ -89,7 +90,12 @@ pub struct App {
     pub store: Store,
     pub key: RepoKey,
     pub tree: Tree,
-    pub policy: SignaturePolicy,
+    /// The trusted package-signing keys and the policy they make, swapped as
+    /// one value when `hotpush keys add|remove` changes them (read with
+    /// [`App::policy`] / [`App::trusted`]).
+    pub trusted: RwLock<Arc<TrustedSet>>,
+    /// Serialises changes of the trusted keys (each reloads them from disk).
+    pub keys_lock: Mutex<()>,
     pub mirrors: Vec<crate::origin::mirrors::Mirror>,
     /// Keyed by repo path (`critical/43/x86_64`).
     pub served: RwLock<HashMap<String, Arc<Served>>>,
@@ -145,6 +151,24 @@ impl App {
     /// Every repository the configuration defines, in a stable order.
     pub fn repos(&self) -> Vec<RepoId> {
         self.repo_list.clone()
+    }
+
+    /// The signature policy uploads are checked against right now.
+    pub fn policy(&self) -> Arc<SignaturePolicy> {
+        self.trusted().policy.clone()
+    }
+
+    /// The trusted keys right now.
+    pub fn trusted(&self) -> Arc<TrustedSet> {
+        self.trusted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the trusted keys (after a change on disk).
+    pub fn set_trusted(&self, set: TrustedSet) {
+        *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
     }
 
     /// What the repository with this metalink id and arch serves right now.
@@ -228,18 +252,6 @@ pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<RepoKey> {
         "generated a new repo-signing key"
     );
     Ok(key)
-}
-
-/// Reads the trusted package-signing keys the configuration names.
-pub fn signature_policy(config: &Config) -> anyhow::Result<SignaturePolicy> {
-    if !config.intake.require_signed_packages {
-        return Ok(SignaturePolicy::Ignore);
-    }
-    let keys = crate::io::keys::load_trusted(
-        &config.intake.trusted_keys,
-        "fix `intake.trusted_keys` in hotpush.toml",
-    )?;
-    Ok(SignaturePolicy::Require(keys))
 }
 
 /// Groups of repo paths to their served state, for status views.

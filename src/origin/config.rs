@@ -121,6 +121,12 @@ pub struct IntakeConfig {
 pub struct AuthConfig {
     /// Only members of this group may push or retire.
     pub push_group: String,
+    /// How many distinct members of the push group must stand behind a push
+    /// before it is published: 1 = the submitter alone; 2 = a second member
+    /// must approve it (`hotpush approve`), the submitter never counting twice.
+    pub approvals_required: u32,
+    /// A staged push not approved within this many hours expires.
+    pub staged_expiry_hours: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +208,8 @@ impl Default for Config {
             },
             auth: AuthConfig {
                 push_group: "security".to_owned(),
+                approvals_required: 1,
+                staged_expiry_hours: 24,
             },
             publish: PublishConfig {
                 compression: Compression::Zst,
@@ -365,6 +373,8 @@ struct RawIntake {
 #[serde(deny_unknown_fields)]
 struct RawAuth {
     push_group: Option<String>,
+    approvals_required: Option<u32>,
+    staged_expiry_hours: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -545,12 +555,31 @@ impl RawConfig {
             ));
         }
 
-        let push_group = self
-            .auth
-            .unwrap_or_default()
-            .push_group
-            .unwrap_or(defaults.auth.push_group);
+        let raw_auth = self.auth.unwrap_or_default();
+        let push_group = raw_auth.push_group.unwrap_or(defaults.auth.push_group);
         check_name(ctx, "auth.push_group", &push_group)?;
+        let approvals_required = raw_auth
+            .approvals_required
+            .unwrap_or(defaults.auth.approvals_required);
+        if !(1..=5).contains(&approvals_required) {
+            return Err(ctx.invalid(
+                "auth.approvals_required",
+                &approvals_required.to_string(),
+                "must be between 1 and 5",
+                "1 = the submitter alone; 2 = a second member of the push group approves",
+            ));
+        }
+        let staged_expiry_hours = raw_auth
+            .staged_expiry_hours
+            .unwrap_or(defaults.auth.staged_expiry_hours);
+        if !(1..=720).contains(&staged_expiry_hours) {
+            return Err(ctx.invalid(
+                "auth.staged_expiry_hours",
+                &staged_expiry_hours.to_string(),
+                "must be between 1 and 720",
+                "how long a staged push waits for approval, e.g. `24`",
+            ));
+        }
 
         let raw_publish = self.publish.unwrap_or_default();
         let partner_deadline_secs = raw_publish
@@ -647,7 +676,11 @@ impl RawConfig {
                 require_signed_packages,
                 package_bytes_max,
             },
-            auth: AuthConfig { push_group },
+            auth: AuthConfig {
+                push_group,
+                approvals_required,
+                staged_expiry_hours,
+            },
             publish: PublishConfig {
                 compression,
                 partner_deadline_secs,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod hooks;
 pub mod http;
 pub mod jobs;
+pub mod keys;
 pub mod mirrors;
 pub mod publish;
 pub mod retirement;

@@ -37,7 +37,7 @@ pub fn open_app(
     tree.create_dirs()?;
     let store = Store::open(&state_db(&config.data_dir))?;
     let key = app::load_or_create_key(&config.data_dir)?;
-    let policy = app::signature_policy(&config)?;
+    let trusted = crate::origin::keys::load(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let repo_list = app::repos_of(&config);
     let config_server = config.server.clone();
@@ -47,7 +47,8 @@ pub fn open_app(
         store,
         key,
         tree,
-        policy,
+        trusted: std::sync::RwLock::new(Arc::new(trusted)),
+        keys_lock: Default::default(),
         mirrors,
         served: Default::default(),
         records: Default::default(),

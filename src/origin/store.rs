@@ -105,6 +105,19 @@ CREATE TABLE IF NOT EXISTS mirror_state (
     last_error TEXT,
     PRIMARY KEY (mirror, repo)
 );
+CREATE TABLE IF NOT EXISTS staged_pushes (
+    push_id INTEGER PRIMARY KEY REFERENCES pushes(id),
+    submitted_by TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    staged_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS push_approvals (
+    push_id INTEGER NOT NULL REFERENCES pushes(id),
+    user TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (push_id, user)
+);
 "#;
 
 /// A handle to the database; cheap to clone, serialised by a mutex (every
@@ -193,6 +206,18 @@ pub enum AcceptRefusal {
     /// The push has no package.
     Empty,
 }
+
+/// Why a push could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRefusal {
+    NoSuchPush,
+    /// The push is past the point of no return (`accepted`, `published`) or
+    /// already over (`failed`, `cancelled`): its state.
+    NotCancellable(String),
+}
+
+/// The push states that [`Store::cancel_push`] may end.
+pub const CANCELLABLE_STATES: [&str; 2] = ["uploading", "staged"];
 
 /// One package in a [`Snapshot`], with the push and advisory it belongs to.
 #[derive(Debug, Clone)]
@@ -470,6 +495,11 @@ impl Store {
                 created_by
             ],
         )?;
+        // An advisory whose every push was cancelled is pending again.
+        tx.execute(
+            "UPDATE advisories SET state = 'pending', updated = ?2 WHERE id = ?1 AND state = 'cancelled'",
+            params![advisory_id, now / 1000],
+        )?;
         tx.execute(
             "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by, severity, summary, description, cves, releases)
              VALUES (?1, 'uploading', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -741,6 +771,177 @@ impl Store {
         let job = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Ok(job))
+    }
+
+    /// Stages an `uploading` push with at least one package (the two-person
+    /// rule): it takes no more packages and waits for approvals bound to
+    /// `digest`. Refusals as [`Store::accept_push`]'s.
+    pub fn stage_push(
+        &self,
+        push_id: i64,
+        submitted_by: &str,
+        digest: &str,
+    ) -> anyhow::Result<Result<(), AcceptRefusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM pushes WHERE id = ?1",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(state) = state else {
+            return Ok(Err(AcceptRefusal::NoSuchPush));
+        };
+        if state != "uploading" {
+            return Ok(Err(AcceptRefusal::NotUploading(state)));
+        }
+        let packages: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM push_packages WHERE push_id = ?1",
+            params![push_id],
+            |r| r.get(0),
+        )?;
+        if packages == 0 {
+            return Ok(Err(AcceptRefusal::Empty));
+        }
+        tx.execute(
+            "UPDATE pushes SET state = 'staged' WHERE id = ?1 AND state = 'uploading'",
+            params![push_id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO staged_pushes (push_id, submitted_by, digest, staged_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![push_id, submitted_by, digest, now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// A staged push's submitter, digest and staging time.
+    pub fn staged(&self, push_id: i64) -> anyhow::Result<Option<(String, String, i64)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT submitted_by, digest, staged_at_ms FROM staged_pushes WHERE push_id = ?1",
+                params![push_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records `user`'s approval of a staged push bound to `digest` (once per
+    /// user) and returns the distinct users whose approvals match the push's
+    /// current digest, the submitter included.
+    pub fn approve_push(
+        &self,
+        push_id: i64,
+        user: &str,
+        digest: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO push_approvals (push_id, user, digest, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![push_id, user, digest, now_ms()],
+        )?;
+        let mut users: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT a.user FROM push_approvals a JOIN staged_pushes s ON s.push_id = a.push_id
+                 WHERE a.push_id = ?1 AND a.digest = s.digest AND a.user != s.submitted_by",
+            )?;
+            let rows = stmt.query_map(params![push_id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let submitter: String = tx.query_row(
+            "SELECT submitted_by FROM staged_pushes WHERE push_id = ?1",
+            params![push_id],
+            |r| r.get(0),
+        )?;
+        users.insert(0, submitter);
+        tx.commit()?;
+        Ok(users)
+    }
+
+    /// Accepts a staged push (enough approvals) and queues its publication in
+    /// one transaction, as [`Store::accept_push`] does for an uploading one.
+    pub fn accept_staged(&self, push_id: i64, priority: i64) -> anyhow::Result<Option<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let advisory: Option<String> = tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'staged'",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(advisory) = advisory else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'staged'",
+            params![push_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
+             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
+            params![
+                priority,
+                push_id,
+                format!("push {push_id} of {advisory} (approved)"),
+                now,
+                advisory
+            ],
+        )?;
+        let job = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(job))
+    }
+
+    /// Cancels a push that is not yet published (`uploading` or `staged`), in
+    /// one transaction: the push becomes `cancelled` with `reason` as its
+    /// error, so nothing of it is ever published and its packages are no
+    /// longer part of any open push; an advisory left with no other open,
+    /// accepted or published push goes from `pending` to `cancelled`.
+    /// Returns the advisory id.
+    pub fn cancel_push(
+        &self,
+        push_id: i64,
+        reason: &str,
+    ) -> anyhow::Result<Result<String, CancelRefusal>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let row: Option<(String, String)> = tx
+            .query_row(
+                "SELECT advisory_id, state FROM pushes WHERE id = ?1",
+                params![push_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((advisory, state)) = row else {
+            return Ok(Err(CancelRefusal::NoSuchPush));
+        };
+        if !CANCELLABLE_STATES.contains(&state.as_str()) {
+            return Ok(Err(CancelRefusal::NotCancellable(state)));
+        }
+        tx.execute(
+            "UPDATE pushes SET state = 'cancelled', error = ?2 WHERE id = ?1",
+            params![push_id, reason],
+        )?;
+        let others: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
+             AND state IN ('uploading', 'staged', 'accepted', 'published')",
+            params![advisory, push_id],
+            |r| r.get(0),
+        )?;
+        if others == 0 {
+            tx.execute(
+                "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![advisory, now_ms() / 1000],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Ok(advisory))
     }
 
     /// Every package of every accepted or published push of a live advisory.

@@ -6,7 +6,10 @@
     clippy::field_reassign_with_default
 )]
 
+mod advisory_cli;
 mod api;
+mod approve;
+mod cancel;
 mod client_input;
 mod common;
 mod config;
@@ -20,7 +23,9 @@ mod hardening;
 mod hooks;
 mod hostile;
 mod intake;
+mod keys;
 mod last_mile;
+mod manifest;
 mod metalink;
 mod mirrors_e2e;
 mod origin;

@@ -12,7 +12,7 @@ mod raw;
 pub mod verify;
 
 pub use parse::{read_package, FileFacts, IntakeError, ReadPackage};
-pub use verify::{KeyError, SignaturePolicy, TrustedKeys};
+pub use verify::{certificates, Certificate, KeyError, SignaturePolicy, TrustedKeys};
 
 /// One package as the repodata writer needs it. The lists are already filtered
 /// and ordered the way createrepo_c writes them (see ARCHITECTURE.md).

@@ -47,7 +47,7 @@ pub enum IntakeError {
     Corrupt(String),
     #[error("package is not signed\nhint: sign it with the distribution key (`rpmsign --addsign`) before pushing")]
     Unsigned,
-    #[error("package is signed by a key that is not trusted (key id {0})\nhint: sign it with one of the keys in `[intake] trusted_keys`, or add the signing key's public part there")]
+    #[error("package is signed by a key that is not trusted (key id {0})\nhint: sign it with a trusted key, or trust the signing key's public part (on a running origin: `hotpush keys add FILE`)")]
     UntrustedKey(String),
     #[error("package signature does not verify: {0}\nhint: the signed header was altered after signing; rebuild and re-sign the package")]
     BadSignature(String),

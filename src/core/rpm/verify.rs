@@ -101,6 +101,55 @@ impl TrustedKeys {
     }
 }
 
+/// One certificate of an armored key text: what `hotpush keys` lists and stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// Upper-case hex fingerprint of the primary key.
+    pub fingerprint: String,
+    /// The user ids (`Name <email>`), lossily decoded.
+    pub user_ids: Vec<String>,
+    /// This certificate alone, ASCII-armored.
+    pub armored: String,
+}
+
+/// Splits an armored text (one key or a keyring) into its certificates, each
+/// checked as [`TrustedKeys::from_armored`] checks it. A text with no public
+/// key, a secret key or a key rpm cannot verify with is refused.
+pub fn certificates(text: &str) -> Result<Vec<Certificate>, KeyError> {
+    let fail = |reason: String| KeyError {
+        position: 1,
+        reason,
+        hint: hint_for_key_text(text),
+    };
+    let (certs, _headers) =
+        SignedPublicKey::from_string_many(text).map_err(|e| fail(e.to_string()))?;
+    let mut out = Vec::new();
+    for cert in certs {
+        let cert = cert.map_err(|e| fail(e.to_string()))?;
+        let fingerprint = hex::encode_upper(cert.fingerprint().as_bytes());
+        let armored = cert
+            .to_armored_string(Default::default())
+            .map_err(|e| fail(e.to_string()))?;
+        rpm::signature::pgp::Verifier::from_asc(&armored)
+            .map_err(|e| fail(format!("key `{fingerprint}`: {e}")))?;
+        let user_ids = cert
+            .details
+            .users
+            .iter()
+            .map(|u| String::from_utf8_lossy(u.id.id()).into_owned())
+            .collect();
+        out.push(Certificate {
+            fingerprint,
+            user_ids,
+            armored,
+        });
+    }
+    if out.is_empty() {
+        return Err(fail("the text holds no public key".into()));
+    }
+    Ok(out)
+}
+
 fn parse_keys(armored: &[String]) -> Result<Vec<TrustedKey>, KeyError> {
     let mut keys = Vec::new();
     for (index, text) in armored.iter().enumerate() {

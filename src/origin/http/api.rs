@@ -34,7 +34,7 @@ use crate::origin::store::{now_ms, AcceptRefusal, AdvisoryText, PushPackage, Tok
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Checks the bearer token and the caller's group, auditing the decision.
-fn authorize(
+pub(crate) fn authorize(
     app: &App,
     headers: &HeaderMap,
     remote: &SocketAddr,
@@ -410,7 +410,7 @@ pub async fn upload_package(
         .await
         .map_err(refuse)?;
     let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy.clone();
+    let policy = app.policy();
     let tmp2 = partial.path.clone();
     let name2 = file_name.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -434,7 +434,7 @@ pub async fn upload_package(
                     "sign the package with the distribution key (`rpmsign --addsign`)"
                 }
                 crate::core::rpm::IntakeError::UntrustedKey(_) => {
-                    "sign with a key listed in `intake.trusted_keys`, or add the key there"
+                    "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
                 }
                 crate::core::rpm::IntakeError::BadIdentity(_) => {
                     "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
@@ -661,6 +661,43 @@ pub async fn submit_push(
         &format!("push {push_id}"),
         &app.config.auth.push_group,
     )?;
+    // The two-person rule: the push waits, staged, for a second member.
+    if app.config.auth.approvals_required > 1 {
+        let digest = push_digest(&app, push_id)?;
+        return match app.store.stage_push(push_id, &owner.user, &digest)? {
+            Ok(()) => {
+                let push = app
+                    .store
+                    .push(push_id)?
+                    .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+                app.emit(
+                    "push-staged",
+                    format!(
+                        "{} submitted push {push_id} of {}; staged, waiting for approval by a second member",
+                        owner.user, push.advisory_id
+                    ),
+                    Some(push_id),
+                    Some(push.advisory_id.clone()),
+                );
+                Ok((
+                    StatusCode::ACCEPTED,
+                    Json(push_view(&app, push_id, Scope::Full)?),
+                ))
+            }
+            Err(AcceptRefusal::NoSuchPush) => Err(ApiError::not_found(format!(
+                "push {push_id} does not exist"
+            ))),
+            Err(AcceptRefusal::NotUploading(state)) => Err(ApiError::conflict(
+                format!("push {push_id} is already `{state}`"),
+                "follow it with `GET /api/v1/pushes/{id}`",
+            )),
+            Err(AcceptRefusal::Empty) => Err(ApiError::bad_request(
+                "empty_push",
+                format!("push {push_id} has no packages"),
+                "upload at least one RPM before submitting",
+            )),
+        };
+    }
     // The state check, the package count and the change are one transaction.
     match app.store.accept_push(push_id, PRIORITY_SECURITY)? {
         Ok(_job) => {}
@@ -853,6 +890,289 @@ pub async fn retire(
     ))
 }
 
+/// `POST /api/v1/pushes/{id}/cancel`: abandons a push that is not yet
+/// published (`uploading` or `staged`); its packages are published by no one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pushes/{id}/cancel",
+    operation_id = "cancelPush",
+    summary = "Abandon a push that is not yet published (uploading or staged)",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "push id")),
+    responses(
+        (status = 200, description = "cancelled", body = PushView),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "the push is already accepted, published or over", body = ErrorEnvelope),
+    )
+)]
+pub async fn cancel_push(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(push_id): Path<i64>,
+    headers: HeaderMap,
+) -> ApiResult<Json<PushView>> {
+    let target = format!("push {push_id}");
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "cancel",
+        &target,
+        &app.config.auth.push_group,
+    )?;
+    let reason = format!("cancelled by {}", owner.user);
+    match app.store.cancel_push(push_id, &reason)? {
+        Ok(advisory) => {
+            app.store.audit(
+                &owner.user,
+                "push-cancelled",
+                &format!("{target} of {advisory}"),
+                true,
+                &reason,
+                &remote.ip().to_string(),
+            )?;
+            app.emit(
+                "push-cancelled",
+                format!("{} cancelled push {push_id} of {advisory}", owner.user),
+                Some(push_id),
+                Some(advisory),
+            );
+            Ok(Json(push_view(&app, push_id, Scope::Full)?))
+        }
+        Err(refusal) => {
+            let (error, why) = match refusal {
+                crate::origin::store::CancelRefusal::NoSuchPush => (
+                    ApiError::not_found(format!("push {push_id} does not exist")),
+                    "no such push".to_owned(),
+                ),
+                crate::origin::store::CancelRefusal::NotCancellable(state) => (
+                    ApiError::conflict(
+                        format!("push {push_id} is `{state}`; only a push that is uploading or staged can be cancelled"),
+                        if state == "published" || state == "accepted" {
+                            "take a published fix out with `hotpush retire ADVISORY`"
+                        } else {
+                            "the push is already over; nothing to cancel"
+                        },
+                    ),
+                    format!("push is `{state}`"),
+                ),
+            };
+            app.store.audit(
+                &owner.user,
+                "cancel-refused",
+                &target,
+                false,
+                &why,
+                &remote.ip().to_string(),
+            )?;
+            Err(error)
+        }
+    }
+}
+
+/// sha256 over the push's advisory id, proposed texts and exact packages
+/// (sha256 and name, sorted): what an approval is bound to.
+pub(crate) fn push_digest(app: &App, push_id: i64) -> ApiResult<String> {
+    use sha2::Digest;
+    let push = app
+        .store
+        .push(push_id)?
+        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+    let mut h = sha2::Sha256::new();
+    let mut field = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    field(&push.advisory_id);
+    if let Some(p) = &push.proposal {
+        field(&p.severity);
+        field(&p.summary);
+        field(&p.description);
+        field(&p.cves.join(","));
+        field(&p.releases.join(","));
+    }
+    let mut packages: Vec<(String, String)> = app
+        .store
+        .push_packages(push_id)?
+        .into_iter()
+        .map(|p| (p.sha256, p.file_name))
+        .collect();
+    packages.sort();
+    for (sha, name) in &packages {
+        field(sha);
+        field(name);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// `POST /api/v1/pushes/{id}/approve`: a member of the push group other than
+/// the submitter approves a staged push; with enough distinct approvals it is
+/// accepted and queued for publication.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pushes/{id}/approve",
+    operation_id = "approvePush",
+    summary = "Approve a staged push (two-person rule)",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "push id")),
+    request_body = ApprovalRequest,
+    responses(
+        (status = 200, description = "the approval counted", body = ApprovalView),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "not staged, expired, changed, or the submitter's own", body = ErrorEnvelope),
+    )
+)]
+pub async fn approve_push(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(push_id): Path<i64>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> ApiResult<Json<ApprovalView>> {
+    let target = format!("push {push_id}");
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "approve",
+        &target,
+        &app.config.auth.push_group,
+    )?;
+    let addr = remote.ip().to_string();
+    let refuse = |why: String, error: ApiError| -> ApiResult<Json<ApprovalView>> {
+        app.store
+            .audit(&owner.user, "approval-refused", &target, false, &why, &addr)?;
+        Err(error)
+    };
+    let req: ApprovalRequest = if body.is_empty() {
+        ApprovalRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "bad_request",
+                format!("the approval is not valid JSON for this API: {e}"),
+                "send {} or {\"digest\": \"...\"}",
+            )
+        })?
+    };
+    let push = app
+        .store
+        .push(push_id)?
+        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
+    let Some((submitter, staged_digest, staged_at_ms)) = app.store.staged(push_id)? else {
+        return refuse(
+            format!("push is `{}`", push.state),
+            ApiError::conflict(
+                format!("push {push_id} is `{}`, not staged", push.state),
+                "only a staged push waits for approval",
+            ),
+        );
+    };
+    if push.state != "staged" {
+        return refuse(
+            format!("push is `{}`", push.state),
+            ApiError::conflict(
+                format!("push {push_id} is `{}`, no longer staged", push.state),
+                "follow it with `GET /api/v1/pushes/{id}`",
+            ),
+        );
+    }
+    let expiry_ms = app.config.auth.staged_expiry_hours as i64 * 3_600_000;
+    if now_ms() > staged_at_ms + expiry_ms {
+        let reason = format!(
+            "expired: not approved within {} h",
+            app.config.auth.staged_expiry_hours
+        );
+        let _ = app.store.cancel_push(push_id, &reason)?;
+        return refuse(
+            reason.clone(),
+            ApiError::conflict(
+                format!("push {push_id} {reason}; it will not be published"),
+                "push the fix again and have it approved in time",
+            ),
+        );
+    }
+    let digest = push_digest(&app, push_id)?;
+    if digest != staged_digest || req.digest.as_ref().is_some_and(|d| *d != digest) {
+        return refuse(
+            "digest mismatch".into(),
+            ApiError::conflict(
+                format!("push {push_id} is not what was reviewed (digest `{digest}`)"),
+                "review the push again (`GET /api/v1/pushes/{id}`) and approve what it is now",
+            ),
+        );
+    }
+    if owner.user == submitter {
+        return refuse(
+            "the submitter's own approval".into(),
+            ApiError::conflict(
+                format!(
+                    "`{}` submitted push {push_id} and cannot approve it",
+                    owner.user
+                ),
+                "a second member of the push group must approve it (`hotpush approve`)",
+            ),
+        );
+    }
+    let approved_by = app.store.approve_push(push_id, &owner.user, &digest)?;
+    app.store.audit(
+        &owner.user,
+        "push-approved",
+        &format!("{target} of {} (digest {digest})", push.advisory_id),
+        true,
+        &format!(
+            "{} of {} approvals",
+            approved_by.len(),
+            app.config.auth.approvals_required
+        ),
+        &addr,
+    )?;
+    let mut state = "staged".to_owned();
+    if approved_by.len() as u32 >= app.config.auth.approvals_required
+        && app
+            .store
+            .accept_staged(push_id, PRIORITY_SECURITY)?
+            .is_some()
+    {
+        state = "accepted".into();
+        app.emit(
+            "push-accepted",
+            format!(
+                "push {push_id} of {} approved by {}; queued for publication",
+                push.advisory_id,
+                approved_by.join(", ")
+            ),
+            Some(push_id),
+            Some(push.advisory_id.clone()),
+        );
+        app.wake.notify_one();
+    } else {
+        app.emit(
+            "push-approved",
+            format!(
+                "{} approved push {push_id} of {} ({} of {} approvals)",
+                owner.user,
+                push.advisory_id,
+                approved_by.len(),
+                app.config.auth.approvals_required
+            ),
+            Some(push_id),
+            Some(push.advisory_id.clone()),
+        );
+    }
+    Ok(Json(ApprovalView {
+        push: push_id,
+        state,
+        digest,
+        approved_by,
+        required: app.config.auth.approvals_required,
+    }))
+}
+
 /// The longest hold a check honours (the client caps it too).
 pub const CHECK_HOLD_SECS_MAX: u64 = 86_400;
 
@@ -994,7 +1314,8 @@ pub(crate) fn advisory_views(app: &App, scope: Scope) -> ApiResult<Vec<AdvisoryV
     let public = app.store.published_advisories()?;
     let mut packages: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for p in app.store.pushes(1000)? {
-        if scope == Scope::Public && p.state != "published" {
+        // A cancelled push ships nothing: its packages are not the advisory's.
+        if p.state == "cancelled" || (scope == Scope::Public && p.state != "published") {
             continue;
         }
         for pkg in app.store.push_packages(p.id)? {

@@ -3,6 +3,7 @@
 //! through `App` (store, tree, served snapshot).
 pub mod api;
 pub mod dashboard;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod pubtree;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::origin::app::App;
@@ -35,6 +36,8 @@ pub fn router(app: Arc<App>) -> Router {
             put(api::upload_package),
         )
         .route("/api/v1/pushes/{id}/submit", post(api::submit_push))
+        .route("/api/v1/pushes/{id}/cancel", post(api::cancel_push))
+        .route("/api/v1/pushes/{id}/approve", post(api::approve_push))
         .route("/api/v1/advisories", get(api::list_advisories))
         .route("/api/v1/advisories/{id}", get(api::get_advisory))
         .route("/api/v1/advisories/{id}/retire", post(api::retire))
@@ -42,6 +45,15 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/check-hold",
             get(api::get_check_hold).put(api::put_check_hold),
         )
+        .route(
+            "/api/v1/keys",
+            get(keys::list_keys)
+                .post(keys::add_key)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::io::keys::KEY_FILE_BYTES_MAX as usize + 4096,
+                )),
+        )
+        .route("/api/v1/keys/{fingerprint}", delete(keys::remove_key))
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/events", get(api::events))

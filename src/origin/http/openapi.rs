@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::origin::http::api;
+use crate::origin::http::{api, keys};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,8 @@ use crate::origin::http::api;
         api::get_push,
         api::upload_package,
         api::submit_push,
+        api::cancel_push,
+        api::approve_push,
         api::push_checklist,
         api::list_advisories,
         api::get_advisory,
@@ -37,6 +39,9 @@ use crate::origin::http::api;
         api::openapi,
         api::get_check_hold,
         api::put_check_hold,
+        keys::list_keys,
+        keys::add_key,
+        keys::remove_key,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),
@@ -98,6 +103,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(changing, 5, "create, upload, submit, retire, check-hold");
+        assert_eq!(
+            changing, 9,
+            "create, upload, submit, cancel, approve, retire, check-hold, add and remove a key"
+        );
     }
 }

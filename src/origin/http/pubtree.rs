@@ -119,10 +119,8 @@ pub async fn repo_key(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /keys/packages.asc`: the trusted package-signing keys, for dnf's `gpgkey=`.
 pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
-    let text = match &app.policy {
-        crate::core::rpm::SignaturePolicy::Require(keys) => keys.armored.join("\n"),
-        crate::core::rpm::SignaturePolicy::Ignore => String::new(),
-    };
+    // The same set uploads are checked against, including keys added live.
+    let text = app.trusted().armored.join("\n");
     bytes_response(text.into(), "application/pgp-keys", "max-age=300")
 }
 
