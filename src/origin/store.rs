@@ -642,7 +642,7 @@ impl Store {
                  FROM push_packages pp JOIN pushes p ON p.id = pp.push_id
                  JOIN advisories a ON a.id = p.advisory_id
                  WHERE pp.file_name = ?1 AND pp.sha256 <> ?2 AND pp.push_id <> ?3
-                   AND a.state <> 'retired' AND p.state IN ('uploading', 'accepted', 'published')
+                   AND a.state <> 'retired' AND p.state IN ('uploading', 'staged', 'accepted', 'published')
                  ORDER BY p.id LIMIT 1",
                 params![file_name, sha256, push_id],
                 |r| {
@@ -661,7 +661,7 @@ impl Store {
 
     /// Records an uploaded, verified package of a push (replacing one of the same
     /// name in this push), unless another push holds the same file name (name,
-    /// version, release, arch) in different bytes: staged (uploading or accepted)
+    /// version, release, arch) in different bytes: staged (uploading, staged or accepted)
     /// or published, in an advisory that is not retired. The check and the insert
     /// are one transaction, so two uploads cannot both pass it; and the insert
     /// happens only while the push is `uploading` (the state check is in the
