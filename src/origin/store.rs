@@ -732,6 +732,37 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
+        let advisory = match Self::submittable(&tx, push_id)? {
+            Ok(advisory) => advisory,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tx.execute(
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'uploading'",
+            params![push_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
+             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
+            params![
+                priority,
+                push_id,
+                format!("push {push_id} of {advisory}"),
+                now,
+                advisory
+            ],
+        )?;
+        let job = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Ok(job))
+    }
+
+    /// Whether a push can be submitted (accepted or staged): it exists, is
+    /// `uploading` and has at least one package. Run inside the transaction
+    /// that changes its state. Returns its advisory id.
+    fn submittable(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+    ) -> anyhow::Result<Result<String, AcceptRefusal>> {
         let row: Option<(String, String)> = tx
             .query_row(
                 "SELECT advisory_id, state FROM pushes WHERE id = ?1",
@@ -753,24 +784,7 @@ impl Store {
         if packages == 0 {
             return Ok(Err(AcceptRefusal::Empty));
         }
-        tx.execute(
-            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'uploading'",
-            params![push_id, now],
-        )?;
-        tx.execute(
-            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
-             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
-            params![
-                priority,
-                push_id,
-                format!("push {push_id} of {advisory}"),
-                now,
-                advisory
-            ],
-        )?;
-        let job = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(Ok(job))
+        Ok(Ok(advisory))
     }
 
     /// Stages an `uploading` push with at least one package (the two-person
@@ -784,26 +798,8 @@ impl Store {
     ) -> anyhow::Result<Result<(), AcceptRefusal>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM pushes WHERE id = ?1",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(state) = state else {
-            return Ok(Err(AcceptRefusal::NoSuchPush));
-        };
-        if state != "uploading" {
-            return Ok(Err(AcceptRefusal::NotUploading(state)));
-        }
-        let packages: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM push_packages WHERE push_id = ?1",
-            params![push_id],
-            |r| r.get(0),
-        )?;
-        if packages == 0 {
-            return Ok(Err(AcceptRefusal::Empty));
+        if let Err(refusal) = Self::submittable(&tx, push_id)? {
+            return Ok(Err(refusal));
         }
         tx.execute(
             "UPDATE pushes SET state = 'staged' WHERE id = ?1 AND state = 'uploading'",
