@@ -168,7 +168,7 @@ pub struct PartnerFacts {
 pub struct PushFacts {
     pub push_id: i64,
     pub advisory: String,
-    /// `uploading`, `accepted`, `published`, `failed`.
+    /// `uploading`, `staged`, `accepted`, `published`, `failed`, `cancelled`.
     pub state: String,
     pub created_at_ms: i64,
     pub accepted_at_ms: Option<i64>,
@@ -251,7 +251,14 @@ pub fn checklist(f: &PushFacts) -> Vec<Step> {
             "accepted",
             "Submit the push (durable from here on)",
             Some((past_upload, f.accepted_at_ms)),
-            String::new(),
+            if f.state == "staged" {
+                format!(
+                    "staged, waiting for approval by a second member (`hotpush approve {}`)",
+                    f.push_id
+                )
+            } else {
+                String::new()
+            },
         ),
         (
             "published",
@@ -422,6 +429,28 @@ mod tests {
             .filter(|s| s.state == StepState::Done)
             .map(|s| s.key)
             .collect()
+    }
+
+    /// A staged push (two-person rule) is uploaded, not yet accepted, and the
+    /// accepted step says it waits for a second member.
+    #[test]
+    fn a_staged_push_waits_for_a_second_member() {
+        let mut f = facts();
+        f.packages = 1;
+        f.signed_packages = 1;
+        f.last_upload_at_ms = Some(1_500);
+        f.state = "staged".into();
+        let steps = checklist(&f);
+        let accepted = steps.iter().find(|s| s.key == "accepted").unwrap();
+        assert_ne!(accepted.state, StepState::Done);
+        assert!(
+            accepted
+                .detail
+                .contains("waiting for approval by a second member"),
+            "{}",
+            accepted.detail
+        );
+        assert_eq!(done_keys(&f), vec!["declared", "uploaded"]);
     }
 
     /// Every observed state of a simulated push ticks a longer prefix of the
