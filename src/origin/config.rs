@@ -1215,6 +1215,76 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_are_validated_naming_the_field() {
+        assert!(parse("").unwrap().webhooks.is_empty());
+        let config = parse(
+            "[[webhook]]\nurl = \"https://chat.example.org/hooks/hotpush\"\nsecret_file = \"secrets/chat\"\nevents = [\"push.published\", \"partner.failed\", \"advisory.retired\"]\n",
+        )
+        .unwrap();
+        let w = &config.webhooks[0];
+        assert_eq!(w.name, "https://chat.example.org/hooks/hotpush");
+        assert_eq!(w.secret_file, PathBuf::from("/etc/hotpush/secrets/chat"));
+        assert_eq!(w.events.as_ref().unwrap().len(), 3);
+        let ok_url = "url = \"http://[::1]:9/h\"\n";
+        let ok_secret = "secret_file = \"s\"\n";
+        for (body, field, value) in [
+            (ok_secret.to_owned(), "webhook[0].url", ""),
+            (
+                format!("url = \"ftp://x/h\"\n{ok_secret}"),
+                "webhook[0].url",
+                "ftp://x/h",
+            ),
+            (
+                format!("url = \"https://\"\n{ok_secret}"),
+                "webhook[0].url",
+                "https://",
+            ),
+            (
+                format!("url = \"https://a b/\"\n{ok_secret}"),
+                "webhook[0].url",
+                "https://a b/",
+            ),
+            (ok_url.to_owned(), "webhook[0].secret_file", ""),
+            (
+                format!("{ok_url}secret_file = \"\"\n"),
+                "webhook[0].secret_file",
+                "",
+            ),
+            (
+                format!("{ok_url}{ok_secret}events = [\"push-published\"]\n"),
+                "webhook[0].events",
+                "push-published",
+            ),
+            (
+                format!("{ok_url}{ok_secret}events = [\"nope\"]\n"),
+                "webhook[0].events",
+                "nope",
+            ),
+            (
+                format!("{ok_url}{ok_secret}name = \"\"\n"),
+                "webhook[0].name",
+                "",
+            ),
+        ] {
+            let err = parse(&format!("[[webhook]]\n{body}")).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&format!("`{field}` = `{value}`")),
+                "{body}: {text}"
+            );
+            assert!(!hint_of(&err).is_empty(), "{body}");
+        }
+        let twice = format!("[[webhook]]\n{ok_url}{ok_secret}[[webhook]]\n{ok_url}{ok_secret}");
+        let err = format!("{:#}", parse(&twice).unwrap_err());
+        assert!(err.contains("webhook[1].name"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&format!("[[webhook]]\n{ok_url}{ok_secret}secret = \"x\"\n")).unwrap_err()
+        );
+        assert!(err.contains("unknown field `secret`"), "{err}");
+    }
+
+    #[test]
     fn repo_ids_map_both_ways() {
         let config = Config::default();
         assert_eq!(config.repo_id("43"), "critical-f43");
