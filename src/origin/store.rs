@@ -1495,6 +1495,16 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes `webhook`'s messages created before `before_ms` that are delivered
+    /// or given up; pending ones always stay.
+    pub fn webhook_prune(&self, webhook: &str, before_ms: i64) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM webhook_outbox WHERE webhook = ?1 AND created_ms < ?2
+             AND (delivered_at_ms IS NOT NULL OR attempts >= ?3)",
+            params![webhook, before_ms, crate::core::webhook::MAX_ATTEMPTS],
+        )?)
+    }
+
     /// The newest `limit` messages, newest first (the delivery log).
     pub fn webhook_log(&self, limit: u32) -> anyhow::Result<Vec<OutboxMessage>> {
         let conn = self.conn();

@@ -19,6 +19,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest idle wait before the outbox is looked at again (events also wake the tasks).
 const IDLE_WAIT: Duration = Duration::from_secs(30);
+/// Delivered (or given-up) messages stay in the outbox, as the delivery log, this long.
+const KEEP_DELIVERED_MS: i64 = 14 * 24 * 3_600_000;
+const PRUNE_EVERY_MS: i64 = 3_600_000;
 /// How much of a receiver's error answer is kept in `last_error`.
 const ERROR_CHARS_MAX: usize = 300;
 
@@ -93,7 +96,25 @@ async fn deliver_loop(app: Arc<App>, hook: WebhookConfig, key: Vec<u8>, client: 
         url = hook.url,
         "webhook delivery started"
     );
+    let mut last_prune_ms = 0;
     loop {
+        let now = now_ms();
+        if now - last_prune_ms > PRUNE_EVERY_MS {
+            last_prune_ms = now;
+            let store = app.store.clone();
+            let name = hook.name.clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                store.webhook_prune(&name, now - KEEP_DELIVERED_MS)
+            })
+            .await;
+            if let Ok(Err(e)) = pruned {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    webhook = hook.name,
+                    "cannot prune the webhook outbox"
+                );
+            }
+        }
         let wait = match deliver_due(&app, &hook, &key, &client).await {
             Ok(wait) => wait,
             Err(e) => {
@@ -133,6 +154,7 @@ async fn deliver_due(
         let result = post(hook, key, client, &msg.id, &msg.body).await;
         let store = app.store.clone();
         let done = now_ms();
+        app.metrics.observe_webhook(&hook.name, result.is_ok());
         match result {
             Ok(()) => {
                 tracing::info!(

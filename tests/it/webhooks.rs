@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use hotpush::core::webhook;
 
-use crate::common::fixtures::{build_rpm, Origin};
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Origin};
 
 /// One request the receiver saw.
 #[derive(Debug, Clone)]
@@ -327,6 +327,38 @@ fn every_event_arrives_signed_in_order_once_across_outage_and_restart() {
         assert!(
             accepted.contains(&refused.id),
             "{refused:?} never delivered"
+        );
+    }
+
+    // The delivery log (push group) shows the same messages, all delivered.
+    let url = format!("{}/api/v1/webhooks/deliveries", origin.url);
+    assert_eq!(http_get(&url).unwrap().0, 401);
+    let (code, body) = http_get_with_token(&url, &token).unwrap();
+    assert_eq!(code, 200);
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    let mut logged: Vec<String> = log
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut queued: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    logged.sort();
+    queued.sort();
+    assert_eq!(logged, queued);
+    assert!(log.iter().all(|m| m["state"] == "delivered"), "{log:?}");
+    // A refused message shows its retries.
+    for refused in receiver.seen().iter().filter(|s| !s.accepted) {
+        let entry = log.iter().find(|m| m["id"] == refused.id.as_str()).unwrap();
+        assert!(entry["attempts"].as_u64() >= Some(2), "{entry:?}");
+    }
+    // /metrics counts the attempts since this start.
+    let (_, metrics) = http_get(&format!("{}/metrics", origin.url)).unwrap();
+    let metrics = String::from_utf8(metrics).unwrap();
+    for name in ["all", "public"] {
+        assert!(
+            metrics.contains(&format!(
+                "hotpush_webhook_attempts_total{{webhook=\"{name}\",outcome=\"delivered\"}}"
+            )),
+            "{metrics}"
         );
     }
 }
