@@ -417,3 +417,23 @@ mod tests {
         );
     }
 }
+
+/// One outbound webhook message and how its delivery stands
+/// (`GET /api/v1/webhooks/deliveries`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookDeliveryView {
+    /// The `webhook-id` header: the same on every attempt.
+    pub id: String,
+    /// The `[[webhook]]` name.
+    pub webhook: String,
+    /// The dotted event type, e.g. `push.published`.
+    #[serde(rename = "type")]
+    pub kind_type: String,
+    /// `delivered`, `pending` (retrying) or `given-up`.
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub delivered_at_ms: Option<i64>,
+    /// The last failed attempt's error (connection error or status and body start).
+    pub last_error: Option<String>,
+}

@@ -18,3 +18,4 @@ pub mod reposrpm;
 pub mod rpm;
 pub mod signing;
 pub mod sop;
+pub mod webhook;

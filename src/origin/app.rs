@@ -208,12 +208,14 @@ impl App {
         advisory: Option<String>,
     ) {
         tracing::info!(event = kind, push_id, advisory, "{message}");
+        let at_ms = crate::origin::store::now_ms();
+        crate::origin::webhooks::enqueue(self, kind, &message, push_id, advisory.as_deref(), at_ms);
         let _ = self.events.send(Event {
             kind: kind.to_owned(),
             message,
             push_id,
             advisory,
-            at_ms: crate::origin::store::now_ms(),
+            at_ms,
         });
     }
 }

@@ -47,6 +47,20 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// `[server]`: connection and request limits of every listener.
     pub server: ServerConfig,
+    /// `[[webhook]]`: outbound, signed notifications of events.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One `[[webhook]]`: where events are POSTed, signed Standard Webhooks style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// The identity in the outbox and the delivery log (`name`, default the URL).
+    pub name: String,
+    pub url: String,
+    /// Holds `whsec_<base64>`; read (and checked private) when the origin starts.
+    pub secret_file: PathBuf,
+    /// Dotted event types; `None` = every public type (pre-publication types only when named).
+    pub events: Option<Vec<String>>,
 }
 
 /// `[server]`: what one client may hold of the listeners.
@@ -232,6 +246,7 @@ impl Default for Config {
                 bad_auth_max: 10,
                 bad_auth_window_secs: 60,
             },
+            webhooks: Vec::new(),
         }
     }
 }
@@ -332,6 +347,16 @@ struct RawConfig {
     announce: Option<RawAnnounce>,
     tls: Option<RawTls>,
     server: Option<RawServer>,
+    webhook: Option<Vec<RawWebhook>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: Option<String>,
+    url: Option<String>,
+    secret_file: Option<PathBuf>,
+    events: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -659,6 +684,7 @@ impl RawConfig {
             Some(raw) => Some(validate_tls(ctx, raw, &listen)?),
         };
         let server = validate_server(ctx, self.server.unwrap_or_default(), defaults.server)?;
+        let webhooks = validate_webhooks(ctx, self.webhook.unwrap_or_default())?;
 
         Ok(Config {
             data_dir,
@@ -695,8 +721,100 @@ impl RawConfig {
             announce,
             tls,
             server,
+            webhooks,
         })
     }
+}
+
+fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<WebhookConfig>> {
+    if raw.len() > LIST_ENTRIES_MAX {
+        return Err(ctx.invalid(
+            "webhook",
+            &format!("{} tables", raw.len()),
+            &format!("at most {LIST_ENTRIES_MAX} webhooks"),
+            "send to a relay that fans out further",
+        ));
+    }
+    let mut out: Vec<WebhookConfig> = Vec::new();
+    for (i, w) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("webhook[{i}].{f}");
+        let Some(url) = w.url else {
+            return Err(ctx.invalid(
+                &field("url"),
+                "",
+                "missing",
+                "add `url = \"https://receiver.example.org/hooks/hotpush\"` to this [[webhook]]",
+            ));
+        };
+        let parsed = reqwest::Url::parse(&url).ok();
+        let ok = parsed
+            .as_ref()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            && !url.chars().any(|c| c.is_control() || c.is_whitespace());
+        if !ok {
+            return Err(ctx.invalid(
+                &field("url"),
+                &url,
+                "not an http:// or https:// URL with a host",
+                "write the receiver's URL, e.g. `https://chat.example.org/hooks/hotpush`",
+            ));
+        }
+        let Some(secret_file) = w.secret_file.filter(|p| !p.as_os_str().is_empty()) else {
+            return Err(ctx.invalid(
+                &field("secret_file"),
+                "",
+                "missing or empty",
+                "name a file (mode 0600) holding `whsec_` followed by base64 of 24 to 64 random bytes",
+            ));
+        };
+        let name = w.name.unwrap_or_else(|| url.clone());
+        if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
+            return Err(ctx.invalid(
+                &field("name"),
+                &name,
+                "must be 1 to 256 characters without control characters",
+                "name the receiver, e.g. `chat`",
+            ));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(ctx.invalid(
+                &field("name"),
+                &name,
+                "two webhooks have this name (the default name is the URL)",
+                "give each [[webhook]] its own `name`",
+            ));
+        }
+        if let Some(events) = &w.events {
+            if events.len() > LIST_ENTRIES_MAX {
+                return Err(ctx.invalid(
+                    &field("events"),
+                    &format!("{} entries", events.len()),
+                    &format!("at most {LIST_ENTRIES_MAX}"),
+                    "leave `events` out to get every public event",
+                ));
+            }
+            for e in events {
+                if !crate::core::webhook::ALL_TYPES.contains(&e.as_str()) {
+                    return Err(ctx.invalid(
+                        &field("events"),
+                        e,
+                        "not an event type",
+                        &format!(
+                            "use some of: {}",
+                            crate::core::webhook::ALL_TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        out.push(WebhookConfig {
+            name,
+            url,
+            secret_file: ctx.resolve(secret_file),
+            events: w.events,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_server(ctx: &Ctx<'_>, raw: RawServer, d: ServerConfig) -> anyhow::Result<ServerConfig> {
@@ -1094,6 +1212,76 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn webhooks_are_validated_naming_the_field() {
+        assert!(parse("").unwrap().webhooks.is_empty());
+        let config = parse(
+            "[[webhook]]\nurl = \"https://chat.example.org/hooks/hotpush\"\nsecret_file = \"secrets/chat\"\nevents = [\"push.published\", \"partner.failed\", \"advisory.retired\"]\n",
+        )
+        .unwrap();
+        let w = &config.webhooks[0];
+        assert_eq!(w.name, "https://chat.example.org/hooks/hotpush");
+        assert_eq!(w.secret_file, PathBuf::from("/etc/hotpush/secrets/chat"));
+        assert_eq!(w.events.as_ref().unwrap().len(), 3);
+        let ok_url = "url = \"http://[::1]:9/h\"\n";
+        let ok_secret = "secret_file = \"s\"\n";
+        for (body, field, value) in [
+            (ok_secret.to_owned(), "webhook[0].url", ""),
+            (
+                format!("url = \"ftp://x/h\"\n{ok_secret}"),
+                "webhook[0].url",
+                "ftp://x/h",
+            ),
+            (
+                format!("url = \"https://\"\n{ok_secret}"),
+                "webhook[0].url",
+                "https://",
+            ),
+            (
+                format!("url = \"https://a b/\"\n{ok_secret}"),
+                "webhook[0].url",
+                "https://a b/",
+            ),
+            (ok_url.to_owned(), "webhook[0].secret_file", ""),
+            (
+                format!("{ok_url}secret_file = \"\"\n"),
+                "webhook[0].secret_file",
+                "",
+            ),
+            (
+                format!("{ok_url}{ok_secret}events = [\"push-published\"]\n"),
+                "webhook[0].events",
+                "push-published",
+            ),
+            (
+                format!("{ok_url}{ok_secret}events = [\"nope\"]\n"),
+                "webhook[0].events",
+                "nope",
+            ),
+            (
+                format!("{ok_url}{ok_secret}name = \"\"\n"),
+                "webhook[0].name",
+                "",
+            ),
+        ] {
+            let err = parse(&format!("[[webhook]]\n{body}")).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&format!("`{field}` = `{value}`")),
+                "{body}: {text}"
+            );
+            assert!(!hint_of(&err).is_empty(), "{body}");
+        }
+        let twice = format!("[[webhook]]\n{ok_url}{ok_secret}[[webhook]]\n{ok_url}{ok_secret}");
+        let err = format!("{:#}", parse(&twice).unwrap_err());
+        assert!(err.contains("webhook[1].name"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&format!("[[webhook]]\n{ok_url}{ok_secret}secret = \"x\"\n")).unwrap_err()
+        );
+        assert!(err.contains("unknown field `secret`"), "{err}");
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod server;
 pub mod store;
 pub mod sync;
 pub mod tls;
+pub mod webhooks;

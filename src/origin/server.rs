@@ -269,6 +269,7 @@ pub async fn start_on(
     workers.extend(crate::origin::sync::worker::spawn_catch_up(app.clone()));
     workers.extend(crate::origin::sync::spread::spawn_probes(app.clone()));
     workers.extend(crate::origin::retirement::spawn(app.clone()));
+    workers.extend(crate::origin::webhooks::spawn(app.clone())?);
     // Folds the requests refused past the bad-authentication limit into one
     // audit row per network once their window has closed.
     let flusher = app.clone();

@@ -118,6 +118,19 @@ CREATE TABLE IF NOT EXISTS push_approvals (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (push_id, user)
 );
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    webhook TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    delivered_at_ms INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox (webhook, delivered_at_ms, seq);
 "#;
 
 /// A handle to the database; cheap to clone, serialised by a mutex (every
@@ -1379,6 +1392,126 @@ impl Store {
                 retries: r.get::<_, Option<u32>>(9)?.unwrap_or(0),
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// One message of the webhook outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub seq: i64,
+    /// The `webhook-id`: the same on every retry, so receivers can drop duplicates.
+    pub id: String,
+    pub webhook: String,
+    pub kind_type: String,
+    pub body: String,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub delivered_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        webhook: r.get(2)?,
+        kind_type: r.get(3)?,
+        body: r.get(4)?,
+        attempts: r.get(5)?,
+        next_attempt_ms: r.get(6)?,
+        delivered_at_ms: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str =
+    "seq, id, webhook, type, body, attempts, next_attempt_ms, delivered_at_ms, last_error";
+
+impl Store {
+    // --- webhook outbox -------------------------------------------------------
+
+    /// Queues one message per (webhook, type, body), in one transaction, due now.
+    pub fn webhook_enqueue(&self, messages: &[(String, String, String)]) -> anyhow::Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (webhook, kind_type, body) in messages {
+            let id = format!("msg_{}", hex::encode(rand::random::<[u8; 16]>()));
+            tx.execute(
+                "INSERT INTO webhook_outbox (id, webhook, type, body, created_ms, next_attempt_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![id, webhook, kind_type, body, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The oldest undelivered message of `webhook` that has attempts left
+    /// (messages of one webhook go out in order).
+    pub fn webhook_next(
+        &self,
+        webhook: &str,
+        max_attempts: u32,
+    ) -> anyhow::Result<Option<OutboxMessage>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox
+                     WHERE webhook = ?1 AND delivered_at_ms IS NULL AND attempts < ?2
+                     ORDER BY seq LIMIT 1"
+                ),
+                params![webhook, max_attempts],
+                outbox_row,
+            )
+            .optional()?)
+    }
+
+    pub fn webhook_delivered(&self, seq: i64, at_ms: i64) -> anyhow::Result<()> {
+        self.conn().execute(
+            "UPDATE webhook_outbox SET delivered_at_ms = ?2, attempts = attempts + 1, last_error = NULL
+             WHERE seq = ?1",
+            params![seq, at_ms],
+        )?;
+        Ok(())
+    }
+
+    pub fn webhook_failed(
+        &self,
+        seq: i64,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        self.conn().execute(
+            "UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
+             WHERE seq = ?1",
+            params![seq, next_attempt_ms, error],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes `webhook`'s messages created before `before_ms` that are delivered
+    /// or given up; pending ones always stay.
+    pub fn webhook_prune(&self, webhook: &str, before_ms: i64) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM webhook_outbox WHERE webhook = ?1 AND created_ms < ?2
+             AND (delivered_at_ms IS NOT NULL OR attempts >= ?3)",
+            params![webhook, before_ms, crate::core::webhook::MAX_ATTEMPTS],
+        )?)
+    }
+
+    /// The newest `limit` messages, newest first (the delivery log).
+    pub fn webhook_log(&self, limit: u32) -> anyhow::Result<Vec<OutboxMessage>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox ORDER BY seq DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![limit], outbox_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

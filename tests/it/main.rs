@@ -41,4 +41,5 @@ mod signing;
 mod sop;
 mod tidy;
 mod verify;
+mod webhooks;
 mod zypper;

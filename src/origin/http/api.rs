@@ -1486,6 +1486,58 @@ pub async fn audit(
     ))
 }
 
+/// `GET /api/v1/webhooks/deliveries` (push group): the newest outbound webhook
+/// messages and how their delivery stands.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/deliveries",
+    operation_id = "webhook_deliveries",
+    summary = "The newest outbound webhook messages and their delivery state (push group)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "OK", body = Vec<WebhookDeliveryView>),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+    )
+)]
+pub async fn webhook_deliveries(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<WebhookDeliveryView>>> {
+    authorize(
+        &app,
+        &headers,
+        &remote,
+        "read-webhook-deliveries",
+        "webhooks",
+        &app.config.auth.push_group,
+    )?;
+    Ok(Json(
+        app.store
+            .webhook_log(500)?
+            .into_iter()
+            .map(|m| WebhookDeliveryView {
+                state: if m.delivered_at_ms.is_some() {
+                    "delivered"
+                } else if m.attempts >= crate::core::webhook::MAX_ATTEMPTS {
+                    "given-up"
+                } else {
+                    "pending"
+                }
+                .to_owned(),
+                id: m.id,
+                webhook: m.webhook,
+                kind_type: m.kind_type,
+                attempts: m.attempts,
+                next_attempt_ms: m.next_attempt_ms,
+                delivered_at_ms: m.delivered_at_ms,
+                last_error: m.last_error,
+            })
+            .collect(),
+    ))
+}
+
 /// `GET /api/v1/activity`: every job's start, end, outcome, duration and error.
 #[utoipa::path(
     get,

@@ -19,6 +19,13 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 const BUCKETS_S: [f64; 8] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+    /// `delivered` or `failed` (one failed attempt; it is retried).
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
     status: u16,
@@ -45,6 +52,8 @@ pub struct Metrics {
     /// check's weekly, identifier-free "how long has this system been counted"
     /// bucket), by bucket.
     countme: Family<CountmeLabels, Counter>,
+    /// Outbound webhook attempts by webhook and outcome.
+    webhook_attempts: Family<WebhookLabels, Counter>,
     /// Set from the store and the partner state at each scrape.
     queue_depth: Gauge,
     partner_lag: Family<LagLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -60,7 +69,13 @@ impl Default for Metrics {
         let countme = Family::<CountmeLabels, Counter>::default();
         let queue_depth = Gauge::default();
         let partner_lag = Family::default();
+        let webhook_attempts = Family::<WebhookLabels, Counter>::default();
         let mut registry = Registry::default();
+        registry.register(
+            "hotpush_webhook_attempts",
+            "Outbound webhook delivery attempts by webhook and outcome (delivered, failed)",
+            webhook_attempts.clone(),
+        );
         registry.register(
             "hotpush_publish_duration_seconds",
             "Time of one publisher run",
@@ -95,6 +110,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             countme,
+            webhook_attempts,
             publish_duration,
             publish_failures,
             requests,
@@ -118,6 +134,16 @@ impl Metrics {
         if let Ok(bucket @ 1..=4) = value.parse::<u8>() {
             self.countme.get_or_create(&CountmeLabels { bucket }).inc();
         }
+    }
+
+    /// Counts one outbound webhook attempt.
+    pub fn observe_webhook(&self, webhook: &str, delivered: bool) {
+        self.webhook_attempts
+            .get_or_create(&WebhookLabels {
+                webhook: webhook.to_owned(),
+                outcome: if delivered { "delivered" } else { "failed" }.to_owned(),
+            })
+            .inc();
     }
 
     pub fn observe_request(&self, route: &str, status: u16) {

@@ -35,6 +35,7 @@ use crate::origin::http::{api, keys};
         api::announcement,
         api::audit,
         api::activity,
+        api::webhook_deliveries,
         api::events,
         api::openapi,
         api::get_check_hold,

@@ -1,0 +1,364 @@
+//! Outbound webhooks against a real HTTP receiver on `[::1]` and the real
+//! `hotpush serve`: every event of a push arrives in order with a Standard
+//! Webhooks signature that verifies; pre-publication events reach only the webhook
+//! that named them, with ids only; with the receiver refusing for a while and the
+//! origin killed and restarted in between, every queued message arrives exactly
+//! once (by `webhook-id`) after the receiver is back.
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hotpush::core::webhook;
+
+use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Origin};
+
+/// One request the receiver saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    /// What the receiver answered.
+    accepted: bool,
+}
+
+/// A webhook receiver on `[::1]`: records every request; answers 503 while `down`.
+struct Receiver {
+    base_url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    down: Arc<AtomicBool>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (s, d) = (seen.clone(), down.clone());
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(
+                    move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                        let (s, d) = (s.clone(), d.clone());
+                        async move {
+                            let h = |n: &str| {
+                                headers
+                                    .get(n)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_owned()
+                            };
+                            let accepted = !d.load(Ordering::SeqCst);
+                            s.lock().unwrap().push(Seen {
+                                path: uri.path().to_owned(),
+                                id: h("webhook-id"),
+                                timestamp: h("webhook-timestamp"),
+                                signature: h("webhook-signature"),
+                                body,
+                                accepted,
+                            });
+                            if accepted {
+                                axum::http::StatusCode::NO_CONTENT
+                            } else {
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE
+                            }
+                        }
+                    },
+                );
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Receiver {
+            base_url: format!("http://[::1]:{port}"),
+            seen,
+            down,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Accepted deliveries to `path`, in arrival order.
+    fn delivered(&self, path: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path == path && s.accepted)
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, done: impl Fn(&[Seen]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(&self.seen()) {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; saw {:#?}",
+                self.seen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn type_of(s: &Seen) -> String {
+    let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+    v["type"].as_str().unwrap().to_owned()
+}
+
+fn write_secret(path: &Path) -> Vec<u8> {
+    let key: [u8; 32] = rand::random();
+    let text = format!(
+        "whsec_{}\n",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    key.to_vec()
+}
+
+/// Every accepted delivery verifies with the key, and none came twice.
+fn check_signatures_and_ids(key: &[u8], deliveries: &[Seen]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut ids = HashSet::new();
+    for d in deliveries {
+        assert_eq!(
+            webhook::verify(
+                key,
+                &d.id,
+                &d.timestamp,
+                &d.signature,
+                d.body.as_bytes(),
+                now
+            ),
+            Ok(()),
+            "{d:?}"
+        );
+        assert!(ids.insert(d.id.clone()), "delivered twice: {d:?}");
+        let mut wrong = key.to_vec();
+        wrong[0] ^= 1;
+        assert!(webhook::verify(
+            &wrong,
+            &d.id,
+            &d.timestamp,
+            &d.signature,
+            d.body.as_bytes(),
+            now
+        )
+        .is_err());
+    }
+}
+
+/// The outbox as the origin left it: (id, webhook, type, delivered).
+fn outbox(data_dir: &Path) -> Vec<(String, String, String, bool)> {
+    let db = std::fs::read_dir(data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "db" || x == "sqlite"))
+        .expect("the origin's database");
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, webhook, type, delivered_at_ms IS NOT NULL FROM webhook_outbox ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn every_event_arrives_signed_in_order_once_across_outage_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let receiver = Receiver::start();
+    let key_all = write_secret(&dir.join("all.secret"));
+    let key_public = write_secret(&dir.join("public.secret"));
+    let extra = format!(
+        "require_signed_packages = false\n\n\
+         [[webhook]]\nname = \"all\"\nurl = \"{base}/all\"\nsecret_file = \"all.secret\"\n\
+         events = [\"push.created\", \"package.uploaded\", \"push.accepted\", \"push.published\", \"repo.published\"]\n\n\
+         [[webhook]]\nname = \"public\"\nurl = \"{base}/public\"\nsecret_file = \"public.secret\"\n",
+        base = receiver.base_url
+    );
+    let mut origin = Origin::start(dir, None, &extra);
+    let token = origin.token("alice", "security");
+
+    // 1. A push: the opted-in webhook sees it from creation to publication, in order.
+    let rpm = build_rpm(dir, "hooked", "1", "1", "noarch");
+    let out = origin.push(&token, "WEBHOOK-EMBARGO-1", &[&rpm], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    receiver.wait_for("push.published on both webhooks", |seen| {
+        ["/all", "/public"].iter().all(|p| {
+            seen.iter()
+                .any(|s| s.path == *p && s.accepted && type_of(s) == "push.published")
+        })
+    });
+    let all: Vec<String> = receiver.delivered("/all").iter().map(type_of).collect();
+    let pos = |t: &str| {
+        all.iter()
+            .position(|x| x == t)
+            .unwrap_or_else(|| panic!("{t} missing: {all:?}"))
+    };
+    assert!(pos("push.created") < pos("package.uploaded"), "{all:?}");
+    assert!(pos("package.uploaded") < pos("push.accepted"), "{all:?}");
+    assert!(pos("push.accepted") < pos("push.published"), "{all:?}");
+    // Embargo: pre-publication events carry ids only, and only to the webhook that named them.
+    for d in receiver.delivered("/all") {
+        if webhook::is_pre_publication(&type_of(&d)) {
+            assert!(
+                !d.body.contains("WEBHOOK-EMBARGO") && !d.body.contains("hooked"),
+                "{d:?}"
+            );
+            let v: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            assert!(v["data"]["push_id"].is_i64(), "{d:?}");
+        }
+    }
+    for d in receiver.delivered("/public") {
+        assert!(!webhook::is_pre_publication(&type_of(&d)), "{d:?}");
+    }
+    let published = receiver
+        .delivered("/public")
+        .into_iter()
+        .find(|d| type_of(d) == "push.published")
+        .unwrap();
+    assert!(
+        published.body.contains("WEBHOOK-EMBARGO-1"),
+        "{published:?}"
+    );
+
+    // 2. The receiver refuses; a second push queues; the origin dies and comes back.
+    receiver.down.store(true, Ordering::SeqCst);
+    let rpm2 = build_rpm(dir, "hooked", "2", "1", "noarch");
+    let out = origin.push(&token, "WEBHOOK-EMBARGO-2", &[&rpm2], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    receiver.wait_for("a refused attempt", |seen| seen.iter().any(|s| !s.accepted));
+    origin.kill();
+    origin.restart();
+    receiver.down.store(false, Ordering::SeqCst);
+    receiver.wait_for("the second push.published on both webhooks", |seen| {
+        ["/all", "/public"].iter().all(|p| {
+            seen.iter().any(|s| {
+                s.path == *p
+                    && s.accepted
+                    && type_of(s) == "push.published"
+                    && s.body.contains("WEBHOOK-EMBARGO-2")
+            })
+        })
+    });
+    // Drain: wait until the outbox has nothing left undelivered.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while outbox(&origin.data_dir).iter().any(|r| !r.3) {
+        assert!(
+            Instant::now() < deadline,
+            "outbox not drained: {:?}",
+            outbox(&origin.data_dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // None lost, none twice: the accepted deliveries are exactly the outbox, per webhook.
+    let rows = outbox(&origin.data_dir);
+    for (path, name, key) in [
+        ("/all", "all", &key_all),
+        ("/public", "public", &key_public),
+    ] {
+        let delivered = receiver.delivered(path);
+        check_signatures_and_ids(key, &delivered);
+        let got: Vec<&str> = delivered.iter().map(|d| d.id.as_str()).collect();
+        let queued: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.1 == name)
+            .map(|r| r.0.as_str())
+            .collect();
+        // In order, too: a webhook's messages go out in the order they were queued.
+        assert_eq!(got, queued, "{path}");
+    }
+    // Retries kept their id: every refused id was delivered later, under the same id.
+    let accepted: HashSet<String> = receiver
+        .seen()
+        .iter()
+        .filter(|s| s.accepted)
+        .map(|s| s.id.clone())
+        .collect();
+    for refused in receiver.seen().iter().filter(|s| !s.accepted) {
+        assert!(
+            accepted.contains(&refused.id),
+            "{refused:?} never delivered"
+        );
+    }
+
+    // The delivery log (push group) shows the same messages, all delivered.
+    let url = format!("{}/api/v1/webhooks/deliveries", origin.url);
+    assert_eq!(http_get(&url).unwrap().0, 401);
+    let (code, body) = http_get_with_token(&url, &token).unwrap();
+    assert_eq!(code, 200);
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    let mut logged: Vec<String> = log
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut queued: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    logged.sort();
+    queued.sort();
+    assert_eq!(logged, queued);
+    assert!(log.iter().all(|m| m["state"] == "delivered"), "{log:?}");
+    // A refused message shows its retries.
+    for refused in receiver.seen().iter().filter(|s| !s.accepted) {
+        let entry = log.iter().find(|m| m["id"] == refused.id.as_str()).unwrap();
+        assert!(entry["attempts"].as_u64() >= Some(2), "{entry:?}");
+    }
+    // /metrics counts the attempts since this start.
+    let (_, metrics) = http_get(&format!("{}/metrics", origin.url)).unwrap();
+    let metrics = String::from_utf8(metrics).unwrap();
+    for name in ["all", "public"] {
+        assert!(
+            metrics.contains(&format!(
+                "hotpush_webhook_attempts_total{{webhook=\"{name}\",outcome=\"delivered\"}}"
+            )),
+            "{metrics}"
+        );
+    }
+}
