@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use crate::common::fixtures::{build_rpm, http_get_with_token, Gpg, Origin};
-use crate::common::support::{hotpush, run_ok};
+use crate::common::support::{hotpush, hotpush_bin, require_tool, run_ok};
 
 /// One mail as the server received it.
 #[derive(Debug, Clone)]
@@ -297,6 +297,29 @@ fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
     assert!(smtp.mails().is_empty());
     assert!(sent_audit_rows(&origin, &admin, ID).is_empty());
 
+    // On a terminal (util-linux `script`), anything but `y` keeps it unsent.
+    require_tool("script");
+    let line = format!(
+        "{} announce --server {} --token-file {} --send {ID}",
+        hotpush_bin().display(),
+        origin.url,
+        token.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("[y/N]"), "{text}");
+    assert!(text.contains("was not sent: not confirmed"), "{text}");
+    assert!(smtp.mails().is_empty());
+
     // --send without a token is refused before anything happens.
     let (ok, _, err) = announce(&origin, None, &["--send", "--yes", ID]);
     assert!(!ok);
@@ -398,6 +421,36 @@ fn an_advisory_under_embargo_or_a_dead_mail_server_sends_nothing() {
     let (ok, _, err) = announce(&origin, Some(&token), &["--send", "--yes", "NOSUCH-1"]);
     assert!(!ok);
     assert!(err.contains("does not exist"), "{err}");
+
+    // Declared but not published (an uploading push): under embargo, never mailed.
+    let embargoed = "CRIT-2026-0102";
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+        .arg("-H")
+        .arg(format!(
+            "Authorization: Bearer {}",
+            std::fs::read_to_string(&token).unwrap().trim()
+        ))
+        .args(["-H", "Content-Type: application/json", "--data"])
+        .arg(format!(
+            r#"{{"advisory":"{embargoed}","severity":"critical","cves":[],"summary":"Not yet public"}}"#
+        ))
+        .arg(format!("{}/api/v1/pushes", origin.url))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        code.starts_with('2'),
+        "create push: {code} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, _, err) = announce(&origin, Some(&token), &["--send", "--yes", embargoed]);
+    assert!(!ok);
+    assert!(
+        err.contains("is not published: it is under embargo"),
+        "{err}"
+    );
+    assert!(sent_audit_rows(&origin, &admin, embargoed).is_empty());
 
     // Published, but the mail server is down: a clear failure, audited as refused.
     let rpm = build_rpm(dir, "hello", "1.0", "1", "noarch");
