@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    advisory::AdvisoryArgs, approve::ApproveArgs, cancel::CancelArgs, createrepo::CreaterepoArgs,
-    demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs, receive::ReceiveArgs,
-    repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs, serve::TokenCommand,
-    sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
+    advisory::AdvisoryArgs, announce::AnnounceArgs, approve::ApproveArgs, cancel::CancelArgs,
+    createrepo::CreaterepoArgs, demo::DemoArgs, doctor::DoctorArgs, keys::KeysArgs, push::PushArgs,
+    receive::ReceiveArgs, repofile::RepofileArgs, retire::RetireArgs, serve::ServeArgs,
+    serve::TokenCommand, sop::SopArgs, status::StatusArgs, verify::VerifyArgs,
 };
 
 /// Urgent-update RPM repository publisher.
@@ -33,6 +33,8 @@ pub enum Command {
     Push(PushArgs),
     /// Take an advisory out of the critical repositories.
     Retire(RetireArgs),
+    /// Print an advisory's announcement; `--send` mails it through the origin.
+    Announce(AnnounceArgs),
     /// Show what is live where.
     Status(StatusArgs),
     /// Print the client `.repo` file.
@@ -67,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::Create(args)) => serve::token_create(&args),
         Command::Push(args) => push::run(&args),
         Command::Retire(args) => retire::run(&args),
+        Command::Announce(args) => announce::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Repofile(args) => repofile::run(&args),
         Command::Createrepo(args) => createrepo::run(&args),

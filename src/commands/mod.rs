@@ -2,6 +2,7 @@
 //! dispatches. Commands may import every other layer.
 
 pub mod advisory;
+pub mod announce;
 pub mod approve;
 pub mod cancel;
 pub mod client;

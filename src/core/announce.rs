@@ -31,6 +31,8 @@ pub struct Notice<'a> {
     pub metalinks: &'a [String],
     /// Fingerprint of the repo-signing key; empty when unknown.
     pub key_fingerprint: &'a str,
+    /// Fingerprints of the keys that signed the packages; empty when unknown.
+    pub package_key_fingerprints: &'a [String],
 }
 
 /// Renders the announcement: the first line is `Subject: ...`, then a blank
@@ -155,7 +157,16 @@ pub fn render(n: &Notice<'_>) -> String {
         72,
         "",
     ));
-    out.push_str(&format!("\n\n  {}/keys/repo.asc\n", n.public_url));
+    out.push_str("\n\nPackage-signing key(s):\n\n");
+    out.push_str(&format!("  {}/keys/packages.asc\n", n.public_url));
+    if n.package_key_fingerprints.is_empty() {
+        out.push_str("  (fingerprint unknown: the packages were not checked against a key)\n");
+    }
+    for fingerprint in n.package_key_fingerprints {
+        out.push_str(&format!("  fingerprint {fingerprint}\n"));
+    }
+    out.push_str("\nRepository key:\n\n");
+    out.push_str(&format!("  {}/keys/repo.asc\n", n.public_url));
     if !n.key_fingerprint.is_empty() {
         out.push_str(&format!("  fingerprint {}\n", n.key_fingerprint));
     }
@@ -236,6 +247,7 @@ mod tests {
             repo_id: "critical-updates",
             metalinks,
             key_fingerprint: "ABCD1234",
+            package_key_fingerprints: &[],
         }
     }
 
@@ -248,7 +260,10 @@ mod tests {
             "openssl-libs-1:3.0.7-2.fc43.aarch64".to_owned(),
         ];
         let metalinks = vec!["http://[::1]:8080/metalink?repo=critical-f43&arch=x86_64".to_owned()];
-        let text = render(&notice(&cves, &packages, &metalinks));
+        let package_keys = vec!["PKG0001".to_owned(), "PKG0002".to_owned()];
+        let mut n = notice(&cves, &packages, &metalinks);
+        n.package_key_fingerprints = &package_keys;
+        let text = render(&n);
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("Subject: [SECURITY] FEDORA-2026-0042 Critical: openssl: heap"));
         assert!(first.ends_with("(CVE-2026-0160, CVE-2026-0161)"), "{first}");
@@ -265,7 +280,16 @@ mod tests {
         assert!(text.contains(
             "hotpush verify --metalink 'http://[::1]:8080/metalink?repo=critical-f43&arch=x86_64'"
         ));
-        assert!(text.contains("fingerprint ABCD1234"));
+        assert!(
+            text.contains(
+                "Repository key:\n\n  http://[::1]:8080/keys/repo.asc\n  fingerprint ABCD1234\n"
+            ),
+            "{text}"
+        );
+        for k in &package_keys {
+            assert!(text.contains(&format!("  fingerprint {k}\n")), "{text}");
+        }
+        assert!(text.contains("/keys/packages.asc"), "{text}");
         assert!(
             text.contains("extension.\n\nAll services"),
             "paragraphs stay apart: {text}"

@@ -291,6 +291,18 @@ pub struct RetireView {
     pub job: i64,
 }
 
+/// `POST /api/v1/advisories/{id}/announcement/send`: the announcement was
+/// handed to the mail server.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AnnouncementSentView {
+    pub advisory: String,
+    /// The `Subject:` it went out with.
+    pub subject: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub sent_at_ms: i64,
+}
+
 /// One trusted package-signing key of the running origin.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TrustedKeyView {

@@ -186,6 +186,13 @@ pub struct PushFacts {
     /// The advisory's state (`pending`, `live`, `retired`, ...) and when it changed.
     pub advisory_state: String,
     pub advisory_updated_at_ms: Option<i64>,
+    /// The origin mails announcements (`[announce]` has a server, a sender
+    /// and recipients): the `announced` step is done once one was sent.
+    /// Without it the step is done at publication (the draft is ready; the
+    /// operator sends it by hand).
+    pub announce_by_mail: bool,
+    /// When the advisory's announcement was last mailed by the origin.
+    pub announced_at_ms: Option<i64>,
 }
 
 /// What hotpush sees of a step: `Some((done, when))`, or `None` for a step a
@@ -303,12 +310,30 @@ pub fn checklist(f: &PushFacts) -> Vec<Step> {
             None,
             String::new(),
         ),
-        (
-            "announced",
-            "Announcement drafted; review and send it",
-            Some((published, f.published_at_ms)),
-            format!("/api/v1/advisories/{}/announcement", f.advisory),
-        ),
+        if f.announce_by_mail {
+            (
+                "announced",
+                "Announcement sent (hotpush announce --send)",
+                Some((
+                    published && f.announced_at_ms.is_some(),
+                    f.announced_at_ms,
+                )),
+                match f.announced_at_ms {
+                    Some(_) => format!("mailed; draft at /api/v1/advisories/{}/announcement", f.advisory),
+                    None => format!(
+                        "review it with `hotpush announce {0}`, send it with `hotpush announce --send {0}`",
+                        f.advisory
+                    ),
+                },
+            )
+        } else {
+            (
+                "announced",
+                "Announcement drafted; review and send it",
+                Some((published, f.published_at_ms)),
+                format!("/api/v1/advisories/{}/announcement", f.advisory),
+            )
+        },
         (
             "monitor",
             "Monitor the dashboard, metrics and partner lag",
@@ -420,6 +445,8 @@ mod tests {
             metalink_updated_at_ms: None,
             advisory_state: "pending".into(),
             advisory_updated_at_ms: Some(1_000),
+            announce_by_mail: false,
+            announced_at_ms: None,
         }
     }
 
@@ -566,6 +593,46 @@ mod tests {
         );
         let published = &checklist(&f)[3];
         assert_eq!(published.detail, "pre-publication hook failed");
+    }
+
+    #[test]
+    fn with_mail_configured_the_announced_step_waits_for_the_send() {
+        let mut f = facts();
+        f.partners.clear();
+        f.packages = 1;
+        f.signed_packages = 1;
+        f.state = "published".into();
+        f.accepted_at_ms = Some(2);
+        f.published_at_ms = Some(3);
+        f.metalink_updated_at_ms = Some(3);
+        let announced = |f: &PushFacts| {
+            checklist(f)
+                .into_iter()
+                .find(|s| s.key == "announced")
+                .unwrap()
+        };
+        // Without mail: done at publication (drafted).
+        assert_eq!(announced(&f).state, StepState::Done);
+        assert_eq!(announced(&f).at_ms, Some(3));
+        // With mail and nothing sent: pending, naming the command.
+        f.announce_by_mail = true;
+        let step = announced(&f);
+        assert_eq!(step.state, StepState::Pending);
+        assert!(
+            step.detail
+                .contains("hotpush announce --send FEDORA-2026-0001"),
+            "{}",
+            step.detail
+        );
+        // Sent: done at the send.
+        f.announced_at_ms = Some(9);
+        let step = announced(&f);
+        assert_eq!(step.state, StepState::Done);
+        assert_eq!(step.at_ms, Some(9));
+        // A send is never a tick before the publication.
+        f.state = "accepted".into();
+        f.published_at_ms = None;
+        assert_eq!(announced(&f).state, StepState::Pending);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
 pub mod mirrors;
 pub mod publish;
 pub mod retirement;

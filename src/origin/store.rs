@@ -458,6 +458,16 @@ impl Store {
         Ok(())
     }
 
+    /// When the origin last mailed `advisory`'s announcement (the newest
+    /// allowed `announce-sent` audit row), in ms.
+    pub fn announced_at_ms(&self, advisory: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(at_ms) FROM audit WHERE action = 'announce-sent' AND target = ?1 AND allowed",
+            params![advisory],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn audit_entries(&self, limit: u32) -> anyhow::Result<Vec<AuditEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(

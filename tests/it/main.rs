@@ -7,6 +7,7 @@
 )]
 
 mod advisory_cli;
+mod announce;
 mod api;
 mod approve;
 mod cancel;

@@ -185,6 +185,11 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
                 assert_eq!(a.advisory.as_deref(), Some("FEDORA-2026-0042"), "{line}");
                 "sop"
             }
+            C::Announce(a) => {
+                assert_eq!(a.server, "http://[::1]:18443", "{line}");
+                assert_eq!(a.advisory, "FEDORA-2026-0042", "{line}");
+                "announce"
+            }
             C::Repofile(_) => "repofile",
             C::Receive(_) => "receive",
             other => panic!("unexpected command in a procedure: {other:?}"),
@@ -192,7 +197,7 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
         seen.insert(name);
     }
     for needed in [
-        "push", "retire", "status", "verify", "token", "serve", "sop", "repofile", "receive",
+        "push", "retire", "status", "verify", "token", "serve", "repofile", "receive", "announce",
     ] {
         assert!(seen.contains(needed), "no `hotpush {needed}` in:\n{all}");
     }

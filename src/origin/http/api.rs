@@ -1754,6 +1754,8 @@ pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult
             .map(|a| a.state.clone())
             .unwrap_or_default(),
         advisory_updated_at_ms: advisory.as_ref().map(|a| a.updated * 1000),
+        announce_by_mail: crate::origin::mail::not_configured(&app.config.announce).is_none(),
+        announced_at_ms: app.store.announced_at_ms(&view.advisory)?,
     };
     Ok(ChecklistView {
         push_id: view.id,
@@ -1794,10 +1796,45 @@ pub async fn announcement(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let scope = read_scope(&app, &headers, &remote, &id)?;
-    let adv = advisory_views(&app, scope)?
+    let text = announcement_text(&app, scope, &id)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// The announcement of `id` as `scope` may see it. Its issue time is the
+/// advisory's first publication (not when it was declared or first refused);
+/// it names the keys that signed its packages and the repo key.
+fn announcement_text(app: &App, scope: Scope, id: &str) -> ApiResult<String> {
+    let adv = advisory_views(app, scope)?
         .into_iter()
         .find(|a| a.id == id)
         .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))?;
+    let mut first_published_ms: Option<i64> = None;
+    let mut package_keys: Vec<String> = Vec::new();
+    for p in app.store.pushes(1000)? {
+        if p.advisory_id != id || p.state == "cancelled" {
+            continue;
+        }
+        if let Some(at) = p.published_at_ms {
+            first_published_ms = Some(first_published_ms.map_or(at, |f| f.min(at)));
+        }
+        if scope == Scope::Public && p.state != "published" {
+            continue;
+        }
+        for pkg in app.store.push_packages(p.id)? {
+            if let Some(key) = pkg.signed_by {
+                if !package_keys.contains(&key) {
+                    package_keys.push(key);
+                }
+            }
+        }
+    }
+    package_keys.sort();
     let public_url = app.config.public_url.trim_end_matches('/').to_owned();
     let metalinks: Vec<String> = app
         .repos()
@@ -1814,27 +1851,114 @@ pub async fn announcement(
         .collect();
     let fingerprint = app.key.fingerprint();
     let repo_id = format!("{}-updates", app.config.repos.channel);
-    let text = crate::core::announce::render(&crate::core::announce::Notice {
-        advisory: &adv.id,
-        severity: &adv.severity,
-        summary: &adv.summary,
-        description: &adv.description,
-        cves: &adv.cves,
-        packages: &adv.packages,
-        releases: &adv.releases,
-        issued_unix: adv.issued,
-        public_url: &public_url,
-        repo_id: &repo_id,
-        metalinks: &metalinks,
-        key_fingerprint: &fingerprint,
-    });
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        text,
+    Ok(crate::core::announce::render(
+        &crate::core::announce::Notice {
+            advisory: &adv.id,
+            severity: &adv.severity,
+            summary: &adv.summary,
+            description: &adv.description,
+            cves: &adv.cves,
+            packages: &adv.packages,
+            releases: &adv.releases,
+            issued_unix: first_published_ms.map_or(adv.issued, |ms| ms / 1000),
+            public_url: &public_url,
+            repo_id: &repo_id,
+            metalinks: &metalinks,
+            key_fingerprint: &fingerprint,
+            package_key_fingerprints: &package_keys,
+        },
     ))
+}
+
+/// `POST /api/v1/advisories/{id}/announcement/send`: mails the announcement.
+#[utoipa::path(
+    post,
+    path = "/api/v1/advisories/{id}/announcement/send",
+    operation_id = "sendAdvisoryAnnouncement",
+    summary = "Mail the announcement through `[announce]` (published advisories only; audited)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "advisory id, e.g. `FEDORA-2026-0001`")),
+    responses(
+        (status = 200, description = "handed to the mail server", body = AnnouncementSentView),
+        (status = 401, description = "error", body = ErrorEnvelope),
+        (status = 403, description = "error", body = ErrorEnvelope),
+        (status = 404, description = "error", body = ErrorEnvelope),
+        (status = 409, description = "not published yet (under embargo), or `[announce]` cannot send", body = ErrorEnvelope),
+        (status = 502, description = "the mail server refused or failed", body = ErrorEnvelope),
+    )
+)]
+pub async fn send_announcement(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<AnnouncementSentView>> {
+    let owner = authorize(
+        &app,
+        &headers,
+        &remote,
+        "announce",
+        &id,
+        &app.config.auth.push_group,
+    )?;
+    if app.store.advisory(&id)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "advisory `{id}` does not exist"
+        )));
+    }
+    let cfg = &app.config.announce;
+    if let Some(missing) = crate::origin::mail::not_configured(cfg) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "announce_not_configured",
+            format!("the origin cannot mail announcements: {missing}"),
+            "set `smtp_url`, `from` and `to` in `[announce]` of the origin's configuration and restart it, or send the draft by hand",
+        ));
+    }
+    if !app.store.published_advisories()?.contains(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_published",
+            format!("advisory `{id}` is not published: it is under embargo until then"),
+            "send the announcement once `hotpush status` shows the push published",
+        ));
+    }
+    // What goes out is what the public can already see.
+    let text = announcement_text(&app, Scope::Public, &id)?;
+    let (subject_line, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let subject = subject_line
+        .strip_prefix("Subject: ")
+        .unwrap_or(subject_line)
+        .to_owned();
+    let ip = remote.ip().to_string();
+    let server = crate::origin::mail::redact(cfg.smtp_url.as_deref().unwrap_or_default());
+    if let Err(e) = crate::origin::mail::send(cfg, &subject, body).await {
+        let reason = format!("{e:#}");
+        app.store
+            .audit(&owner.user, "announce-sent", &id, false, &reason, &ip)?;
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "mail_failed",
+            format!("the announcement of `{id}` was not sent: {reason}"),
+            format!("check that the mail server at `{server}` is up and accepts mail from `[announce] from`, then send again"),
+        ));
+    }
+    let sent_at_ms = now_ms();
+    app.store.audit(
+        &owner.user,
+        "announce-sent",
+        &id,
+        true,
+        &format!("mailed via {server} to {}", cfg.to.join(", ")),
+        &ip,
+    )?;
+    Ok(Json(AnnouncementSentView {
+        advisory: id,
+        subject,
+        from: cfg.from.clone().unwrap_or_default(),
+        to: cfg.to.clone(),
+        sent_at_ms,
+    }))
 }
 
 /// `GET /api/v1/openapi.json`.

@@ -64,6 +64,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/advisories/{id}/announcement",
             get(api::announcement),
         )
+        .route(
+            "/api/v1/advisories/{id}/announcement/send",
+            post(api::send_announcement),
+        )
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/", get(dashboard::index))
         .route("/advisory/{id}", get(dashboard::advisory_page))

@@ -33,6 +33,7 @@ use crate::origin::http::{api, keys};
         api::get_advisory,
         api::retire,
         api::announcement,
+        api::send_announcement,
         api::audit,
         api::activity,
         api::webhook_deliveries,
@@ -105,8 +106,8 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 9,
-            "create, upload, submit, cancel, approve, retire, check-hold, add and remove a key"
+            changing, 10,
+            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key"
         );
     }
 }
