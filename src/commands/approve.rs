@@ -1,7 +1,9 @@
 //! `hotpush approve PUSH_ID`: a second member of the push group approves a
 //! staged push (`[auth] approvals_required = 2`); with enough approvals the
 //! origin publishes it. The approval is bound to the push's digest (advisory
-//! text and exact packages), shown here before it is sent.
+//! text and exact packages), shown here before it is sent. `--break-glass
+//! REASON` publishes it alone when no second member can be reached: audited
+//! as `break-glass` and announced, for review afterwards.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +20,11 @@ pub struct ApproveArgs {
     pub token_file: PathBuf,
     /// The staged push to approve.
     pub push_id: i64,
+    /// Break glass: publish the staged push now, without the other
+    /// approvals, when no second member can be reached. Loudly audited and
+    /// announced; say why.
+    #[arg(long, value_name = "REASON")]
+    pub break_glass: Option<String>,
 }
 
 /// `hotpush approve`.
@@ -49,7 +56,10 @@ pub fn run(args: &ApproveArgs) -> anyhow::Result<ExitCode> {
         let resp = client
             .post(format!("{server}/api/v1/pushes/{}/approve", args.push_id))
             .bearer_auth(&token)
-            .json(&ApprovalRequest { digest: None })
+            .json(&ApprovalRequest {
+                digest: None,
+                break_glass_reason: args.break_glass.clone(),
+            })
             .send()
             .await
             .map_err(|e| connect_error(&server, e))?;

@@ -375,6 +375,12 @@ pub struct RepoReach {
 pub struct ApprovalRequest {
     #[serde(default)]
     pub digest: Option<String>,
+    /// Break glass: publish now, alone, when no second member can be reached.
+    /// The reason (1 to 500 characters, no control characters) is audited as
+    /// `break-glass` and announced as an event (without the advisory id);
+    /// review it afterwards.
+    #[serde(default)]
+    pub break_glass_reason: Option<String>,
 }
 
 /// Where a staged push stands with its approvals.

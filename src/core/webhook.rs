@@ -40,6 +40,7 @@ pub const ALL_TYPES: &[&str] = &[
     "push.approved",
     "push.cancelled",
     "push.failed",
+    "push.break-glass",
     "push.published",
     "publish.started",
     "publish.finished",

@@ -211,3 +211,62 @@ fn push_then_approve_with_the_cli() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Break glass: when no second member can be reached, the submitter publishes
+/// alone with a stated reason; it is audited as `break-glass` with the reason,
+/// announced as an event without the advisory id, and refused without a
+/// usable reason or from another group.
+#[tokio::test]
+async fn breaking_glass_publishes_alone_with_a_reason_loudly_audited() {
+    let t = two_person_app().await;
+    let alice = t.token("alice", "security");
+    let outsider = t.token("mallory", "builders");
+    let id = t.push(&alice, "TWO-2026-0009", &[signed_rpm()]).await;
+    t.run_pending_jobs().await;
+    assert_eq!(state(&t, &alice, id).await, "staged");
+    let glass = |token: String, reason: serde_json::Value| {
+        let t = &t;
+        async move {
+            t.post_json(
+                &format!("/api/v1/pushes/{id}/approve"),
+                Some(&token),
+                &serde_json::json!({ "break_glass_reason": reason }),
+            )
+            .await
+        }
+    };
+    for bad in ["", "   ", "line\nbreak", &"x".repeat(501)] {
+        let r = glass(alice.clone(), serde_json::json!(bad)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}: {}", r.text());
+    }
+    assert_eq!(
+        glass(outsider.clone(), serde_json::json!("urgent"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    t.run_pending_jobs().await;
+    assert_eq!(state(&t, &alice, id).await, "staged");
+
+    let ok = glass(
+        alice.clone(),
+        serde_json::json!("exploited in the wild, nobody else reachable"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json()["state"], "accepted");
+    t.run_pending_jobs().await;
+    assert_eq!(state(&t, &alice, id).await, "published");
+    let entries = t.app().store.audit_entries(200).unwrap();
+    let row = entries
+        .iter()
+        .find(|e| e.action == "break-glass")
+        .expect("a break-glass audit row");
+    assert_eq!(row.actor, "alice");
+    assert!(row.allowed);
+    assert!(
+        row.reason.contains("exploited in the wild"),
+        "{}",
+        row.reason
+    );
+}

@@ -1106,6 +1106,67 @@ pub async fn approve_push(
             ),
         );
     }
+    if let Some(reason) = &req.break_glass_reason {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control)
+        {
+            return refuse(
+                "break glass without a usable reason".into(),
+                ApiError::bad_request(
+                    "bad_reason",
+                    "breaking glass needs a reason of 1 to 500 characters without control characters",
+                    "say why no second member could approve, e.g. `--break-glass \"exploited in the wild, nobody reachable\"`",
+                ),
+            );
+        }
+        app.store.audit(
+            &owner.user,
+            "break-glass",
+            &format!("{target} of {} (digest {digest})", push.advisory_id),
+            true,
+            &format!("published without the required approvals: {reason}"),
+            &addr,
+        )?;
+        if app
+            .store
+            .accept_staged(push_id, PRIORITY_SECURITY)?
+            .is_none()
+        {
+            return Err(ApiError::conflict(
+                format!("push {push_id} is no longer staged"),
+                "follow it with `GET /api/v1/pushes/{id}`",
+            ));
+        }
+        tracing::warn!(push_id, user = %owner.user, reason, "break glass: a staged push published without its approvals");
+        // Every webhook hears of it; the advisory id stays out (embargo
+        // until publication), the reason is in the audit log.
+        app.emit(
+            "push-break-glass",
+            format!(
+                "{} broke glass: push {push_id} published without the required approvals; review the audit log",
+                owner.user
+            ),
+            Some(push_id),
+            None,
+        );
+        app.emit(
+            "push-accepted",
+            format!(
+                "push {push_id} of {} accepted by break glass ({}); queued for publication",
+                push.advisory_id, owner.user
+            ),
+            Some(push_id),
+            Some(push.advisory_id.clone()),
+        );
+        app.wake.notify_one();
+        return Ok(Json(ApprovalView {
+            push: push_id,
+            state: "accepted".into(),
+            digest,
+            approved_by: vec![submitter.clone()],
+            required: app.config.auth.approvals_required,
+        }));
+    }
     if owner.user == submitter {
         return refuse(
             "the submitter's own approval".into(),

@@ -9,7 +9,7 @@
 
   // Every event kind the origin emits (a test checks this against the source).
   const EVENT_KINDS = [
-    'push-created', 'package-uploaded', 'push-accepted', 'push-published', 'push-failed', 'push-cancelled', 'push-staged', 'push-approved',
+    'push-created', 'package-uploaded', 'push-accepted', 'push-published', 'push-failed', 'push-cancelled', 'push-staged', 'push-approved', 'push-break-glass',
     'publish-started', 'publish-finished', 'repo-published', 'advisory-retired',
     'partner-data', 'partner-committed', 'partner-verified', 'partner-retrying', 'partner-failed',
     'metalink-updated', 'keys-changed',
