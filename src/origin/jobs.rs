@@ -88,6 +88,51 @@ pub async fn worker(app: Arc<App>) {
     }
 }
 
+/// Cancels staged pushes nobody approved within `[auth] staged_expiry_hours`
+/// (the publisher looks at every wake-up, at least every 30 s), audited as
+/// the origin's own decision; they are never published.
+fn expire_staged(app: &App) {
+    let hours = app.config.auth.staged_expiry_hours;
+    let before = now_ms() - hours as i64 * 3_600_000;
+    let expired = match app.store.staged_before(before) {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot look for expired staged pushes"
+            );
+            return;
+        }
+    };
+    for push_id in expired {
+        let reason = format!("expired: not approved within {hours} h");
+        match app.store.cancel_push(push_id, &reason) {
+            Ok(Ok(advisory)) => {
+                let _ = app.store.audit(
+                    "hotpush",
+                    "push-cancelled",
+                    &format!("push {push_id} of {advisory}"),
+                    true,
+                    &reason,
+                    "",
+                );
+                app.emit(
+                    "push-cancelled",
+                    format!("push {push_id} of {advisory} {reason}; it will not be published"),
+                    Some(push_id),
+                    Some(advisory),
+                );
+            }
+            Ok(Err(_)) => {}
+            Err(e) => tracing::warn!(
+                push_id,
+                error = format!("{e:#}"),
+                "cannot expire a staged push"
+            ),
+        }
+    }
+}
+
 /// Runs jobs until the queue is empty; returns how many runs it made. Tests call
 /// this instead of sleeping.
 ///
@@ -98,6 +143,7 @@ pub async fn worker(app: Arc<App>) {
 /// cannot be published fails alone, with its reason; the other pushes of the
 /// run are published ([`publish_run`]).
 pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
+    expire_staged(app);
     let mut runs = 0;
     loop {
         let store = app.store.clone();

@@ -848,6 +848,17 @@ impl Store {
             .optional()?)
     }
 
+    /// Staged pushes still waiting that were staged before `before_ms`.
+    pub fn staged_before(&self, before_ms: i64) -> anyhow::Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT s.push_id FROM staged_pushes s JOIN pushes p ON p.id = s.push_id
+             WHERE p.state = 'staged' AND s.staged_at_ms < ?1 ORDER BY s.push_id",
+        )?;
+        let rows = stmt.query_map(params![before_ms], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Records `user`'s approval of a staged push bound to `digest` (once per
     /// user) and returns the distinct users whose approvals match the push's
     /// current digest, the submitter included.

@@ -270,3 +270,34 @@ async fn breaking_glass_publishes_alone_with_a_reason_loudly_audited() {
         row.reason
     );
 }
+
+/// A staged push nobody tries to approve expires by itself: the publisher
+/// cancels it once it is older than `staged_expiry_hours` (audited, never
+/// published), and a fresh one stays staged.
+#[tokio::test]
+async fn a_staged_push_expires_without_any_approval_attempt() {
+    let t = two_person_app().await;
+    let alice = t.token("alice", "security");
+    let old = t.push(&alice, "TWO-2026-0011", &[signed_rpm()]).await;
+    // The same bytes may stand in two pushes (one name, one content).
+    let fresh = t.push(&alice, "TWO-2026-0012", &[signed_rpm()]).await;
+    let db = hotpush::origin::server::state_db(&t.app().config.data_dir);
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let hours = t.app().config.auth.staged_expiry_hours as i64;
+    conn.execute(
+        "UPDATE staged_pushes SET staged_at_ms = staged_at_ms - ?1 WHERE push_id = ?2",
+        rusqlite::params![hours * 3_600_000 + 1000, old],
+    )
+    .unwrap();
+    t.run_pending_jobs().await;
+    assert_eq!(state(&t, &alice, old).await, "cancelled");
+    assert_eq!(state(&t, &alice, fresh).await, "staged");
+    let entries = t.app().store.audit_entries(200).unwrap();
+    assert!(entries.iter().any(|e| e.action == "push-cancelled"
+        && e.actor == "hotpush"
+        && e.reason.contains("expired")));
+    assert_eq!(
+        t.get("/api/v1/advisories/TWO-2026-0011").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
