@@ -276,7 +276,8 @@
         { text: 'r' + m.revision, sort: m.revision },
         { text: m.current ? 'none' : fmtDuration(m.lag_ms), sort: m.lag_ms || 0 },
         { node: el('span', { cls: m.current ? 'badge ok' : 'badge pending', title: fmtTime(m.verified_at_ms) }, state), sort: state },
-        { text: m.last_error || '', cls: m.last_error ? 'bad' : '' },
+        // The same words `hotpush push` prints: stage, retries, error, hint.
+        { text: partnerProblem(m), cls: m.last_error ? 'bad' : '' },
       ]);
     }
     renderTable($('hosts'), hosts);
@@ -292,6 +293,16 @@
       { text: fmtDuration(j.duration_ms), sort: j.duration_ms == null ? -1 : j.duration_ms },
       { text: j.error || '', cls: j.error ? 'bad' : '' },
     ]));
+  }
+
+  function partnerProblem(m) {
+    if (m.current || !m.last_error) return m.last_error || '';
+    const parts = [];
+    if (m.stage) parts.push('stage ' + m.stage);
+    if (m.retries) parts.push(m.retries + (m.retries === 1 ? ' retry' : ' retries'));
+    parts.push(m.last_error);
+    if (m.hint) parts.push('hint: ' + m.hint);
+    return parts.join(' \u00b7 ');
   }
 
   // ---- the advisory page ---------------------------------------------------
