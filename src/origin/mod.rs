@@ -1,7 +1,7 @@
 //! The origin service (`hotpush serve`): configuration, the SQLite store, tokens
 //! and the audit log, the publisher and its queue, the published tree, hooks, the
 //! retirement watcher, partner sync, the HTTP surface and its HTTPS listener (`tls`). Imports `core` and
-//! `io`; never `partner`, `commands` or clap.
+//! `io`; never `partner`, `commands` or the command-line parser.
 
 pub mod app;
 pub mod auth;
