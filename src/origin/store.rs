@@ -759,24 +759,40 @@ impl Store {
             Ok(advisory) => advisory,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        let job = Self::accept_and_queue(
+            &tx,
+            push_id,
+            "uploading",
+            &advisory,
+            priority,
+            &format!("push {push_id} of {advisory}"),
+            now,
+        )?;
+        tx.commit()?;
+        Ok(Ok(job))
+    }
+
+    /// Inside the caller's transaction: marks a push in state `from` accepted
+    /// and queues its publication job; returns the job id.
+    fn accept_and_queue(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+        from: &str,
+        advisory: &str,
+        priority: i64,
+        reason: &str,
+        now: i64,
+    ) -> anyhow::Result<i64> {
         tx.execute(
-            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'uploading'",
-            params![push_id, now],
+            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = ?3",
+            params![push_id, now, from],
         )?;
         tx.execute(
             "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
              VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
-            params![
-                priority,
-                push_id,
-                format!("push {push_id} of {advisory}"),
-                now,
-                advisory
-            ],
+            params![priority, push_id, reason, now, advisory],
         )?;
-        let job = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(Ok(job))
+        Ok(tx.last_insert_rowid())
     }
 
     /// Whether a push can be submitted (accepted or staged): it exists, is
@@ -908,22 +924,15 @@ impl Store {
         let Some(advisory) = advisory else {
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE pushes SET state = 'accepted', accepted_at_ms = ?2 WHERE id = ?1 AND state = 'staged'",
-            params![push_id, now],
+        let job = Self::accept_and_queue(
+            &tx,
+            push_id,
+            "staged",
+            &advisory,
+            priority,
+            &format!("push {push_id} of {advisory} (approved)"),
+            now,
         )?;
-        tx.execute(
-            "INSERT INTO jobs (kind, priority, state, push_id, reason, created_at_ms, advisory_id)
-             VALUES ('publish', ?1, 'queued', ?2, ?3, ?4, ?5)",
-            params![
-                priority,
-                push_id,
-                format!("push {push_id} of {advisory} (approved)"),
-                now,
-                advisory
-            ],
-        )?;
-        let job = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Some(job))
     }
