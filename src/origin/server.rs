@@ -223,6 +223,9 @@ impl Running {
                     "closing the connections still open"
                 );
                 self.servers.abort_all();
+                // An aborted task drops its listener only when it is polled
+                // again: wait for that, so the ports are free on return.
+                while self.servers.join_next().await.is_some() {}
                 Ok(())
             }
         }

@@ -65,10 +65,18 @@ fn origin_start_returns_its_bound_addresses_and_shutdown_releases_them() {
         );
 
         running.shutdown().await.unwrap();
-        // The ports are free again: binding one fails while a listener holds it.
+        // Nothing listens any more: a connection is refused. (Binding the port
+        // again is no proof either way: another test's outgoing connection may
+        // take the freed ephemeral port as its own local port.)
         for a in &addrs {
-            std::net::TcpListener::bind(a)
-                .unwrap_or_else(|e| panic!("{a} is still held after shutdown: {e}"));
+            match std::net::TcpStream::connect_timeout(a, std::time::Duration::from_secs(5)) {
+                Ok(_) => panic!("{a} still accepts connections after shutdown"),
+                Err(e) => assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused,
+                    "{a} after shutdown: {e}"
+                ),
+            }
         }
     });
 }

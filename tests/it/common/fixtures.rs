@@ -149,13 +149,33 @@ echo "{name} {version}-{release}" > %{{buildroot}}/usr/share/{name}/version.txt
     dest
 }
 
-/// A free TCP port on `[::1]`.
+/// A free TCP port on `[::1]` for a process started later. It is taken below
+/// the kernel's ephemeral range (never handed to another test's outgoing
+/// connection between this check and the later bind) and from a counter, so no
+/// two tests of this binary get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("[::1]:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (low, high) = (20_000u16, 32_000u16);
+    let _ = NEXT.compare_exchange(
+        0,
+        low + (std::process::id() % 4_000) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..(high - low) {
+        let mut port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if port >= high {
+            port = low + (port - low) % (high - low);
+            NEXT.store(port + 1, Ordering::SeqCst);
+        }
+        let free_v6 = TcpListener::bind(("::1", port)).is_ok();
+        let free_v4 = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free_v6 && free_v4 {
+            return port;
+        }
+    }
+    panic!("no free port on [::1] between {low} and {high}")
 }
 
 /// A running `hotpush serve` on `[::1]`, killed on drop.
