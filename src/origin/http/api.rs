@@ -10,6 +10,9 @@
 //! published push, the packages of published pushes, published pushes, and
 //! events and jobs about nothing else); anything else answers exactly as an
 //! unknown id does. A push-group token gives [`Scope::Full`].
+//!
+//! The handlers stay thin: who may do what is `access`, the upload half of the
+//! intake is `intake`, and the read models are `views`.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,156 +23,21 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
 
 use crate::core::api::*;
-use crate::core::rpm::{read_package, FileFacts};
 use crate::io::http_error::ApiError;
 use crate::origin::app::App;
-use crate::origin::auth::{token_digest, ADMIN_GROUP};
+use crate::origin::auth::ADMIN_GROUP;
 use crate::origin::jobs::PRIORITY_SECURITY;
-use crate::origin::publish::package_href;
-use crate::origin::store::{now_ms, AcceptRefusal, AdvisoryText, PushPackage, TokenOwner};
+use crate::origin::store::{now_ms, AcceptRefusal, AdvisoryText};
+
+pub use crate::origin::http::access::Scope;
+pub(crate) use crate::origin::http::access::{authorize, check_token, rate_limited, read_scope};
+pub(crate) use crate::origin::http::views::{
+    advisory_views, checklist_view, mirror_views, push_view, status_view,
+};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// Checks the bearer token and the caller's group, auditing the decision.
-pub(crate) fn authorize(
-    app: &App,
-    headers: &HeaderMap,
-    remote: &SocketAddr,
-    action: &str,
-    target: &str,
-    group: &str,
-) -> ApiResult<TokenOwner> {
-    let owner = check_token(app, headers, remote, action, target, group)?;
-    app.store.audit(
-        &owner.user,
-        action,
-        target,
-        true,
-        "allowed",
-        &remote.ip().to_string(),
-    )?;
-    Ok(owner)
-}
-
-/// The seconds since the epoch, for the bad-authentication limit.
-fn now_secs() -> u64 {
-    now_ms().max(0) as u64 / 1000
-}
-
-/// The 429 of a network over the bad-authentication limit.
-pub(crate) fn rate_limited(network: &str, retry_after_secs: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many refused tokens from `{network}`; try again in {retry_after_secs} s"),
-        "check the token file; `hotpush token create` issues a new token",
-    )
-}
-
-/// What a reader may see: embargoed advisories and unpublished pushes only
-/// with a push-group token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// No token: what clients can already see.
-    Public,
-    /// A push-group token: everything.
-    Full,
-}
-
-/// The scope of a read: public without an `Authorization` header; with one,
-/// the token must be a valid push-group token (a refusal is audited like any
-/// other; an allowed read is not, so following a push does not flood the log).
-pub(crate) fn read_scope(
-    app: &App,
-    headers: &HeaderMap,
-    remote: &SocketAddr,
-    target: &str,
-) -> ApiResult<Scope> {
-    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
-        return Ok(Scope::Public);
-    }
-    check_token(
-        app,
-        headers,
-        remote,
-        "read",
-        target,
-        &app.config.auth.push_group,
-    )?;
-    Ok(Scope::Full)
-}
-
-/// The bearer token names a user of `group`; refusals are audited and
-/// counted against the caller's network: past `server.bad_auth_max` the
-/// answer is 429 before any token is hashed, folded into one audit row per
-/// window. An allowed request is not audited here.
-fn check_token(
-    app: &App,
-    headers: &HeaderMap,
-    remote: &SocketAddr,
-    action: &str,
-    target: &str,
-    group: &str,
-) -> ApiResult<TokenOwner> {
-    let network = crate::io::auth_limit::network_of(remote.ip());
-    let now = now_secs();
-    if let Some(retry) = app.auth_limit.limited(&network, now) {
-        return Err(rate_limited(&network, retry));
-    }
-    let remote = remote.ip().to_string();
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
-        app.flush_auth_audit(now)?;
-        app.auth_limit.refused(&network, now);
-        app.store
-            .audit("-", action, target, false, "no token", &remote)?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "this request needs an API token",
-            "pass `Authorization: Bearer <token>`; `hotpush token create` issues tokens",
-        ));
-    };
-    let Some(owner) = app.store.token_owner(&token_digest(token))? else {
-        app.flush_auth_audit(now)?;
-        app.auth_limit.refused(&network, now);
-        app.store
-            .audit("-", action, target, false, "unknown token", &remote)?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "the API token is not valid",
-            "check the token file; `hotpush token create` issues a new token",
-        ));
-    };
-    if owner.group != group {
-        app.store.audit(
-            &owner.user,
-            action,
-            target,
-            false,
-            &format!("group `{}` is not `{group}`", owner.group),
-            &remote,
-        )?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "user `{}` (group `{}`) may not {action}",
-                owner.user, owner.group
-            ),
-            format!("only members of the `{group}` group may {action}"),
-        ));
-    }
-    Ok(owner)
-}
 
 /// A 400 for an advisory field that breaks the text rules (`core::advisory`).
 fn bad_advisory_text(e: crate::core::advisory::TextError) -> ApiError {
@@ -297,32 +165,6 @@ pub async fn create_push(
     Ok((StatusCode::CREATED, Json(push_view(&app, id, Scope::Full)?)))
 }
 
-fn check_file_name(name: &str) -> ApiResult<()> {
-    let bad = name.is_empty()
-        || name.len() > 255
-        || name.contains('/')
-        || name.contains('\\')
-        || name.contains('\0')
-        || name.starts_with('.')
-        || name.contains("..")
-        || name.chars().any(|c| c.is_control());
-    if bad {
-        return Err(ApiError::bad_request(
-            "bad_file_name",
-            format!("file name `{}` is not allowed", name.escape_debug()),
-            "upload plain file names such as `hello-1.0-2.noarch.rpm`, without path components",
-        ));
-    }
-    if !name.ends_with(".rpm") {
-        return Err(ApiError::bad_request(
-            "bad_file_name",
-            format!("`{name}` does not end in `.rpm`"),
-            "only RPM packages can be pushed",
-        ));
-    }
-    Ok(())
-}
-
 /// `PUT /api/v1/pushes/{id}/packages/{file_name}`: streams one RPM to disk (size
 /// bounded), then parses it and checks its signature and arch.
 #[utoipa::path(
@@ -362,271 +204,15 @@ pub async fn upload_package(
         &format!("push {push_id}: {file_name}"),
         &app.config.auth.push_group,
     )?;
-    let refuse = |e: ApiError| -> ApiError {
-        let _ = app.store.audit(
-            &owner.user,
-            "upload-refused",
-            &format!("push {push_id}: {file_name}"),
-            false,
-            &e.message,
-            &remote.ip().to_string(),
-        );
-        e
-    };
-    check_file_name(&file_name).map_err(refuse)?;
-    let push = app
-        .store
-        .push(push_id)?
-        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
-    if push.state != "uploading" {
-        return Err(ApiError::conflict(
-            format!(
-                "push {push_id} is `{}`; it no longer takes packages",
-                push.state
-            ),
-            "open a new push for more packages",
-        ));
-    }
-    let limit = app.config.intake.package_bytes_max;
-    // Refuse an announced oversize body before reading any of it.
     let announced = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit) {
-        return Err(refuse(too_large(limit)));
-    }
-    // Removed on every way out (refusal, error, panic, a client that goes away)
-    // unless it became a blob.
-    let mut partial = PartialUpload {
-        path: app.tree.incoming.join(format!(
-            "{push_id}-{}-{}.part",
-            now_ms(),
-            rand::random::<u32>()
-        )),
-        kept: false,
-    };
-    let size = receive_to_file(body, &partial.path, limit)
-        .await
-        .map_err(refuse)?;
-    let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy();
-    let tmp2 = partial.path.clone();
-    let name2 = file_name.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let f = fs_err::File::open(&tmp2)?;
-        Ok::<_, anyhow::Error>(read_package(
-            std::io::BufReader::with_capacity(256 * 1024, f),
-            FileFacts {
-                location_href: package_href(&name2),
-                time_file,
-            },
-            &policy,
-        ))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
-    let read = match read {
-        Ok(r) => r,
-        Err(e) => {
-            let hint = match &e {
-                crate::core::rpm::IntakeError::Unsigned => {
-                    "sign the package with the distribution key (`rpmsign --addsign`)"
-                }
-                crate::core::rpm::IntakeError::UntrustedKey(_) => {
-                    "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
-                }
-                crate::core::rpm::IntakeError::BadIdentity(_) => {
-                    "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
-                }
-                crate::core::rpm::IntakeError::Malformed(_) => {
-                    "upload the package exactly as rpmbuild and rpmsign wrote it"
-                }
-                _ => "upload the exact signed RPM the build system produced",
-            };
-            app.store.audit(
-                &owner.user,
-                "upload-refused",
-                &format!("push {push_id}: {file_name}"),
-                false,
-                &e.to_string(),
-                &remote.ip().to_string(),
-            )?;
-            return Err(ApiError::unprocessable(
-                "bad_package",
-                format!("`{file_name}`: {e}"),
-                hint,
-            ));
-        }
-    };
-    let pkg = read.package;
-    let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
-    if !arch_ok {
-        return Err(refuse(ApiError::unprocessable(
-            "unknown_arch",
-            format!(
-                "`{file_name}` is for arch `{}`, which no repository here takes",
-                pkg.arch
-            ),
-            format!(
-                "configured arches: {} (noarch goes to every binary arch, src to `source`)",
-                app.config.repos.arches.join(", ")
-            ),
-        )));
-    }
-    let canonical = pkg.file_name();
-    // One file name, one content: checked here before the blob is kept, and again
-    // in the transaction that records the package.
-    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
-        return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
-    }
-    // Keep the blob under its sha256; the published name is the package's own.
-    let blob = app.tree.blob_path(&pkg.sha256);
-    if let Some(parent) = blob.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(anyhow::Error::from)?;
-    }
-    tokio::fs::rename(&partial.path, &blob)
-        .await
-        .map_err(anyhow::Error::from)?;
-    partial.kept = true;
-    let mut record = pkg.clone();
-    record.location_href = package_href(&canonical);
-    // The record first (a cache by sha256: harmless if the store refuses),
-    // so a publisher run that sees the package also finds its record.
-    app.records
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pkg.sha256.clone(), record);
-    // The push may have been submitted while this package was on its way:
-    // the store records it only if the push still takes packages, and only
-    // if no other push holds its name in other bytes.
-    let added = app.store.add_push_package(
-        push_id,
-        &PushPackage {
-            sha256: pkg.sha256.clone(),
-            file_name: canonical.clone(),
-            nevra: pkg.nevra(),
-            arch: pkg.arch.clone(),
-            size,
-            time_file,
-            signed_by: read.signed_by.clone(),
-        },
-    )?;
-    let recorded = match added {
-        Ok(recorded) => recorded,
-        Err(held) => {
-            // Another upload of the same name won the race; the blob stays
-            // (content-named, and maybe shared with another package of the same bytes).
-            return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
-        }
-    };
-    if !recorded {
-        let state = app
-            .store
-            .push(push_id)?
-            .map(|p| p.state)
-            .unwrap_or_default();
-        return Err(refuse(ApiError::conflict(
-            format!("push {push_id} is `{state}`; it no longer takes packages"),
-            "open a new push for more packages",
-        )));
-    }
-    app.emit(
-        "package-uploaded",
-        format!("push {push_id}: {} uploaded and verified", pkg.nevra()),
-        Some(push_id),
-        Some(push.advisory_id.clone()),
-    );
-    Ok((
-        StatusCode::CREATED,
-        Json(PushPackageView {
-            file_name: canonical,
-            nevra: pkg.nevra(),
-            arch: pkg.arch,
-            sha256: pkg.sha256,
-            size,
-            signed_by: read.signed_by,
-        }),
-    ))
-}
-
-/// An upload in `incoming/`: the file is removed when this is dropped, which is
-/// every way out of the handler except the rename into `blobs/` (then `kept`).
-struct PartialUpload {
-    path: std::path::PathBuf,
-    kept: bool,
-}
-
-impl Drop for PartialUpload {
-    fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        // Synchronous on purpose: it also runs when the handler future is dropped.
-        if let Err(e) = fs_err::remove_file(&self.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, "cannot remove a refused upload");
-            }
-        }
-    }
-}
-
-/// 422 for a package whose file name another push holds in other bytes.
-fn package_held(nevra: &str, sha256: &str, held: &crate::origin::store::PackageHeld) -> ApiError {
-    let verb = if held.push_state == "published" && held.advisory_state == "live" {
-        "is live"
-    } else {
-        "is staged"
-    };
-    ApiError::unprocessable(
-        "package_conflict",
-        format!(
-            "package `{nevra}` {verb} in advisory `{}` (push {}, {}) with different content: sha256 `{}` there, `{sha256}` here; clients would see two packages under one name",
-            held.advisory_id, held.push_id, held.push_state, held.sha256
-        ),
-        format!(
-            "retire `{}` first (`hotpush retire {}`), or bump the Release in the spec file and rebuild; to add the same package again upload the identical bytes",
-            held.advisory_id, held.advisory_id
-        ),
+    let view = crate::origin::http::intake::upload(
+        &app, &owner, &remote, push_id, file_name, announced, body,
     )
-}
-
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("the package is larger than the limit of {limit} bytes"),
-        "raise `intake.package_bytes_max` in hotpush.toml if this package is genuine",
-    )
-}
-
-async fn receive_to_file(body: Body, path: &std::path::Path, limit: u64) -> ApiResult<u64> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let mut stream = body.into_data_stream();
-    let mut size: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "upload_interrupted",
-                format!("the upload was interrupted: {e}"),
-                "upload the file again",
-            )
-        })?;
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(too_large(limit));
-        }
-        file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
-    }
-    // tokio's File reports the error of its last background write on
-    // `flush`, not on `sync_all`: without this a full disk left an empty file.
-    file.flush().await.map_err(anyhow::Error::from)?;
-    file.sync_all().await.map_err(anyhow::Error::from)?;
-    Ok(size)
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// `POST /api/v1/pushes/{id}/submit`: accepts the push. Once this answers 202 the
@@ -792,57 +378,6 @@ pub async fn list_pushes(
         }
     }
     Ok(Json(out))
-}
-
-/// One push; in the public scope only a published one, and any other answers
-/// exactly as a push that does not exist.
-pub(crate) fn push_view(app: &App, push_id: i64, scope: Scope) -> ApiResult<PushView> {
-    let p = app
-        .store
-        .push(push_id)?
-        .filter(|p| scope == Scope::Full || p.state == "published")
-        .ok_or_else(|| ApiError::not_found(format!("push {push_id} does not exist")))?;
-    let packages = app.store.push_packages(push_id)?;
-    let arches: Vec<String> = packages.iter().map(|p| p.arch.clone()).collect();
-    let repos: Vec<String> = app
-        .repos()
-        .into_iter()
-        .filter(|r| arches.iter().any(|a| r.takes_arch(a)))
-        .map(|r| r.path())
-        .collect();
-    let mirrors = mirror_views(app)?
-        .into_iter()
-        .filter(|m| repos.contains(&m.repo))
-        .collect();
-    Ok(PushView {
-        id: p.id,
-        advisory: p.advisory_id,
-        state: p.state,
-        created_by: p.created_by,
-        created_at_ms: p.created_at_ms,
-        accepted_at_ms: p.accepted_at_ms,
-        published_at_ms: p.published_at_ms,
-        error: p.error,
-        proposal: p.proposal.map(|t| AdvisoryProposal {
-            severity: t.severity,
-            summary: t.summary,
-            description: t.description,
-            cves: t.cves,
-            releases: t.releases,
-        }),
-        packages: packages
-            .into_iter()
-            .map(|x| PushPackageView {
-                file_name: x.file_name,
-                nevra: x.nevra,
-                arch: x.arch,
-                sha256: x.sha256,
-                size: x.size,
-                signed_by: x.signed_by,
-            })
-            .collect(),
-        mirrors,
-    })
 }
 
 /// `POST /api/v1/advisories/{id}/retire`: takes the advisory's packages out.
@@ -1368,85 +903,6 @@ pub async fn get_advisory(
         .ok_or_else(|| ApiError::not_found(format!("advisory `{id}` does not exist")))
 }
 
-/// Every advisory the scope may see: in the public scope those with a
-/// published push, listing only the packages of published pushes (what clients
-/// can already download), with the texts the published pushes gave them.
-pub(crate) fn advisory_views(app: &App, scope: Scope) -> ApiResult<Vec<AdvisoryView>> {
-    let public = app.store.published_advisories()?;
-    let mut packages: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for p in app.store.pushes(1000)? {
-        // A cancelled push ships nothing: its packages are not the advisory's.
-        if p.state == "cancelled" || (scope == Scope::Public && p.state != "published") {
-            continue;
-        }
-        for pkg in app.store.push_packages(p.id)? {
-            let list = packages.entry(p.advisory_id.clone()).or_default();
-            if !list.contains(&pkg.nevra) {
-                list.push(pkg.nevra);
-            }
-        }
-    }
-    Ok(app
-        .store
-        .advisories()?
-        .into_iter()
-        .filter(|a| scope == Scope::Full || public.contains(&a.id))
-        .map(|a| AdvisoryView {
-            packages: packages.remove(&a.id).unwrap_or_default(),
-            id: a.id,
-            severity: a.severity,
-            summary: a.summary,
-            description: a.description,
-            cves: a.cves,
-            releases: a.releases,
-            state: a.state,
-            issued: a.issued,
-            updated: a.updated,
-        })
-        .collect())
-}
-
-pub(crate) fn mirror_views(app: &App) -> ApiResult<Vec<MirrorView>> {
-    let states = app.store.mirror_states()?;
-    let mut out = Vec::new();
-    for m in &app.mirrors {
-        for repo in app.repos() {
-            let current = app.served(&repo.path());
-            let st = states
-                .iter()
-                .find(|s| s.mirror == m.name && s.repo == repo.path());
-            let cur_rev = current.as_ref().map(|c| c.revision);
-            let holds_current = st.is_some_and(|s| s.verified && Some(s.revision) == cur_rev);
-            let lag_ms = match (&current, st) {
-                (Some(c), _) if holds_current => Some(0).filter(|_| c.revision > 0),
-                (Some(c), _) => Some(now_ms() - c.published_at_ms),
-                _ => None,
-            };
-            out.push(MirrorView {
-                name: m.name.clone(),
-                public_url: m.public_url.clone(),
-                repo: repo.path(),
-                revision: st.map(|s| s.revision).unwrap_or(0),
-                current: holds_current,
-                verified: st.is_some_and(|s| s.verified),
-                verified_at_ms: st.and_then(|s| s.verified_at_ms),
-                lag_ms,
-                last_error: st.and_then(|s| s.last_error.clone()),
-                attempted: holds_current
-                    || st.is_some_and(|s| cur_rev.is_some_and(|r| s.attempted_revision >= r)),
-                stage: st.and_then(|s| s.stage.clone()),
-                retries: st.map(|s| s.retries).unwrap_or(0),
-                hint: st
-                    .and_then(|s| s.last_error.as_deref())
-                    .filter(|_| !holds_current)
-                    .and_then(crate::core::api::partner_error_hint)
-                    .map(str::to_owned),
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// `GET /api/v1/status`: what is live where.
 #[utoipa::path(
     get,
@@ -1467,47 +923,6 @@ pub async fn status(
 ) -> ApiResult<Json<StatusView>> {
     let scope = read_scope(&app, &headers, &remote, "status")?;
     Ok(Json(status_view(&app, scope)?))
-}
-
-pub(crate) fn status_view(app: &App, scope: Scope) -> ApiResult<StatusView> {
-    let mut repos = Vec::new();
-    for repo in app.repos() {
-        let cur = app.store.current_revision(&repo.path())?;
-        repos.push(RepoView {
-            metalink: format!(
-                "{}/metalink?repo={}&arch={}",
-                app.config.public_url,
-                app.metalink_id(&repo),
-                repo.arch
-            ),
-            baseurl: format!("{}/pub/{}/", app.config.public_url, repo.path()),
-            repo: repo.path(),
-            revision: cur.as_ref().map(|c| c.revision),
-            repomd_sha256: cur.as_ref().map(|c| c.repomd_sha256.clone()),
-            published_at_ms: cur.as_ref().map(|c| c.published_at_ms),
-            packages: cur
-                .as_ref()
-                .map(|c| {
-                    c.files
-                        .iter()
-                        .filter(|f| f.starts_with("Packages/"))
-                        .count()
-                })
-                .unwrap_or(0),
-        });
-    }
-    Ok(StatusView {
-        public_url: app.config.public_url.clone(),
-        channel: app.config.repos.channel.clone(),
-        metalink_repo_prefix: app.config.metalink_repo_prefix.clone(),
-        partners: app.mirrors.iter().map(|m| m.public_url.clone()).collect(),
-        package_bytes_max: app.config.intake.package_bytes_max,
-        key_fingerprint: app.key.fingerprint(),
-        queue_depth: app.store.queue_depth()?,
-        repos,
-        advisories: advisory_views(app, scope)?,
-        mirrors: mirror_views(app)?,
-    })
 }
 
 /// `GET /api/v1/audit` (admin group): the newest audit entries.
@@ -1744,95 +1159,6 @@ pub async fn push_checklist(
 ) -> ApiResult<Json<ChecklistView>> {
     let scope = read_scope(&app, &headers, &remote, &format!("push {push_id}"))?;
     Ok(Json(checklist_view(&app, push_id, scope)?))
-}
-
-pub(crate) fn checklist_view(app: &App, push_id: i64, scope: Scope) -> ApiResult<ChecklistView> {
-    let view = push_view(app, push_id, scope)?;
-    let rows = app.store.push_packages(push_id)?;
-    let advisory = app.store.advisory(&view.advisory)?;
-    // The metalink of every repository this push touched must list each partner
-    // that is verified at its current revision; then it is up to date.
-    let touched: std::collections::BTreeSet<String> = app
-        .repos()
-        .into_iter()
-        .filter(|r| view.packages.iter().any(|p| r.takes_arch(&p.arch)))
-        .map(|r| r.path())
-        .collect();
-    let metalink_updated_at_ms = if view.state == "published" && !touched.is_empty() {
-        let mut latest = view.published_at_ms;
-        let mut complete = true;
-        for repo in &touched {
-            let Some(served) = app.served(repo) else {
-                complete = false;
-                break;
-            };
-            let body = String::from_utf8_lossy(&served.metalink.bytes);
-            let origin_listed = body.contains(app.config.public_url.trim_end_matches('/'));
-            let partners_listed = view
-                .mirrors
-                .iter()
-                .filter(|m| &m.repo == repo && m.current)
-                .all(|m| body.contains(m.public_url.trim_end_matches('/')));
-            complete &= origin_listed && partners_listed;
-            latest = latest.max(Some(served.published_at_ms));
-            latest = latest.max(
-                view.mirrors
-                    .iter()
-                    .filter(|m| &m.repo == repo && m.current)
-                    .filter_map(|m| m.verified_at_ms)
-                    .max(),
-            );
-        }
-        latest.filter(|_| complete)
-    } else {
-        None
-    };
-    let facts = crate::core::sop::PushFacts {
-        push_id: view.id,
-        advisory: view.advisory.clone(),
-        state: view.state.clone(),
-        created_at_ms: view.created_at_ms,
-        accepted_at_ms: view.accepted_at_ms,
-        published_at_ms: view.published_at_ms,
-        error: view.error.clone(),
-        packages: rows.len(),
-        last_upload_at_ms: rows.iter().map(|p| p.time_file as i64 * 1000).max(),
-        signed_packages: rows.iter().filter(|p| p.signed_by.is_some()).count(),
-        partners: view
-            .mirrors
-            .iter()
-            .map(|m| crate::core::sop::PartnerFacts {
-                name: m.name.clone(),
-                repo: m.repo.clone(),
-                current: m.current,
-                verified_at_ms: m.verified_at_ms,
-                last_error: m.last_error.clone(),
-            })
-            .collect(),
-        metalink_updated_at_ms,
-        advisory_state: advisory
-            .as_ref()
-            .map(|a| a.state.clone())
-            .unwrap_or_default(),
-        advisory_updated_at_ms: advisory.as_ref().map(|a| a.updated * 1000),
-        announce_by_mail: crate::origin::mail::not_configured(&app.config.announce).is_none(),
-        announced_at_ms: app.store.announced_at_ms(&view.advisory)?,
-    };
-    Ok(ChecklistView {
-        push_id: view.id,
-        advisory: view.advisory,
-        state: view.state,
-        steps: crate::core::sop::checklist(&facts)
-            .into_iter()
-            .map(|s| ChecklistStepView {
-                key: s.key.to_owned(),
-                title: s.title.to_owned(),
-                state: s.state.as_str().to_owned(),
-                at_ms: s.at_ms,
-                detail: s.detail,
-            })
-            .collect(),
-    })
 }
 
 /// `GET /api/v1/advisories/{id}/announcement`: the announcement email, as text.

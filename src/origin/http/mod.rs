@@ -1,12 +1,15 @@
 //! The origin's HTTP surface: `router(app)` wires the `/pub` tree, the metalink,
 //! the repo key, `/api/v1`, `/metrics` and the dashboard. Handlers do I/O only
 //! through `App` (store, tree, served snapshot).
+pub mod access;
 pub mod api;
 pub mod dashboard;
+pub mod intake;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod pubtree;
+pub mod views;
 
 use std::sync::Arc;
 
