@@ -60,7 +60,19 @@ const RECORD_ATTEMPTS: u32 = 8;
 /// `running`, and tries again: no restart is needed once space is freed.
 pub async fn worker(app: Arc<App>) {
     let mut backoff = std::time::Duration::ZERO;
+    let mut blobs_swept: Option<std::time::Instant> = None;
     loop {
+        if blobs_swept.is_none_or(|t| t.elapsed() >= BLOB_SWEEP_EVERY) {
+            blobs_swept = Some(std::time::Instant::now());
+            let app = app.clone();
+            let swept = tokio::task::spawn_blocking(move || sweep_blobs(&app, BLOB_GRACE)).await;
+            match swept {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(files = n, "removed blobs no push needs"),
+                Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "cannot sweep blobs"),
+                Err(e) => tracing::warn!(error = %e, "the blob sweep stopped"),
+            }
+        }
         match run_until_idle(&app).await {
             Ok(_) => backoff = std::time::Duration::ZERO,
             Err(e) => {
@@ -86,6 +98,22 @@ pub async fn worker(app: Arc<App>) {
             _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
         }
     }
+}
+
+/// How often the publisher removes the blobs no push needs.
+const BLOB_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How old an unneeded blob must be before it is removed.
+pub const BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the blobs of `blobs/` that no push needs (a late-refused upload's,
+/// a cancelled push's) and that are older than `grace`; returns how many.
+/// The publisher does it at start and every hour.
+pub fn sweep_blobs(app: &App, grace: std::time::Duration) -> anyhow::Result<usize> {
+    let in_use = app.store.blobs_in_use()?;
+    let before = std::time::SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    app.tree.sweep_blobs(&in_use, before)
 }
 
 /// Cancels staged pushes nobody approved within `[auth] staged_expiry_hours`

@@ -70,6 +70,38 @@ impl Tree {
         Ok(removed)
     }
 
+    /// Removes the blobs no push needs (`in_use`, from
+    /// [`crate::origin::store::Store::blobs_in_use`]) that were last modified
+    /// before `older_than`: an upload renames its bytes into `blobs/` a moment
+    /// before the store records them, so a young blob is never taken. Returns
+    /// how many files were removed.
+    pub fn sweep_blobs(
+        &self,
+        in_use: &BTreeSet<String>,
+        older_than: std::time::SystemTime,
+    ) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for dir in fs_err::read_dir(&self.blobs)? {
+            let dir = dir?;
+            if !dir.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs_err::read_dir(dir.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if in_use.contains(&name) || !entry.file_type()?.is_file() {
+                    continue;
+                }
+                let modified = entry.metadata()?.modified()?;
+                if modified < older_than {
+                    fs_err::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     pub fn repo_dir(&self, repo: &RepoId) -> PathBuf {
         self.pub_root.join(repo.path())
     }

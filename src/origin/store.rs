@@ -720,6 +720,20 @@ impl Store {
         Ok(Ok(n == 1))
     }
 
+    /// The sha256 of every blob a push may still need: the packages of every
+    /// push that is not cancelled (open, staged, accepted, published, or failed
+    /// and waiting for its retry). A blob outside this set is debris: an upload
+    /// refused after its bytes were kept, or a cancelled push's package.
+    pub fn blobs_in_use(&self) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT pp.sha256 FROM push_packages pp JOIN pushes p ON p.id = pp.push_id
+             WHERE p.state != 'cancelled'",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn push_packages(&self, push_id: i64) -> anyhow::Result<Vec<PushPackage>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(

@@ -155,3 +155,66 @@ async fn an_accepted_or_published_push_cannot_be_cancelled() {
     let advisory = t.get("/api/v1/advisories/CANCEL-2026-0002").await.json();
     assert_eq!(advisory["state"], "live", "{advisory}");
 }
+
+/// `blobs/` keeps the bytes of every push that may still be published or is
+/// published; the publisher's sweep removes the rest (a cancelled push's
+/// package, the bytes of an upload refused after they were kept) once they
+/// are older than the grace period, never a blob another push shares.
+#[tokio::test]
+async fn the_blob_sweep_removes_only_what_no_push_needs() {
+    use hotpush::origin::jobs::sweep_blobs;
+    use std::time::Duration;
+    let t = TestApp::init().start().await;
+    let alice = t.push_token();
+    let (name, bytes) = signed_rpm();
+    let upload = |id: i64| {
+        let (name, bytes) = (name.clone(), bytes.clone());
+        let t = &t;
+        let alice = alice.clone();
+        async move {
+            let up = t
+                .request(
+                    Method::PUT,
+                    &format!("/api/v1/pushes/{id}/packages/{name}"),
+                    Some(&alice),
+                    bytes,
+                )
+                .await;
+            assert_eq!(up.status, StatusCode::CREATED, "{}", up.text());
+            up.json()["sha256"].as_str().unwrap().to_owned()
+        }
+    };
+    // A cancelled push's blob goes, once it is older than the grace period.
+    let id = open_push(&t, &alice, "BLOB-2026-0001").await;
+    let sha = upload(id).await;
+    let blob = t.app().tree.blob_path(&sha);
+    assert!(blob.is_file());
+    assert_eq!(cancel(&t, Some(&alice), id).await.status, StatusCode::OK);
+    // Debris nobody recorded (an upload refused after its bytes were kept).
+    let stray = t.app().tree.blob_path(&"ab".repeat(32));
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"refused late").unwrap();
+    assert_eq!(sweep_blobs(t.app(), Duration::from_secs(3600)).unwrap(), 0);
+    assert!(blob.is_file() && stray.is_file(), "a young blob was taken");
+    assert_eq!(sweep_blobs(t.app(), Duration::ZERO).unwrap(), 2);
+    assert!(!blob.exists() && !stray.exists());
+
+    // A published push's blob stays, also when a cancelled push shared it;
+    // so does an open push's.
+    let live = t
+        .push(&alice, "BLOB-2026-0002", &[(name.clone(), bytes.clone())])
+        .await;
+    t.run_pending_jobs().await;
+    let shared = open_push(&t, &alice, "BLOB-2026-0003").await;
+    assert_eq!(upload(shared).await, sha);
+    assert_eq!(
+        cancel(&t, Some(&alice), shared).await.status,
+        StatusCode::OK
+    );
+    let open = open_push(&t, &alice, "BLOB-2026-0004").await;
+    upload(open).await;
+    assert_eq!(sweep_blobs(t.app(), Duration::ZERO).unwrap(), 0);
+    assert!(blob.is_file());
+    let push = t.get(&format!("/api/v1/pushes/{live}")).await.json();
+    assert_eq!(push["state"], "published", "{push}");
+}
