@@ -131,6 +131,26 @@ impl AuthLimiter {
         w.refused = w.refused.saturating_add(1);
     }
 
+    /// Every window that folded refusals, open or closed, as one record each,
+    /// and forgets them: at shutdown, so a window still open is not lost.
+    pub fn take_all(&self) -> Vec<Folded> {
+        let mut map = self.lock();
+        let window = self.window_secs;
+        let mut out: Vec<Folded> = map
+            .iter()
+            .filter(|(_, w)| w.limited > 0)
+            .map(|(network, w)| Folded {
+                network: network.clone(),
+                window_start_secs: w.start_secs,
+                window_secs: window,
+                refused: w.limited,
+            })
+            .collect();
+        map.clear();
+        out.sort_by(|a, b| a.network.cmp(&b.network));
+        out
+    }
+
     /// The windows that have closed: those that folded refusals become one
     /// record each; every closed window is forgotten.
     pub fn take_closed(&self, now_secs: u64) -> Vec<Folded> {

@@ -128,7 +128,17 @@ impl App {
     /// with requests refused past the limit (`now_secs` is an input so tests
     /// can close windows without waiting).
     pub fn flush_auth_audit(&self, now_secs: u64) -> anyhow::Result<()> {
-        for f in self.auth_limit.take_closed(now_secs) {
+        self.audit_folded(self.auth_limit.take_closed(now_secs))
+    }
+
+    /// Writes the 429s folded in every window, closed or still open: at
+    /// shutdown, when no later request would flush them.
+    pub fn flush_auth_audit_all(&self) -> anyhow::Result<()> {
+        self.audit_folded(self.auth_limit.take_all())
+    }
+
+    fn audit_folded(&self, folded: Vec<crate::io::auth_limit::Folded>) -> anyhow::Result<()> {
+        for f in folded {
             self.store.audit(
                 "-",
                 "rate-limited",

@@ -208,6 +208,15 @@ impl Running {
             w.abort();
         }
         let _ = self.stop.send(true);
+        let drained = self.drain().await;
+        // The 429s folded in a window still open would otherwise be lost.
+        if let Err(e) = self.app.flush_auth_audit_all() {
+            tracing::warn!(error = format!("{e:#}"), "cannot audit the folded 429s");
+        }
+        drained
+    }
+
+    async fn drain(&mut self) -> anyhow::Result<()> {
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while let Some(ended) = self.servers.join_next().await {
                 ended.context("a listener task failed")??;

@@ -116,3 +116,53 @@ fn receiver_start_returns_its_bound_addresses() {
         assert_eq!(get(&client, &missing).await, 404);
     });
 }
+
+/// The 429s folded in a bad-token window that is still open when the origin
+/// stops are audited by the shutdown, not lost.
+#[test]
+fn shutdown_audits_the_429s_of_a_window_still_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = config(tmp.path(), vec!["[::1]:0".parse().unwrap()]);
+        c.server.bad_auth_max = 2;
+        c.server.bad_auth_window_secs = 3600;
+        let running = server::start(c, Vec::new()).await.unwrap();
+        let app = running.app.clone();
+        let url = format!("http://{}/api/v1/audit", running.addrs[0]);
+        let client = reqwest::Client::new();
+        let mut codes = Vec::new();
+        for _ in 0..6 {
+            let r = client
+                .get(&url)
+                .bearer_auth("hp_wrong")
+                .send()
+                .await
+                .unwrap();
+            codes.push(r.status().as_u16());
+        }
+        assert_eq!(codes, [401, 401, 429, 429, 429, 429]);
+        let folded = |app: &hotpush::origin::app::App| {
+            app.store
+                .audit_entries(100)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == "rate-limited")
+                .collect::<Vec<_>>()
+        };
+        assert!(folded(&app).is_empty(), "the window is still open");
+        drop(client);
+        running.shutdown().await.unwrap();
+        let rows = folded(&app);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(
+            rows[0].reason.starts_with("4 requests refused with 429"),
+            "{}",
+            rows[0].reason
+        );
+    });
+}
