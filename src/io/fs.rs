@@ -42,6 +42,28 @@ pub fn place_copy(from: &Path, path: &Path) -> std::io::Result<()> {
     result
 }
 
+/// Moves `from` to `path`: a rename, or across file systems (EXDEV: the
+/// directories are separate mounts) a synced copy under a temporary name,
+/// renamed into place, then `from` removed. Either way `path` appears whole.
+pub fn move_file(from: &Path, path: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, path) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            place_copy(from, path)?;
+            fs_err::remove_file(from)
+        }
+        r => r.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "failed to rename `{}` to `{}`: {e}",
+                    from.display(),
+                    path.display()
+                ),
+            )
+        }),
+    }
+}
+
 /// Creates (truncating) `path`, writes `bytes` and fsyncs the file. Removes
 /// the file again when writing or syncing fails, so a full disk leaves no
 /// half-written file behind.

@@ -330,6 +330,30 @@ async fn bad_tokens_past_the_limit_get_429_and_are_folded_into_one_audit_row() {
     assert_eq!(folded[0].remote_addr, network);
 }
 
+/// `incoming/` on its own mount (a tmpfs, a separate volume): the upload
+/// still ends as a blob (a synced copy where a rename cannot cross), leaves
+/// nothing in `incoming/`, and publishes.
+#[tokio::test]
+async fn uploads_work_when_incoming_is_a_separate_mount() {
+    let t = TestApp::init().start().await;
+    let incoming = t.app().tree.incoming.clone();
+    let Some(_mount) = Tmpfs::mount(&incoming, "16m") else {
+        return;
+    };
+    let alice = t.push_token();
+    let (name, bytes) = crate::common::test_app::signed_rpm();
+    let id = t
+        .push(&alice, "FEDORA-2026-0009", &[(name, bytes.clone())])
+        .await;
+    t.run_pending_jobs().await;
+    let push = t.get(&format!("/api/v1/pushes/{id}")).await.json();
+    assert_eq!(push["state"], "published", "{push}");
+    let sha = push["packages"][0]["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(std::fs::read(t.app().tree.blob_path(&sha)).unwrap(), bytes);
+    let left: Vec<_> = std::fs::read_dir(&incoming).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// A tmpfs mounted by the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
 

@@ -157,8 +157,11 @@ pub(crate) async fn upload(
             .await
             .map_err(anyhow::Error::from)?;
     }
-    tokio::fs::rename(&partial.path, &blob)
+    // `incoming/` and `blobs/` may be separate mounts: then a synced copy.
+    let (from, to) = (partial.path.clone(), blob.clone());
+    tokio::task::spawn_blocking(move || crate::io::fs::move_file(&from, &to))
         .await
+        .map_err(|e| anyhow::anyhow!("moving the upload stopped: {e}"))?
         .map_err(anyhow::Error::from)?;
     partial.kept = true;
     let mut record = pkg.clone();
