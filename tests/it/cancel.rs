@@ -20,6 +20,18 @@ async fn open_push(t: &TestApp, token: &str, advisory: &str) -> i64 {
     created.json()["id"].as_i64().unwrap()
 }
 
+/// Uploads [`signed_rpm`] into push `id`.
+async fn upload(t: &TestApp, token: &str, id: i64) -> crate::common::test_app::TestResponse {
+    let (name, bytes) = signed_rpm();
+    t.request(
+        Method::PUT,
+        &format!("/api/v1/pushes/{id}/packages/{name}"),
+        Some(token),
+        bytes,
+    )
+    .await
+}
+
 async fn cancel(
     t: &TestApp,
     token: Option<&str>,
@@ -90,15 +102,7 @@ async fn a_push_left_open_by_a_refused_upload_can_be_cancelled() {
     // Over is over: no second cancel, no upload, no submit.
     let again = cancel(&t, Some(&alice), id).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
-    let (name, bytes) = signed_rpm();
-    let up = t
-        .request(
-            Method::PUT,
-            &format!("/api/v1/pushes/{id}/packages/{name}"),
-            Some(&alice),
-            bytes,
-        )
-        .await;
+    let up = upload(&t, &alice, id).await;
     assert_eq!(up.status, StatusCode::CONFLICT, "{}", up.text());
     let submit = t
         .post_json(
@@ -168,18 +172,9 @@ async fn the_blob_sweep_removes_only_what_no_push_needs() {
     let alice = t.push_token();
     let (name, bytes) = signed_rpm();
     let upload = |id: i64| {
-        let (name, bytes) = (name.clone(), bytes.clone());
-        let t = &t;
-        let alice = alice.clone();
+        let (t, alice) = (&t, alice.clone());
         async move {
-            let up = t
-                .request(
-                    Method::PUT,
-                    &format!("/api/v1/pushes/{id}/packages/{name}"),
-                    Some(&alice),
-                    bytes,
-                )
-                .await;
+            let up = upload(t, &alice, id).await;
             assert_eq!(up.status, StatusCode::CREATED, "{}", up.text());
             up.json()["sha256"].as_str().unwrap().to_owned()
         }

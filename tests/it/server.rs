@@ -19,6 +19,14 @@ async fn get(client: &reqwest::Client, url: &str) -> u16 {
         .as_u16()
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn config(data_dir: &std::path::Path, listen: Vec<SocketAddr>) -> Config {
     let mut config = Config::default();
     config.data_dir = data_dir.to_owned();
@@ -30,11 +38,7 @@ fn config(data_dir: &std::path::Path, listen: Vec<SocketAddr>) -> Config {
 #[test]
 fn origin_start_returns_its_bound_addresses_and_shutdown_releases_them() {
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let listen = vec!["[::1]:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
         let running = server::start(config(&tmp.path().join("a"), listen), Vec::new())
@@ -98,11 +102,7 @@ fn receiver_start_returns_its_bound_addresses() {
         blob_bytes_max: hotpush::partner::BLOB_BYTES_MAX_DEFAULT,
         conn: Default::default(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let running = hotpush::partner::start(settings).await.unwrap();
         let (push, public) = (running.push_addrs[0], running.public_addrs[0]);
@@ -122,11 +122,7 @@ fn receiver_start_returns_its_bound_addresses() {
 #[test]
 fn shutdown_audits_the_429s_of_a_window_still_open() {
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let mut c = config(tmp.path(), vec!["[::1]:0".parse().unwrap()]);
         c.server.bad_auth_max = 2;

@@ -104,29 +104,32 @@ pub(crate) fn check_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(token) = token else {
+    // A refused authentication is counted against the network and audited.
+    let unauthenticated = |reason: &str, message: &str, hint: &str| -> ApiResult<TokenOwner> {
         app.flush_auth_audit(now)?;
         app.auth_limit.refused(&network, now);
         app.store
-            .audit("-", action, target, false, "no token", &remote)?;
-        return Err(ApiError::new(
+            .audit("-", action, target, false, reason, &remote)?;
+        Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
+            message,
+            hint,
+        ))
+    };
+    let Some(token) = token else {
+        return unauthenticated(
+            "no token",
             "this request needs an API token",
             "pass `Authorization: Bearer <token>`; `hotpush token create` issues tokens",
-        ));
+        );
     };
     let Some(owner) = app.store.token_owner(&token_digest(token))? else {
-        app.flush_auth_audit(now)?;
-        app.auth_limit.refused(&network, now);
-        app.store
-            .audit("-", action, target, false, "unknown token", &remote)?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+        return unauthenticated(
+            "unknown token",
             "the API token is not valid",
             "check the token file; `hotpush token create` issues a new token",
-        ));
+        );
     };
     if owner.group != group {
         app.store.audit(
