@@ -381,6 +381,21 @@ fn package_bytes_follow_the_weights_and_a_stopped_partner_leaves_the_metalink() 
         "clients failed while partner-b was down: {failures:?}"
     );
     assert!(rounds >= 1);
+    // partner-a's copy of the metalink drops partner-b too, without a push.
+    let copy_url = format!("{}/{METALINK_QUERY}", base_of(&a));
+    poll(
+        "partner-a's metalink copy to drop partner-b",
+        Duration::from_secs(30),
+        || {
+            let got = rt.block_on(get(&client, &copy_url, None));
+            let doc = hotpush::core::metalink::parse(&String::from_utf8_lossy(&got.body)).ok()?;
+            let urls: Vec<String> = doc.urls.iter().map(|u| u.url.clone()).collect();
+            (got.status == 200
+                && urls.len() == 2
+                && !urls.iter().any(|u| u.starts_with(&b.public_url)))
+            .then_some(())
+        },
+    );
 
     // Its share goes to the others, by their weights (1:2).
     let mut bytes = BTreeMap::new();

@@ -44,6 +44,19 @@ pub fn etag_of(app: &App, m: &ServedMetalink) -> HeaderValue {
     etag::metalink_etag(&m.facts.sha256, &urls)
 }
 
+/// The copy a partner serves (a static document, so no per-request order):
+/// the listed hosts in their order, the origin first. Pushed again whenever a
+/// probe changes which hosts are listed.
+pub fn render_copy(app: &App, m: &ServedMetalink) -> String {
+    let urls: Vec<String> = listed(app, m).iter().map(|h| h.url.clone()).collect();
+    metalink::render(&MetalinkDoc {
+        repomd: &m.facts,
+        alternates: &[],
+        urls: &urls,
+        pubdate_unix: m.facts.timestamp,
+    })
+}
+
 /// The document for one request: the listed hosts in an order drawn by
 /// weight (see [`metalink::spread_order`]).
 pub fn render_for_request(app: &App, m: &ServedMetalink) -> String {
@@ -153,9 +166,11 @@ async fn probe_round(app: &Arc<App>, clients: &Clients) {
             *entry = Err(format!("{url}: {e}"));
         }
     }
+    let mut changed = false;
     for (name, outcome) in by_host {
         let healthy = outcome.is_ok();
         if app.health.set(&name, healthy) {
+            changed = true;
             let message = match &outcome {
                 Ok(()) => format!("{name}: passes its health probe again; listed in the metalink"),
                 Err(e) => format!("{name}: failed its health probe ({e}); dropped from the metalink until it passes"),
@@ -171,6 +186,14 @@ async fn probe_round(app: &Arc<App>, clients: &Clients) {
                 None,
             );
         }
+    }
+    if changed {
+        // The partners' metalink copies must drop (or list again) the host too.
+        // In its own task: a slow receiver must not hold up the next probe.
+        let app = app.clone();
+        tokio::spawn(async move {
+            crate::origin::sync::worker::push_metalinks(&app, &app.mirrors).await;
+        });
     }
 }
 

@@ -356,21 +356,23 @@ fn record_outcomes(
     Ok(())
 }
 
-/// Hands a copy of each metalink to the https receivers (best effort).
-async fn push_metalinks(app: &App, mirrors: &[Mirror]) {
+/// Hands a copy of each metalink, listing the hosts that pass their health
+/// probes, to the https receivers among `mirrors` that pass theirs (best
+/// effort; a receiver refuses a copy naming a repomd it does not hold).
+pub(crate) async fn push_metalinks(app: &App, mirrors: &[Mirror]) {
     for repo in app.repos() {
         let Some(cur) = app.served(&repo.path()) else {
             continue;
         };
-        for m in mirrors
-            .iter()
-            .filter(|m| m.method == crate::origin::mirrors::PushMethod::Https)
-        {
+        let copy = crate::origin::sync::spread::render_copy(app, &cur.metalink);
+        for m in mirrors.iter().filter(|m| {
+            m.method == crate::origin::mirrors::PushMethod::Https && !app.health.is_failing(&m.name)
+        }) {
             if let Err(e) = crate::origin::sync::push_metalink(
                 m,
                 &app.metalink_id(&repo),
                 &repo.arch,
-                &cur.metalink.bytes,
+                copy.as_bytes(),
             )
             .await
             {
