@@ -455,3 +455,54 @@ pub struct WebhookDeliveryView {
     /// The last failed attempt's error (connection error or status and body start).
     pub last_error: Option<String>,
 }
+
+/// The body of `POST /api/v1/triggers/{name}`: a build system's request to push
+/// signed builds, signed Standard Webhooks style. The advisory fields follow the
+/// same rules as [`NewPush`]; the packages are named either as Koji builds
+/// (`builds`: fetched from `fetch_base/packages/N/V/R/data/signed/SIGKEY/ARCH/FILE`)
+/// or as URLs under the trigger's `fetch_base` (`urls`), or both.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// Letters, digits, `-`, `_`, `.` and `:`, at most 64, e.g. `CRIT-2026-0042`.
+    pub advisory: String,
+    /// `critical`, `important`, `moderate` or `low` (any case).
+    pub severity: String,
+    #[serde(default)]
+    pub cves: Vec<String>,
+    pub summary: String,
+    #[serde(default)]
+    pub description: String,
+    /// Empty: every configured release.
+    #[serde(default)]
+    pub releases: Vec<String>,
+    #[serde(default)]
+    pub builds: Vec<TriggerBuild>,
+    #[serde(default)]
+    pub urls: Vec<TriggerUrl>,
+}
+
+/// One Koji build: its NVR, the signing key id Koji filed the signed copies
+/// under, and the file names of the packages to push (subpackages allowed:
+/// each must carry the build's version and release).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBuild {
+    /// `name-version-release`, e.g. `libfoo-1.2-3.fc43`.
+    pub nvr: String,
+    /// The key id in lowercase hex (8 to 40 digits), e.g. `aa50bb30`.
+    pub sigkey: String,
+    /// File names `N-V-R.ARCH.rpm`, e.g. `libfoo-devel-1.2-3.fc43.x86_64.rpm`.
+    pub rpms: Vec<String>,
+}
+
+/// One package by URL; it must lie under the trigger's `fetch_base` and end in
+/// the package's file name `N-V-R.ARCH.rpm`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerUrl {
+    pub url: String,
+    /// The sha256 of the file (64 hex digits); checked when given.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}

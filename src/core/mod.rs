@@ -2,7 +2,8 @@
 //! no database: RPM parsing and signature checks, repodata, the metalink, repo
 //! signing, the announcement, the client `.repo` file, the SOP templates and
 //! checklist, the `-repos` RPM, the partner wire protocol, the JSON wire types,
-//! the repository identity, the publisher's plan and the advisory text rules.
+//! the repository identity, the publisher's plan, the advisory text rules and
+//! the build-system trigger's URL rules.
 //! Imports only `core` (and the cross-cutting error type in `crate::logging`).
 
 pub mod advisory;
@@ -18,4 +19,5 @@ pub mod reposrpm;
 pub mod rpm;
 pub mod signing;
 pub mod sop;
+pub mod trigger;
 pub mod webhook;

@@ -103,6 +103,8 @@ pub struct App {
     pub records: Mutex<HashMap<String, Package>>,
     /// Wakes the publisher.
     pub wake: Notify,
+    /// Wakes the build-system trigger's fetch worker (`origin::trigger`).
+    pub trigger_wake: Notify,
     pub events: broadcast::Sender<Event>,
     pub metrics: crate::origin::http::metrics::Metrics,
     /// Serialises fan-outs to the partners (after a publish, and catch-up).

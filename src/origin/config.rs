@@ -49,7 +49,35 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[[webhook]]`: outbound, signed notifications of events.
     pub webhooks: Vec<WebhookConfig>,
+    /// `[[trigger]]`: build systems allowed to start pushes (signed requests).
+    pub triggers: Vec<TriggerConfig>,
 }
+
+/// One `[[trigger]]`: a build system that may start pushes through
+/// `POST /api/v1/triggers/{name}`, signed Standard Webhooks style with the
+/// secret in `secret_file`; packages are fetched from under `fetch_base` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerConfig {
+    /// The `{name}` of the URL; the push's submitter is `trigger:{name}`.
+    pub name: String,
+    /// Holds `whsec_<base64>`; checked at start, read again for every request
+    /// (so a new secret needs no restart).
+    pub secret_file: PathBuf,
+    /// Normalised with a trailing `/` (`core::trigger::parse_base`).
+    pub fetch_base: String,
+    /// Whether a triggered push is staged until approved by
+    /// `[auth] approvals_required` members of the push group (the trigger
+    /// never counts); the default follows `approvals_required` (> 1: staged).
+    pub approval_required: bool,
+    /// The largest request body.
+    pub body_bytes_max: usize,
+    /// Bound on fetching all of one trigger's packages.
+    pub fetch_timeout_secs: u64,
+}
+
+/// Defaults of `[[trigger]]`.
+pub const TRIGGER_BODY_BYTES_MAX_DEFAULT: usize = 262_144;
+pub const TRIGGER_FETCH_TIMEOUT_SECS_DEFAULT: u64 = 600;
 
 /// One `[[webhook]]`: where events are POSTed, signed Standard Webhooks style.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +275,7 @@ impl Default for Config {
                 bad_auth_window_secs: 60,
             },
             webhooks: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 }
@@ -348,6 +377,18 @@ struct RawConfig {
     tls: Option<RawTls>,
     server: Option<RawServer>,
     webhook: Option<Vec<RawWebhook>>,
+    trigger: Option<Vec<RawTrigger>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    name: Option<String>,
+    secret_file: Option<PathBuf>,
+    fetch_base: Option<String>,
+    approval: Option<String>,
+    body_bytes_max: Option<usize>,
+    fetch_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -685,6 +726,8 @@ impl RawConfig {
         };
         let server = validate_server(ctx, self.server.unwrap_or_default(), defaults.server)?;
         let webhooks = validate_webhooks(ctx, self.webhook.unwrap_or_default())?;
+        let triggers =
+            validate_triggers(ctx, self.trigger.unwrap_or_default(), approvals_required)?;
 
         Ok(Config {
             data_dir,
@@ -722,8 +765,123 @@ impl RawConfig {
             tls,
             server,
             webhooks,
+            triggers,
         })
     }
+}
+
+fn validate_triggers(
+    ctx: &Ctx<'_>,
+    raw: Vec<RawTrigger>,
+    approvals_required: u32,
+) -> anyhow::Result<Vec<TriggerConfig>> {
+    if raw.len() > LIST_ENTRIES_MAX {
+        return Err(ctx.invalid(
+            "trigger",
+            &format!("{} tables", raw.len()),
+            &format!("at most {LIST_ENTRIES_MAX} triggers"),
+            "one [[trigger]] per build system",
+        ));
+    }
+    let mut out: Vec<TriggerConfig> = Vec::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let field = |f: &str| format!("trigger[{i}].{f}");
+        let Some(name) = t.name else {
+            return Err(ctx.invalid(
+                &field("name"),
+                "",
+                "missing",
+                "name the build system, e.g. `name = \"koji\"` (the URL becomes /api/v1/triggers/koji)",
+            ));
+        };
+        check_name(ctx, &field("name"), &name)?;
+        if out.iter().any(|o| o.name == name) {
+            return Err(ctx.invalid(
+                &field("name"),
+                &name,
+                "two triggers have this name",
+                "give each [[trigger]] its own `name`",
+            ));
+        }
+        let Some(secret_file) = t.secret_file.filter(|p| !p.as_os_str().is_empty()) else {
+            return Err(ctx.invalid(
+                &field("secret_file"),
+                "",
+                "missing or empty",
+                "name a file (mode 0600) holding `whsec_` followed by base64 of 24 to 64 random bytes, shared with the build system",
+            ));
+        };
+        let Some(fetch_base) = t.fetch_base else {
+            return Err(ctx.invalid(
+                &field("fetch_base"),
+                "",
+                "missing",
+                "name where the build system serves its signed packages, e.g. `https://kojipkgs.example.org`",
+            ));
+        };
+        let fetch_base = crate::core::trigger::parse_base(&fetch_base)
+            .map_err(|reason| {
+                ctx.invalid(
+                    &field("fetch_base"),
+                    &fetch_base,
+                    &reason,
+                    "write an http:// or https:// URL with a host and no user, query or fragment, e.g. `https://kojipkgs.example.org`",
+                )
+            })?
+            .to_string();
+        let approval_required = match t.approval.as_deref() {
+            None => approvals_required > 1,
+            Some("required") => true,
+            Some("none") if approvals_required > 1 => {
+                return Err(ctx.invalid(
+                    &field("approval"),
+                    "none",
+                    &format!(
+                        "`[auth] approvals_required` is {approvals_required}: a trigger cannot skip the two-person rule"
+                    ),
+                    "leave `approval` out or write `required`",
+                ))
+            }
+            Some("none") => false,
+            Some(other) => {
+                return Err(ctx.invalid(
+                    &field("approval"),
+                    other,
+                    "unknown value",
+                    "write `required` (staged until members of the push group approve) or `none`",
+                ))
+            }
+        };
+        let body_bytes_max = t.body_bytes_max.unwrap_or(TRIGGER_BODY_BYTES_MAX_DEFAULT);
+        if !(1024..=4 * 1024 * 1024).contains(&body_bytes_max) {
+            return Err(ctx.invalid(
+                &field("body_bytes_max"),
+                &body_bytes_max.to_string(),
+                "must be between 1024 and 4194304",
+                "the default 262144 fits a full advisory text and 256 packages",
+            ));
+        }
+        let fetch_timeout_secs = t
+            .fetch_timeout_secs
+            .unwrap_or(TRIGGER_FETCH_TIMEOUT_SECS_DEFAULT);
+        if !(1..=86_400).contains(&fetch_timeout_secs) {
+            return Err(ctx.invalid(
+                &field("fetch_timeout_secs"),
+                &fetch_timeout_secs.to_string(),
+                "must be between 1 and 86400",
+                "how long fetching all of one trigger's packages may take, e.g. `600`",
+            ));
+        }
+        out.push(TriggerConfig {
+            name,
+            secret_file: ctx.resolve(secret_file),
+            fetch_base,
+            approval_required,
+            body_bytes_max,
+            fetch_timeout_secs,
+        });
+    }
+    Ok(out)
 }
 
 fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<WebhookConfig>> {
@@ -1212,6 +1370,72 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn triggers_are_validated_naming_the_field() {
+        let ok = "[[trigger]]\nname = \"koji\"\nsecret_file = \"secrets/koji\"\nfetch_base = \"https://kojipkgs.example.org\"\n";
+        let config = parse(ok).unwrap();
+        let t = &config.triggers[0];
+        assert_eq!(t.fetch_base, "https://kojipkgs.example.org/");
+        assert_eq!(t.secret_file, PathBuf::from("/etc/hotpush/secrets/koji"));
+        assert!(!t.approval_required, "follows approvals_required = 1");
+        let two = parse(&format!("[auth]\napprovals_required = 2\n{ok}")).unwrap();
+        assert!(two.triggers[0].approval_required);
+        assert!(
+            parse(&format!("{ok}approval = \"required\"\n"))
+                .unwrap()
+                .triggers[0]
+                .approval_required
+        );
+        for (text, field) in [
+            (
+                format!("[auth]\napprovals_required = 2\n{ok}approval = \"none\"\n"),
+                "trigger[0].approval",
+            ),
+            (format!("{ok}approval = \"maybe\"\n"), "trigger[0].approval"),
+            (
+                ok.replace(
+                    "https://kojipkgs.example.org",
+                    "https://u:p@kojipkgs.example.org",
+                ),
+                "trigger[0].fetch_base",
+            ),
+            (
+                ok.replace("https://kojipkgs.example.org", "ftp://kojipkgs.example.org"),
+                "trigger[0].fetch_base",
+            ),
+            (
+                ok.replace(
+                    "https://kojipkgs.example.org",
+                    "https://kojipkgs.example.org/?q",
+                ),
+                "trigger[0].fetch_base",
+            ),
+            (ok.replace("name = \"koji\"\n", ""), "trigger[0].name"),
+            (ok.replace("koji\"\n", "ko/ji\"\n"), "trigger[0].name"),
+            (
+                ok.replace("secret_file = \"secrets/koji\"\n", ""),
+                "trigger[0].secret_file",
+            ),
+            (
+                ok.replace("fetch_base = \"https://kojipkgs.example.org\"\n", ""),
+                "trigger[0].fetch_base",
+            ),
+            (
+                format!("{ok}body_bytes_max = 10\n"),
+                "trigger[0].body_bytes_max",
+            ),
+            (
+                format!("{ok}fetch_timeout_secs = 0\n"),
+                "trigger[0].fetch_timeout_secs",
+            ),
+            (format!("{ok}{ok}"), "trigger[1].name"),
+        ] {
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        assert!(parse(&format!("{ok}secret = \"x\"\n")).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The origin service (`hotpush serve`): configuration, the SQLite store, tokens
 //! and the audit log, the publisher and its queue, the published tree, hooks, the
-//! retirement watcher, partner sync, the HTTP surface and its HTTPS listener (`tls`). Imports `core` and
+//! retirement watcher, the build-system trigger's fetch worker, partner sync, the HTTP surface and its HTTPS listener (`tls`). Imports `core` and
 //! `io`; never `partner`, `commands` or the command-line parser.
 
 pub mod app;
@@ -18,4 +18,5 @@ pub mod server;
 pub mod store;
 pub mod sync;
 pub mod tls;
+pub mod trigger;
 pub mod webhooks;

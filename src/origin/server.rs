@@ -2,7 +2,7 @@
 //! in-process tests: bind the listeners (learning the real addresses), assemble
 //! the origin from a validated configuration, restore what was being served
 //! before a restart, and start the publisher, the partner fan-out and catch-up,
-//! the retirement watcher and the HTTP listeners.
+//! the retirement watcher, the trigger's fetch worker and the HTTP listeners.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,6 +53,7 @@ pub fn open_app(
         served: Default::default(),
         records: Default::default(),
         wake: Default::default(),
+        trigger_wake: Default::default(),
         events,
         metrics: Default::default(),
         fanout_lock: Default::default(),
@@ -282,6 +283,7 @@ pub async fn start_on(
     workers.extend(crate::origin::sync::spread::spawn_probes(app.clone()));
     workers.extend(crate::origin::retirement::spawn(app.clone()));
     workers.extend(crate::origin::webhooks::spawn(app.clone())?);
+    workers.extend(crate::origin::trigger::spawn(app.clone())?);
     // Folds the requests refused past the bad-authentication limit into one
     // audit row per network once their window has closed.
     let flusher = app.clone();

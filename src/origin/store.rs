@@ -131,6 +131,23 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox (webhook, delivered_at_ms, seq);
+CREATE TABLE IF NOT EXISTS trigger_ids (
+    trigger TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    seen_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (trigger, webhook_id)
+);
+CREATE TABLE IF NOT EXISTS trigger_fetches (
+    push_id INTEGER PRIMARY KEY REFERENCES pushes(id),
+    trigger TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    items TEXT NOT NULL,
+    staged INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    finished_at_ms INTEGER,
+    error TEXT
+);
 "#;
 
 /// A handle to the database; cheap to clone, serialised by a mutex (every
@@ -230,7 +247,8 @@ pub enum CancelRefusal {
 }
 
 /// The push states that [`Store::cancel_push`] may end.
-pub const CANCELLABLE_STATES: [&str; 2] = ["uploading", "staged"];
+/// (`fetching`: a build-system trigger's push whose packages hotpush is fetching.)
+pub const CANCELLABLE_STATES: [&str; 3] = ["uploading", "fetching", "staged"];
 
 /// One package in a [`Snapshot`], with the push and advisory it belongs to.
 #[derive(Debug, Clone)]
@@ -503,6 +521,21 @@ impl Store {
     ) -> anyhow::Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let id = Self::insert_push(&tx, advisory_id, text, created_by, "uploading")?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Inside the caller's transaction: the advisory (new ones `pending`, a
+    /// `cancelled` one pending again) and a push in `state`, as
+    /// [`Store::open_push`] describes.
+    fn insert_push(
+        tx: &rusqlite::Transaction<'_>,
+        advisory_id: &str,
+        text: &AdvisoryText,
+        created_by: &str,
+        state: &str,
+    ) -> anyhow::Result<i64> {
         let now = now_ms();
         tx.execute(
             "INSERT OR IGNORE INTO advisories (id, severity, summary, description, cves, releases, state, issued, updated, created_by)
@@ -525,7 +558,7 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO pushes (advisory_id, state, created_at_ms, created_by, severity, summary, description, cves, releases)
-             VALUES (?1, 'uploading', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 advisory_id,
                 now,
@@ -534,12 +567,11 @@ impl Store {
                 text.summary,
                 text.description,
                 text.cves.join(","),
-                text.releases.join(",")
+                text.releases.join(","),
+                state
             ],
         )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(id)
+        Ok(tx.last_insert_rowid())
     }
 
     /// The advisories that clients can see: those with a published push.
@@ -665,7 +697,7 @@ impl Store {
                  FROM push_packages pp JOIN pushes p ON p.id = pp.push_id
                  JOIN advisories a ON a.id = p.advisory_id
                  WHERE pp.file_name = ?1 AND pp.sha256 <> ?2 AND pp.push_id <> ?3
-                   AND a.state <> 'retired' AND p.state IN ('uploading', 'staged', 'accepted', 'published')
+                   AND a.state <> 'retired' AND p.state IN ('uploading', 'fetching', 'staged', 'accepted', 'published')
                  ORDER BY p.id LIMIT 1",
                 params![file_name, sha256, push_id],
                 |r| {
@@ -695,6 +727,17 @@ impl Store {
         push_id: i64,
         p: &PushPackage,
     ) -> anyhow::Result<Result<bool, PackageHeld>> {
+        self.add_package_in_state(push_id, p, "uploading")
+    }
+
+    /// [`Store::add_push_package`] for a push in `state` (`uploading`, or
+    /// `fetching` for a trigger's push).
+    pub fn add_package_in_state(
+        &self,
+        push_id: i64,
+        p: &PushPackage,
+        state: &str,
+    ) -> anyhow::Result<Result<bool, PackageHeld>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let held = Self::query_package_held(&tx, push_id, &p.file_name, &p.sha256)?;
@@ -704,7 +747,7 @@ impl Store {
         let n = tx.execute(
             "INSERT OR REPLACE INTO push_packages (push_id, sha256, file_name, nevra, arch, size, time_file, signed_by)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-             WHERE EXISTS (SELECT 1 FROM pushes WHERE id = ?1 AND state = 'uploading')",
+             WHERE EXISTS (SELECT 1 FROM pushes WHERE id = ?1 AND state = ?9)",
             params![
                 push_id,
                 p.sha256,
@@ -713,7 +756,8 @@ impl Store {
                 p.arch,
                 p.size as i64,
                 p.time_file as i64,
-                p.signed_by
+                p.signed_by,
+                state
             ],
         )?;
         tx.commit()?;
@@ -951,7 +995,7 @@ impl Store {
         Ok(Some(job))
     }
 
-    /// Cancels a push that is not yet published (`uploading` or `staged`), in
+    /// Cancels a push that is not yet published (`uploading`, `fetching` or `staged`), in
     /// one transaction: the push becomes `cancelled` with `reason` as its
     /// error, so nothing of it is ever published and its packages are no
     /// longer part of any open push; an advisory left with no other open,
@@ -983,7 +1027,7 @@ impl Store {
         )?;
         let others: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
-             AND state IN ('uploading', 'staged', 'accepted', 'published')",
+             AND state IN ('uploading', 'fetching', 'staged', 'accepted', 'published')",
             params![advisory, push_id],
             |r| r.get(0),
         )?;
@@ -1557,6 +1601,203 @@ impl Store {
         ))?;
         let rows = stmt.query_map(params![limit], outbox_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// A build-system trigger's push whose packages are still to be fetched.
+#[derive(Debug, Clone)]
+pub struct TriggerFetchRow {
+    pub push_id: i64,
+    pub trigger: String,
+    pub webhook_id: String,
+    pub advisory_id: String,
+    /// JSON of `Vec<core::trigger::FetchItem>`.
+    pub items: String,
+    /// Staged for approval once fetched (else queued for publication).
+    pub staged: bool,
+}
+
+/// What [`Store::finish_trigger_fetch`] did with a fully fetched push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerOutcome {
+    /// Waiting for approvals (`staged_pushes` row written).
+    Staged,
+    /// Accepted; the publication job's id.
+    Accepted(i64),
+}
+
+// --- build-system triggers ----------------------------------------------------
+
+impl Store {
+    /// Accepts a verified trigger request in one transaction: remembers its
+    /// `webhook-id` (forgetting ids seen before `forget_before_ms`), opens the
+    /// push in state `fetching` with `trigger:{name}` as its submitter, and
+    /// queues its fetch. `Ok(Err(seen_at_ms))`: the id was seen before (a
+    /// replay); nothing is changed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_trigger(
+        &self,
+        trigger: &str,
+        webhook_id: &str,
+        forget_before_ms: i64,
+        advisory_id: &str,
+        text: &AdvisoryText,
+        items_json: &str,
+        staged: bool,
+    ) -> anyhow::Result<Result<i64, i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        tx.execute(
+            "DELETE FROM trigger_ids WHERE seen_at_ms < ?1",
+            params![forget_before_ms],
+        )?;
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT seen_at_ms FROM trigger_ids WHERE trigger = ?1 AND webhook_id = ?2",
+                params![trigger, webhook_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(seen) = seen {
+            return Ok(Err(seen));
+        }
+        tx.execute(
+            "INSERT INTO trigger_ids (trigger, webhook_id, seen_at_ms) VALUES (?1, ?2, ?3)",
+            params![trigger, webhook_id, now],
+        )?;
+        let push_id = Self::insert_push(
+            &tx,
+            advisory_id,
+            text,
+            &format!("trigger:{trigger}"),
+            "fetching",
+        )?;
+        tx.execute(
+            "INSERT INTO trigger_fetches (push_id, trigger, webhook_id, items, staged, state, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
+            params![push_id, trigger, webhook_id, items_json, staged, now],
+        )?;
+        tx.commit()?;
+        Ok(Ok(push_id))
+    }
+
+    /// The queued fetches whose push is still `fetching`, oldest first.
+    pub fn trigger_fetches_pending(&self) -> anyhow::Result<Vec<TriggerFetchRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT f.push_id, f.trigger, f.webhook_id, p.advisory_id, f.items, f.staged
+             FROM trigger_fetches f JOIN pushes p ON p.id = f.push_id
+             WHERE f.state = 'queued' AND p.state = 'fetching' ORDER BY f.push_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TriggerFetchRow {
+                push_id: r.get(0)?,
+                trigger: r.get(1)?,
+                webhook_id: r.get(2)?,
+                advisory_id: r.get(3)?,
+                items: r.get(4)?,
+                staged: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ends a fully fetched trigger push in one transaction: staged (bound to
+    /// `digest`, submitted by `submitter`) or accepted with its publication
+    /// job queued. `None`: the push is no longer `fetching` (cancelled meanwhile).
+    pub fn finish_trigger_fetch(
+        &self,
+        push_id: i64,
+        submitter: &str,
+        digest: &str,
+        staged: bool,
+        priority: i64,
+    ) -> anyhow::Result<Option<TriggerOutcome>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let advisory: Option<String> = tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(advisory) = advisory else {
+            return Ok(None);
+        };
+        let outcome = if staged {
+            tx.execute(
+                "UPDATE pushes SET state = 'staged' WHERE id = ?1 AND state = 'fetching'",
+                params![push_id],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO staged_pushes (push_id, submitted_by, digest, staged_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![push_id, submitter, digest, now],
+            )?;
+            TriggerOutcome::Staged
+        } else {
+            TriggerOutcome::Accepted(Self::accept_and_queue(
+                &tx,
+                push_id,
+                "fetching",
+                &advisory,
+                priority,
+                &format!("push {push_id} of {advisory} (build-system trigger)"),
+                now,
+            )?)
+        };
+        tx.execute(
+            "UPDATE trigger_fetches SET state = 'done', finished_at_ms = ?2 WHERE push_id = ?1",
+            params![push_id, now],
+        )?;
+        tx.commit()?;
+        Ok(Some(outcome))
+    }
+
+    /// Fails a trigger push that is still `fetching`, in one transaction: the
+    /// push becomes `failed` with `reason` (its packages' names are free
+    /// again), the fetch is over, and an advisory left with no other open or
+    /// published push goes from `pending` to `cancelled`. Returns the advisory
+    /// id, or `None` when the push was no longer fetching.
+    pub fn fail_trigger_fetch(&self, push_id: i64, reason: &str) -> anyhow::Result<Option<String>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let advisory: Option<String> = tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
+                params![push_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            "UPDATE trigger_fetches SET state = 'failed', finished_at_ms = ?2, error = ?3 WHERE push_id = ?1 AND state = 'queued'",
+            params![push_id, now, reason],
+        )?;
+        let Some(advisory) = advisory else {
+            tx.commit()?;
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1",
+            params![push_id, reason],
+        )?;
+        let others: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
+             AND state IN ('uploading', 'fetching', 'staged', 'accepted', 'published')",
+            params![advisory, push_id],
+            |r| r.get(0),
+        )?;
+        if others == 0 {
+            tx.execute(
+                "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![advisory, now / 1000],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Some(advisory))
     }
 }
 

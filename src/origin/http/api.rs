@@ -714,7 +714,14 @@ pub async fn approve_push(
             ),
         );
     }
-    let approved_by = app.store.approve_push(push_id, &owner.user, &digest)?;
+    // A build-system trigger that submitted the push never counts: its push
+    // needs `approvals_required` people.
+    let approved_by: Vec<String> = app
+        .store
+        .approve_push(push_id, &owner.user, &digest)?
+        .into_iter()
+        .filter(|u| !crate::origin::trigger::is_trigger_actor(u))
+        .collect();
     app.store.audit(
         &owner.user,
         "push-approved",

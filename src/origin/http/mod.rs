@@ -1,5 +1,5 @@
 //! The origin's HTTP surface: `router(app)` wires the `/pub` tree, the metalink,
-//! the repo key, `/api/v1`, `/metrics` and the dashboard. Handlers do I/O only
+//! the repo key, `/api/v1` (with the build-system trigger), `/metrics` and the dashboard. Handlers do I/O only
 //! through `App` (store, tree, served snapshot).
 pub mod access;
 pub mod api;
@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod pubtree;
+pub mod trigger;
 pub mod views;
 
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub fn router(app: Arc<App>) -> Router {
                 )),
         )
         .route("/api/v1/keys/{fingerprint}", delete(keys::remove_key))
+        // The trigger reads its body itself, under its own `body_bytes_max`.
+        .route("/api/v1/triggers/{name}", post(trigger::receive))
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/webhooks/deliveries", get(api::webhook_deliveries))

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::origin::http::{api, keys};
+use crate::origin::http::{api, keys, trigger};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,7 @@ use crate::origin::http::{api, keys};
         keys::list_keys,
         keys::add_key,
         keys::remove_key,
+        trigger::receive,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),

@@ -1,0 +1,519 @@
+//! The build-system trigger's fetch worker: for each accepted trigger (a push
+//! in state `fetching`, queued durably by `http::trigger`), fetch every package
+//! from under the trigger's `fetch_base` (redirects not followed, at most
+//! `[intake] package_bytes_max` bytes each, all of them within
+//! `fetch_timeout_secs`, sha256 checked when given), run the normal intake on
+//! it (signature against the live trusted keys, header checks, a known arch,
+//! one name one content) and check that it is the package the trigger
+//! declared (`N-V-R.ARCH`). Then the push is staged for approval or queued for
+//! publication; on any failure it ends `failed` with the reason, and nothing of
+//! it is published.
+//!
+//! A restart between the 202 and the end of the fetch starts the fetch again
+//! from the beginning: the queue is in the store.
+//!
+//! Never decides what a trigger may ask for (`core::trigger`), never answers HTTP.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+
+use crate::core::rpm::{read_package, FileFacts, IntakeError};
+use crate::core::trigger::FetchItem;
+use crate::origin::app::App;
+use crate::origin::config::TriggerConfig;
+use crate::origin::jobs::PRIORITY_SECURITY;
+use crate::origin::publish::package_href;
+use crate::origin::store::{now_ms, PushPackage, TriggerFetchRow, TriggerOutcome};
+
+/// The submitter of a trigger's push: `trigger:{name}`. Token user names
+/// cannot hold `:`, so no person can be it (and its approval never counts).
+pub fn actor(name: &str) -> String {
+    format!("trigger:{name}")
+}
+
+/// Whether a user name is a trigger's, not a person's.
+pub fn is_trigger_actor(user: &str) -> bool {
+    user.starts_with("trigger:")
+}
+
+/// Connecting to the build system's file server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest idle wait before the queue is looked at again.
+const IDLE_WAIT: Duration = Duration::from_secs(30);
+
+/// Reads a trigger's key from its secret file (mode 0600, `whsec_<base64>`).
+pub fn read_key(trigger: &TriggerConfig) -> anyhow::Result<Vec<u8>> {
+    let text = crate::io::secret::read_text(&trigger.secret_file).map_err(|e| {
+        crate::logging::user_error(
+            format!("trigger `{}`: secret_file: {e:#}", trigger.name),
+            format!("run `chmod 600 {}` and put `whsec_` followed by base64 of 24 to 64 random bytes in it", trigger.secret_file.display()),
+        )
+    })?;
+    crate::core::webhook::decode_secret(&text).map_err(|reason| {
+        crate::logging::user_error(
+            format!(
+                "trigger `{}`: secret_file `{}`: {reason}",
+                trigger.name,
+                trigger.secret_file.display()
+            ),
+            "write `whsec_` followed by base64 of 24 to 64 random bytes, e.g. `echo whsec_$(head -c 32 /dev/urandom | base64)`",
+        )
+    })
+}
+
+/// Checks every trigger's secret (a bad one stops the start, naming the
+/// file) and starts the fetch worker.
+pub fn spawn(app: Arc<App>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    for t in &app.config.triggers {
+        read_key(t)?;
+    }
+    Ok(vec![tokio::spawn(worker(app))])
+}
+
+async fn worker(app: Arc<App>) {
+    loop {
+        if let Err(e) = run_until_idle(&app).await {
+            tracing::error!(error = format!("{e:#}"), "trigger fetch worker failed");
+        }
+        tokio::select! {
+            _ = app.trigger_wake.notified() => {}
+            _ = tokio::time::sleep(IDLE_WAIT) => {}
+        }
+    }
+}
+
+/// Fetches every queued trigger push until none is left; returns how many it
+/// handled. Tests call this instead of waiting for the worker.
+pub async fn run_until_idle(app: &Arc<App>) -> anyhow::Result<usize> {
+    let mut handled = 0;
+    loop {
+        let store = app.store.clone();
+        let rows = tokio::task::spawn_blocking(move || store.trigger_fetches_pending()).await??;
+        if rows.is_empty() {
+            return Ok(handled);
+        }
+        for row in rows {
+            handled += 1;
+            process(app, &row).await?;
+        }
+    }
+}
+
+/// One trigger push: fetch, check and record each package, then stage or
+/// queue it; any refusal fails it with the reason. An `Err` is the store's.
+async fn process(app: &Arc<App>, row: &TriggerFetchRow) -> anyhow::Result<()> {
+    let who = actor(&row.trigger);
+    let push_id = row.push_id;
+    let Some(trigger) = app
+        .config
+        .triggers
+        .iter()
+        .find(|t| t.name == row.trigger)
+        .cloned()
+    else {
+        return fail(
+            app,
+            row,
+            &format!(
+                "trigger `{}` is no longer configured; nothing was fetched",
+                row.trigger
+            ),
+        );
+    };
+    let items: Vec<FetchItem> = match serde_json::from_str(&row.items) {
+        Ok(items) => items,
+        Err(e) => return fail(app, row, &format!("the queued fetch cannot be read: {e}")),
+    };
+    let client = match crate::io::http::ClientSpec::new("hotpush-trigger")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(Duration::from_secs(trigger.fetch_timeout_secs))
+        .redirects(0)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(app, row, &format!("{e:#}")),
+    };
+    let bound = Duration::from_secs(trigger.fetch_timeout_secs);
+    let fetched = tokio::time::timeout(bound, async {
+        for item in &items {
+            match fetch_one(app, &client, row, item).await? {
+                Ok(true) => {}
+                // The push was cancelled meanwhile: stop quietly.
+                Ok(false) => return Ok(Ok(false)),
+                Err(reason) => {
+                    return Ok(Err(format!(
+                        "`{}` ({}): {reason}",
+                        item.file_name, item.url
+                    )))
+                }
+            }
+        }
+        anyhow::Ok(Ok(true))
+    })
+    .await;
+    let fetched = match fetched {
+        Ok(r) => r?,
+        Err(_) => Err(format!(
+            "fetching the {} package(s) took longer than fetch_timeout_secs = {}",
+            items.len(),
+            trigger.fetch_timeout_secs
+        )),
+    };
+    match fetched {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(reason) => return fail(app, row, &reason),
+    }
+    // Exactly the declared packages, nothing added by hand meanwhile.
+    let packages = app.store.push_packages(push_id)?;
+    let mut got: Vec<&str> = packages.iter().map(|p| p.file_name.as_str()).collect();
+    let mut want: Vec<&str> = items.iter().map(|i| i.file_name.as_str()).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    if got != want {
+        return fail(
+            app,
+            row,
+            &format!(
+                "the push holds {} instead of the declared {}",
+                got.join(", "),
+                want.join(", ")
+            ),
+        );
+    }
+    let digest = crate::origin::http::api::push_digest(app, push_id)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let outcome =
+        app.store
+            .finish_trigger_fetch(push_id, &who, &digest, row.staged, PRIORITY_SECURITY)?;
+    match outcome {
+        None => {}
+        Some(TriggerOutcome::Staged) => {
+            let required = app.config.auth.approvals_required;
+            app.store.audit(
+                &who,
+                "trigger-staged",
+                &format!("push {push_id} of {} (digest {digest})", row.advisory_id),
+                true,
+                &format!(
+                    "{} package(s) fetched and verified; waiting for {required} approval(s) by members of `{}`",
+                    items.len(),
+                    app.config.auth.push_group
+                ),
+                "",
+            )?;
+            app.emit(
+                "push-staged",
+                format!(
+                    "trigger `{}` pushed {} package(s) for {} as push {push_id}; staged, waiting for approval by {required} member(s) of `{}` (`hotpush approve {push_id}`)",
+                    row.trigger,
+                    items.len(),
+                    row.advisory_id,
+                    app.config.auth.push_group
+                ),
+                Some(push_id),
+                Some(row.advisory_id.clone()),
+            );
+        }
+        Some(TriggerOutcome::Accepted(job)) => {
+            app.store.audit(
+                &who,
+                "trigger-accepted",
+                &format!("push {push_id} of {}", row.advisory_id),
+                true,
+                &format!(
+                    "{} package(s) fetched and verified; queued for publication (job {job})",
+                    items.len()
+                ),
+                "",
+            )?;
+            app.emit(
+                "push-accepted",
+                format!(
+                    "trigger `{}` pushed {} package(s) for {} as push {push_id}; queued for publication",
+                    row.trigger,
+                    items.len(),
+                    row.advisory_id
+                ),
+                Some(push_id),
+                Some(row.advisory_id.clone()),
+            );
+            app.wake.notify_one();
+        }
+    }
+    Ok(())
+}
+
+/// Ends the push `failed` with `reason`, audited and announced.
+fn fail(app: &App, row: &TriggerFetchRow, reason: &str) -> anyhow::Result<()> {
+    let push_id = row.push_id;
+    let reason = redact(reason, app);
+    tracing::warn!(
+        push_id,
+        trigger = row.trigger,
+        reason,
+        "trigger push failed"
+    );
+    let failed = app.store.fail_trigger_fetch(push_id, &reason)?;
+    app.store.audit(
+        &actor(&row.trigger),
+        "trigger-failed",
+        &format!("push {push_id} of {}", row.advisory_id),
+        false,
+        &reason,
+        "",
+    )?;
+    if failed.is_some() {
+        app.emit(
+            "push-failed",
+            format!("push {push_id} of {} failed: {reason}", row.advisory_id),
+            Some(push_id),
+            Some(row.advisory_id.clone()),
+        );
+    }
+    Ok(())
+}
+
+/// Paths of the data directory shown relative to it.
+fn redact(text: &str, app: &App) -> String {
+    let dir = app.config.data_dir.display().to_string();
+    if dir.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(&dir, "DATA_DIR")
+    }
+}
+
+/// A download in `incoming/`, removed on every way out unless it became a blob.
+struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        if let Err(e) = fs_err::remove_file(&self.path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, "cannot remove a refused download");
+            }
+        }
+    }
+}
+
+/// Fetches and records one package. `Ok(Ok(true))`: recorded; `Ok(Ok(false))`:
+/// the push no longer takes packages; `Ok(Err(reason))`: refused.
+async fn fetch_one(
+    app: &Arc<App>,
+    client: &reqwest::Client,
+    row: &TriggerFetchRow,
+    item: &FetchItem,
+) -> anyhow::Result<Result<bool, String>> {
+    let push_id = row.push_id;
+    let limit = app.config.intake.package_bytes_max;
+    let mut partial = Partial {
+        path: app.tree.incoming.join(format!(
+            "trigger-{push_id}-{}-{}.part",
+            now_ms(),
+            rand::random::<u32>()
+        )),
+        kept: false,
+    };
+    let (size, sha256) = match download(client, &item.url, &partial.path, limit).await? {
+        Ok(x) => x,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if let Some(want) = &item.sha256 {
+        if *want != sha256 {
+            return Ok(Err(format!(
+                "sha256 mismatch: the trigger declared `{want}`, the file fetched is `{sha256}`"
+            )));
+        }
+    }
+    // The normal intake: the same reader, signature policy and arch rule as an upload.
+    let time_file = (now_ms() / 1000) as u64;
+    let policy = app.policy();
+    let path = partial.path.clone();
+    let href = package_href(&item.file_name);
+    let read = tokio::task::spawn_blocking(move || {
+        let f = fs_err::File::open(&path)?;
+        Ok::<_, anyhow::Error>(read_package(
+            std::io::BufReader::with_capacity(256 * 1024, f),
+            FileFacts {
+                location_href: href,
+                time_file,
+            },
+            &policy,
+        ))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            let hint = match &e {
+                IntakeError::UntrustedKey(_) => "\nhint: the build system signed it with a key this origin does not trust: `hotpush keys list` shows the trusted keys, `hotpush keys add FILE` (an admin) trusts another",
+                IntakeError::Unsigned => "\nhint: point the trigger at Koji's signed copies (`sigkey`), not the unsigned build output",
+                _ => "",
+            };
+            return Ok(Err(format!("{e}{hint}")));
+        }
+    };
+    let pkg = read.package;
+    if !app.repos().iter().any(|r| r.takes_arch(&pkg.arch)) {
+        return Ok(Err(format!(
+            "the package is for arch `{}`, which no repository here takes (configured: {})",
+            pkg.arch,
+            app.config.repos.arches.join(", ")
+        )));
+    }
+    let canonical = pkg.file_name();
+    if canonical != item.file_name {
+        return Ok(Err(format!(
+            "the package fetched is `{canonical}` ({}), not the `{}` the trigger declared; nothing is pushed",
+            pkg.nevra(),
+            item.file_name
+        )));
+    }
+    let held_reason = |held: &crate::origin::store::PackageHeld| {
+        format!(
+            "package `{}` is held by advisory `{}` (push {}, {}) in other bytes (sha256 `{}` there, `{}` here); bump the release and rebuild, or retire `{}` first",
+            pkg.nevra(),
+            held.advisory_id,
+            held.push_id,
+            held.push_state,
+            held.sha256,
+            pkg.sha256,
+            held.advisory_id
+        )
+    };
+    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
+        return Ok(Err(held_reason(&held)));
+    }
+    let blob = app.tree.blob_path(&pkg.sha256);
+    if let Some(parent) = blob.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    tokio::fs::rename(&partial.path, &blob).await?;
+    partial.kept = true;
+    let mut record = pkg.clone();
+    record.location_href = package_href(&canonical);
+    app.records
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(pkg.sha256.clone(), record);
+    let added = app.store.add_package_in_state(
+        push_id,
+        &PushPackage {
+            sha256: pkg.sha256.clone(),
+            file_name: canonical.clone(),
+            nevra: pkg.nevra(),
+            arch: pkg.arch.clone(),
+            size,
+            time_file,
+            signed_by: read.signed_by.clone(),
+        },
+        "fetching",
+    )?;
+    match added {
+        Err(held) => Ok(Err(held_reason(&held))),
+        Ok(false) => Ok(Ok(false)),
+        Ok(true) => {
+            app.store.audit(
+                &actor(&row.trigger),
+                "trigger-fetched",
+                &format!("push {push_id}: {canonical}"),
+                true,
+                &format!(
+                    "{} bytes from {}, sha256 {}, signed by {}",
+                    size,
+                    item.url,
+                    pkg.sha256,
+                    read.signed_by.as_deref().unwrap_or("nobody")
+                ),
+                "",
+            )?;
+            app.emit(
+                "package-uploaded",
+                format!(
+                    "push {push_id}: {} fetched by trigger `{}` and verified",
+                    pkg.nevra(),
+                    row.trigger
+                ),
+                Some(push_id),
+                Some(row.advisory_id.clone()),
+            );
+            Ok(Ok(true))
+        }
+    }
+}
+
+/// GETs `url` into `path` (no redirect followed, at most `limit` bytes);
+/// returns its size and sha256, or the reason it was refused. `Err` is a
+/// local I/O error.
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    path: &std::path::Path,
+    limit: u64,
+) -> anyhow::Result<Result<(u64, String), String>> {
+    let mut response = match client.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(crate::io::http::describe(&e))),
+    };
+    let status = response.status();
+    if status.is_redirection() {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
+        return Ok(Err(format!(
+            "HTTP {status}: a redirect to `{}`, which is not followed; fetch_base must name the server that holds the files",
+            to.escape_debug()
+        )));
+    }
+    if status != reqwest::StatusCode::OK {
+        return Ok(Err(format!("HTTP {status}")));
+    }
+    let too_large = || {
+        format!(
+            "larger than intake.package_bytes_max = {limit} bytes; raise it in hotpush.toml if this package is genuine"
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Ok(Err(too_large()));
+    }
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "the download broke off: {}",
+                    crate::io::http::describe(&e)
+                )))
+            }
+        };
+        size += chunk.len() as u64;
+        if size > limit {
+            return Ok(Err(too_large()));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    file.sync_all().await?;
+    Ok(Ok((size, hex::encode(hasher.finalize()))))
+}
