@@ -41,6 +41,7 @@ mod server;
 mod signing;
 mod sop;
 mod tidy;
+mod trigger;
 mod verify;
 mod webhooks;
 mod zypper;
