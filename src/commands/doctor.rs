@@ -140,6 +140,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
             check_data_dir(&config, args.min_free_mib, &mut checks);
             check_repo_key(&config, &mut checks);
             check_trusted_keys(&config, &mut checks);
+            if !config.triggers.is_empty() {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(check_triggers(&config, &mut checks));
+            }
         }
         Err(e) => checks.push(Check::fail(
             &config_name,
@@ -433,6 +439,72 @@ fn check_trusted_keys(config: &Config, checks: &mut Vec<Check>) {
 }
 
 /// Host and port of a partner URL (`https://`, `http://` or `ssh://`).
+/// Each `[[trigger]]`: its secret file (private, `whsec_` base64 of 16+
+/// bytes, the same reader the origin uses), whether its pushes wait for
+/// people, and a TCP connection to its `fetch_base`.
+async fn check_triggers(config: &Config, checks: &mut Vec<Check>) {
+    for t in &config.triggers {
+        let what = format!("trigger {} secret_file", t.name);
+        match crate::origin::trigger::read_key(t) {
+            Ok(key) => checks.push(Check::ok(
+                &what,
+                format!(
+                    "`{}`: a {}-byte key, readable by this user only",
+                    t.secret_file.display(),
+                    key.len()
+                ),
+            )),
+            Err(e) => checks.push(Check::fail(
+                &what,
+                one_line(&e),
+                format!(
+                    "write `whsec_` and base64 of 24 to 64 random bytes into it and `chmod 600 {}`; give the build system the same secret",
+                    t.secret_file.display()
+                ),
+            )),
+        }
+        let approvals = format!("trigger {} approval", t.name);
+        if t.approval_required {
+            checks.push(Check::ok(
+                &approvals,
+                format!(
+                    "its pushes are staged until {} member(s) of `{}` approve (`hotpush approve ID`); the trigger never counts",
+                    config.auth.approvals_required, config.auth.push_group
+                ),
+            ));
+        } else {
+            checks.push(Check::warn(
+                &approvals,
+                "its pushes are published without a person approving them",
+                "set `approval = \"required\"` in the [[trigger]] for a second pair of eyes",
+            ));
+        }
+        let what = format!("trigger {} fetch_base {}", t.name, t.fetch_base);
+        let Some((host, port)) = host_port(&t.fetch_base) else {
+            checks.push(Check::fail(&what, "no host and port", "fix fetch_base"));
+            continue;
+        };
+        let connect = tokio::time::timeout(
+            Duration::from_secs(CONNECT_TIMEOUT_SECS),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await;
+        match connect {
+            Ok(Ok(_)) => checks.push(Check::ok(&what, "reachable")),
+            Ok(Err(e)) => checks.push(Check::fail(
+                &what,
+                format!("unreachable: {e}"),
+                "triggered pushes will fail until the build system's file server answers from here; check the URL, DNS and firewall",
+            )),
+            Err(_) => checks.push(Check::fail(
+                &what,
+                format!("no answer within {CONNECT_TIMEOUT_SECS} s"),
+                "triggered pushes will fail until the build system's file server answers from here; check the URL, DNS and firewall",
+            )),
+        }
+    }
+}
+
 fn host_port(url: &str) -> Option<(String, u16)> {
     let parsed = reqwest::Url::parse(url).ok()?;
     let port = parsed.port_or_known_default().or(match parsed.scheme() {

@@ -806,3 +806,69 @@ fn a_restart_between_202_and_the_fetch_still_publishes() {
     let (code, again) = post_trigger(&url, &id, &body);
     assert_eq!(code, 409, "{again}");
 }
+
+/// `hotpush doctor` checks each `[[trigger]]`: a good secret and a reachable
+/// `fetch_base` pass; a secret others can read and a closed port fail by
+/// name; a trigger that publishes without approval is a warning.
+#[test]
+fn doctor_checks_each_trigger() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = dir.join("koji");
+    std::fs::create_dir_all(&root).unwrap();
+    let server = StaticServer::start(&root);
+    let good = write_secret(dir);
+    let loose = dir.join("loose.secret");
+    std::fs::write(&loose, secret_text()).unwrap();
+    let mut perms = std::fs::metadata(&loose).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&loose, perms).unwrap();
+    let closed = crate::common::fixtures::free_port();
+    let config = dir.join("hotpush.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n\
+             [[trigger]]\nname = \"koji\"\nsecret_file = {:?}\nfetch_base = \"{}/kojifiles\"\napproval = \"required\"\n\
+             [[trigger]]\nname = \"jenkins\"\nsecret_file = {:?}\nfetch_base = \"http://[::1]:{closed}/files\"\n",
+            good.display().to_string(),
+            server.base_url,
+            loose.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = hotpush()
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(
+        line("ok   trigger koji secret_file").contains("32-byte key"),
+        "{text}"
+    );
+    assert!(
+        line("ok   trigger koji approval").contains("staged"),
+        "{text}"
+    );
+    assert!(
+        line("ok   trigger koji fetch_base").contains("reachable"),
+        "{text}"
+    );
+    let loose_line = line("FAIL trigger jenkins secret_file");
+    assert!(loose_line.contains("can be read by others"), "{loose_line}");
+    assert!(loose_line.contains("chmod 600"), "{loose_line}");
+    assert!(
+        line("warn trigger jenkins approval").contains("without a person"),
+        "{text}"
+    );
+    let closed_line = line("FAIL trigger jenkins fetch_base");
+    assert!(closed_line.contains(&closed.to_string()), "{closed_line}");
+}
