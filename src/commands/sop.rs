@@ -207,6 +207,12 @@ pub fn context(
             .map(|k| k.display().to_string())
             .collect(),
         retention_hours: config.retention_hours,
+        approvals_required: config.auth.approvals_required,
+        triggers: config
+            .triggers
+            .iter()
+            .map(|t| (t.name.clone(), t.fetch_base.clone(), t.approval_required))
+            .collect(),
         public_url,
     }
 }

@@ -59,6 +59,10 @@ pub struct SopContext {
     pub push_group: String,
     pub trusted_keys: Vec<String>,
     pub retention_hours: u64,
+    /// `[auth] approvals_required`.
+    pub approvals_required: u32,
+    /// The `[[trigger]]`s: (name, fetch_base, staged for approval).
+    pub triggers: Vec<(String, String, bool)>,
 }
 
 impl SopContext {
@@ -88,6 +92,14 @@ impl SopContext {
             push_group => self.push_group,
             trusted_keys => self.trusted_keys,
             retention_hours => self.retention_hours,
+            approvals_required => self.approvals_required,
+            triggers => self
+                .triggers
+                .iter()
+                .map(|(name, fetch_base, approval)| {
+                    context! { name => name, fetch_base => fetch_base, approval => approval }
+                })
+                .collect::<Vec<Value>>(),
         }
     }
 }

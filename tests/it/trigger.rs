@@ -872,3 +872,80 @@ fn doctor_checks_each_trigger() {
     let closed_line = line("FAIL trigger jenkins fetch_base");
     assert!(closed_line.contains(&closed.to_string()), "{closed_line}");
 }
+
+/// The emergency SOP shows the trigger path with the live values: the URL,
+/// where packages come from and who must approve; without a trigger it says
+/// how to add one.
+#[test]
+fn the_sop_shows_the_trigger_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let secret = write_secret(dir);
+    let config = dir.join("hotpush.toml");
+    let sop = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let out = run_ok(
+            hotpush()
+                .args(["sop", "--procedure", "emergency-push", "--config"])
+                .arg(&config),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let with = sop(&format!(
+        "public_url = \"http://[::1]:18443\"\n[auth]\npush_group = \"secteam\"\napprovals_required = 2\n\
+         [[trigger]]\nname = \"koji\"\nsecret_file = {:?}\nfetch_base = \"https://kojipkgs.example.org/k\"\n",
+        secret.display().to_string()
+    ));
+    for needle in [
+        "`http://[::1]:18443/api/v1/triggers/koji`",
+        "`https://kojipkgs.example.org/k/`",
+        "until 2 member(s) of `secteam` approve",
+        "hotpush approve\n--server http://[::1]:18443",
+    ] {
+        assert!(with.contains(needle), "`{needle}` missing from:\n{with}");
+    }
+    let without = sop("public_url = \"http://[::1]:18443\"\n");
+    assert!(
+        without.contains("No `[[trigger]]` is configured"),
+        "{without}"
+    );
+    assert!(!without.contains("/api/v1/triggers/"), "{without}");
+}
+
+/// `hotpush cancel` (the API) abandons a push that is still fetching: the
+/// fetch then records nothing and nothing is published.
+#[tokio::test]
+async fn a_fetching_push_can_be_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let b = builds(dir);
+    let root = dir.join("koji");
+    koji_place(&root, "hello-1.0-2", "hello-1.0-2.noarch.rpm", &b.fix);
+    let server = StaticServer::start(&root);
+    let t = trigger_app(dir, &b, &server, 1).await;
+    let alice = t.push_token();
+    let before = revision(&t);
+    let id = trigger_ok(
+        &t,
+        koji_body(
+            "CANCEL-2026-0001",
+            "hello-1.0-2",
+            &["hello-1.0-2.noarch.rpm"],
+        ),
+    )
+    .await;
+    let r = t
+        .post_json(
+            &format!("/api/v1/pushes/{id}/cancel"),
+            Some(&alice),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    run_triggers(&t).await;
+    let push = push_json(&t, &alice, id).await;
+    assert_eq!(push["state"], "cancelled", "{push}");
+    assert_eq!(push["packages"], serde_json::json!([]), "{push}");
+    assert_eq!(revision(&t), before);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
