@@ -55,7 +55,7 @@ pub enum Command {
     Advisory(AdvisoryArgs),
     /// Approve a staged push (two-person rule).
     Approve(ApproveArgs),
-    /// Abandon a push that is not yet published (uploading or staged).
+    /// Abandon a push that is not yet published (uploading, fetching or staged).
     Cancel(CancelArgs),
     /// List, add or remove the running origin's trusted package-signing keys.
     Keys(KeysArgs),

@@ -1,5 +1,5 @@
 //! `hotpush cancel PUSH_ID`: abandon a push that is not yet published
-//! (uploading or staged); the origin audits it and publishes nothing of it.
+//! (uploading, fetching or staged); the origin audits it and publishes nothing of it.
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -431,7 +431,7 @@ pub async fn retire(
     post,
     path = "/api/v1/pushes/{id}/cancel",
     operation_id = "cancelPush",
-    summary = "Abandon a push that is not yet published (uploading or staged)",
+    summary = "Abandon a push that is not yet published (uploading, fetching or staged)",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "push id")),
     responses(
@@ -484,7 +484,7 @@ pub async fn cancel_push(
                 ),
                 crate::origin::store::CancelRefusal::NotCancellable(state) => (
                     ApiError::conflict(
-                        format!("push {push_id} is `{state}`; only a push that is uploading or staged can be cancelled"),
+                        format!("push {push_id} is `{state}`; only a push that is uploading, fetching or staged can be cancelled"),
                         if state == "published" || state == "accepted" {
                             "take a published fix out with `hotpush retire ADVISORY`"
                         } else {
