@@ -73,6 +73,8 @@ pub struct TriggerConfig {
     pub body_bytes_max: usize,
     /// Bound on fetching all of one trigger's packages.
     pub fetch_timeout_secs: u64,
+    /// A PEM bundle trusted for `fetch_base` besides the system CA store.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Defaults of `[[trigger]]`.
@@ -389,6 +391,7 @@ struct RawTrigger {
     approval: Option<String>,
     body_bytes_max: Option<usize>,
     fetch_timeout_secs: Option<u64>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -879,6 +882,10 @@ fn validate_triggers(
             approval_required,
             body_bytes_max,
             fetch_timeout_secs,
+            ca_file: t
+                .ca_file
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| ctx.resolve(p)),
         });
     }
     Ok(out)
@@ -1382,6 +1389,13 @@ mod tests {
         assert!(!t.approval_required, "follows approvals_required = 1");
         let two = parse(&format!("[auth]\napprovals_required = 2\n{ok}")).unwrap();
         assert!(two.triggers[0].approval_required);
+        assert_eq!(
+            parse(&format!("{ok}ca_file = \"ca/koji.pem\"\n"))
+                .unwrap()
+                .triggers[0]
+                .ca_file,
+            Some(PathBuf::from("/etc/hotpush/ca/koji.pem"))
+        );
         assert!(
             parse(&format!("{ok}approval = \"required\"\n"))
                 .unwrap()

@@ -64,11 +64,24 @@ pub fn read_key(trigger: &TriggerConfig) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// Checks every trigger's secret (a bad one stops the start, naming the
-/// file) and starts the fetch worker.
+/// The client a trigger fetches with: no redirect followed, the system CA
+/// store plus the trigger's `ca_file`, `fetch_timeout_secs` per request.
+fn client(trigger: &TriggerConfig) -> anyhow::Result<reqwest::Client> {
+    crate::io::http::ClientSpec::new("hotpush-trigger")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(Duration::from_secs(trigger.fetch_timeout_secs))
+        .redirects(0)
+        .ca_file(trigger.ca_file.as_deref())
+        .build()
+        .map_err(|e| e.context(format!("trigger `{}`", trigger.name)))
+}
+
+/// Checks every trigger's secret and CA file (a bad one stops the start,
+/// naming the file) and starts the fetch worker.
 pub fn spawn(app: Arc<App>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     for t in &app.config.triggers {
         read_key(t)?;
+        client(t)?;
     }
     Ok(vec![tokio::spawn(worker(app))])
 }
@@ -127,12 +140,7 @@ async fn process(app: &Arc<App>, row: &TriggerFetchRow) -> anyhow::Result<()> {
         Ok(items) => items,
         Err(e) => return fail(app, row, &format!("the queued fetch cannot be read: {e}")),
     };
-    let client = match crate::io::http::ClientSpec::new("hotpush-trigger")
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(Duration::from_secs(trigger.fetch_timeout_secs))
-        .redirects(0)
-        .build()
-    {
+    let client = match client(&trigger) {
         Ok(c) => c,
         Err(e) => return fail(app, row, &format!("{e:#}")),
     };

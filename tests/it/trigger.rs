@@ -159,6 +159,7 @@ async fn trigger_app(
                 approval_required: approvals_required > 1,
                 body_bytes_max: 4096,
                 fetch_timeout_secs: 60,
+                ca_file: None,
             }];
         })
         .start()
@@ -339,6 +340,22 @@ async fn refusals_at_the_door_are_clear_audited_and_publish_nothing() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     assert!(r.text().contains("4096"), "{}", r.text());
     assert!(audited(&t, "trigger-refused", "body too large"));
+    // Announced as too large: refused before any of it is read.
+    let mut announced = signed(&fresh_id(), &body);
+    announced.push(("content-length", "1000000000".into()));
+    let r = send(&t, "koji", &announced, body.clone()).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    // A webhook-id that is not plain visible ASCII.
+    for bad_id in ["with space", ""] {
+        let r = send(&t, "koji", &signed(bad_id, &body), body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{bad_id:?}: {}",
+            r.text()
+        );
+        assert_eq!(r.error_code(), "bad_webhook_id");
+    }
 
     // Packages outside fetch_base, and path parts that could leave it: 400
     // naming the field, nothing fetched.
