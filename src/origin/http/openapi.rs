@@ -4,7 +4,7 @@
 //! drift from what the handlers take and answer. Built once, on first request.
 use std::sync::LazyLock;
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::origin::http::{api, keys, trigger};
@@ -63,6 +63,14 @@ impl Modify for BearerToken {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        // The build-system trigger: a Standard Webhooks signature (with
+        // `webhook-id` and `webhook-timestamp`), no token.
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "webhook_signature",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("webhook-signature"))),
+            );
     }
 }
 
@@ -97,9 +105,15 @@ mod tests {
             for (method, op) in ops.as_object().unwrap() {
                 if matches!(method.as_str(), "post" | "put" | "delete" | "patch") {
                     changing += 1;
+                    // The trigger is signed by the build system instead.
+                    let scheme = if path.starts_with("/api/v1/triggers/") {
+                        "webhook_signature"
+                    } else {
+                        "bearer"
+                    };
                     assert_eq!(
                         op["security"],
-                        serde_json::json!([{ "bearer": [] }]),
+                        serde_json::json!([{ scheme: [] }]),
                         "{method} {path}"
                     );
                     assert!(op["responses"]["401"].is_object(), "{method} {path}");
@@ -107,8 +121,8 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 10,
-            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key"
+            changing, 11,
+            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key, the trigger"
         );
     }
 }

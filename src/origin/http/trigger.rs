@@ -42,6 +42,7 @@ pub const WEBHOOK_ID_BYTES_MAX: usize = 256;
     path = "/api/v1/triggers/{name}",
     operation_id = "trigger",
     summary = "A build system starts a push (Standard Webhooks signature; answered at once, fetched asynchronously)",
+    security(("webhook_signature" = [])),
     params(
         ("name" = String, Path, description = "the `[[trigger]]` name"),
         ("webhook-id" = String, Header, description = "unique per request; a repeated id is refused"),
