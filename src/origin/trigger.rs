@@ -407,7 +407,11 @@ async fn fetch_one(
     if let Some(parent) = blob.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    tokio::fs::rename(&partial.path, &blob).await?;
+    // `incoming/` and `blobs/` may be separate mounts: then a synced copy.
+    let (from, to) = (partial.path.clone(), blob.clone());
+    tokio::task::spawn_blocking(move || crate::io::fs::move_file(&from, &to))
+        .await
+        .map_err(|e| anyhow::anyhow!("moving the download stopped: {e}"))??;
     partial.kept = true;
     let mut record = pkg.clone();
     record.location_href = package_href(&canonical);
