@@ -80,14 +80,23 @@ pub fn build_rpm(args: &RepofileArgs, out_dir: &Path) -> anyhow::Result<ExitCode
         .build()?;
     let (status, repo_key, package_keys) = rt.block_on(fetch(&server))?;
     let repo_fprs = key_fingerprints(&format!("`{server}/keys/repo.asc`"), &repo_key)?;
-    if repo_fprs.len() != 1 {
+    // One key, or two while a rotation is under way (the next or the
+    // previous key beside the one that signs): the package ships them all.
+    if repo_fprs.is_empty() || repo_fprs.len() > 2 {
         return Err(user_error(
             format!(
-                "`{server}/keys/repo.asc` holds {} keys, expected the one repo-signing key",
+                "`{server}/keys/repo.asc` holds {} keys, expected the repo-signing key \
+                 (and during a rotation its next or previous key)",
                 repo_fprs.len()
             ),
             "check that `--server` points at a hotpush origin",
         ));
+    }
+    if repo_fprs.len() == 2 {
+        eprintln!(
+            "the repo key file carries two keys (a rotation is under way): {}",
+            repo_fprs.join(", ")
+        );
     }
     if package_keys.trim().is_empty() {
         tracing::warn!(

@@ -36,7 +36,7 @@ pub fn open_app(
     let tree = Tree::new(&config.data_dir);
     tree.create_dirs()?;
     let store = Store::open(&state_db(&config.data_dir))?;
-    let key = app::load_or_create_key(&config.data_dir)?;
+    let repo_keys = crate::origin::repo_keys::load_or_create(&config.data_dir)?;
     let trusted = crate::origin::keys::load(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let repo_list = app::repos_of(&config);
@@ -45,7 +45,8 @@ pub fn open_app(
     let app = Arc::new(App {
         config,
         store,
-        key,
+        repo_keys: std::sync::RwLock::new(Arc::new(repo_keys)),
+        publish_lock: Default::default(),
         tree,
         trusted: std::sync::RwLock::new(Arc::new(trusted)),
         keys_lock: Default::default(),
@@ -98,7 +99,8 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
             continue;
         }
         let asc = fs_err::read_to_string(dir.join("repomd.xml.asc")).unwrap_or_default();
-        let asc = if crate::core::signing::verify_detached(&app.key.armored_public(), &repomd, &asc)
+        let key = app.repo_key();
+        let asc = if crate::core::signing::verify_detached(&key.armored_public(), &repomd, &asc)
             .is_ok()
         {
             asc
@@ -107,7 +109,7 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
                 repo = repo.path(),
                 "repomd.xml.asc does not sign repomd.xml; signing again"
             );
-            let asc = app.key.sign_detached(&repomd)?;
+            let asc = key.sign_detached(&repomd)?;
             crate::io::fs::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())?;
             asc
         };

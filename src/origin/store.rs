@@ -1366,6 +1366,18 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every partner unverified at the revision it holds (the repo key
+    /// was switched: what it serves is signed by the old key until the next
+    /// fan-out pushes the re-signed .asc and verifies it with the new key).
+    pub fn mark_partners_unverified(&self) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE mirror_state SET verified = 0, stage = 'data', retries = 0,
+             last_error = 'the repo-signing key was switched; the re-signed repomd.xml.asc is pushed next'
+             WHERE verified != 0",
+            [],
+        )?)
+    }
+
     /// Records that an attempt on `mirror` started for `repos`: a row for each
     /// (created when missing), at stage `data` with no retries yet.
     pub fn mirror_attempt_started(&self, mirror: &str, repos: &[String]) -> anyhow::Result<()> {

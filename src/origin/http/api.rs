@@ -1502,7 +1502,7 @@ pub(crate) fn status_view(app: &App, scope: Scope) -> ApiResult<StatusView> {
         metalink_repo_prefix: app.config.metalink_repo_prefix.clone(),
         partners: app.mirrors.iter().map(|m| m.public_url.clone()).collect(),
         package_bytes_max: app.config.intake.package_bytes_max,
-        key_fingerprint: app.key.fingerprint(),
+        key_fingerprint: app.repo_key().fingerprint(),
         queue_depth: app.store.queue_depth()?,
         repos,
         advisories: advisory_views(app, scope)?,
@@ -1910,7 +1910,7 @@ fn announcement_text(app: &App, scope: Scope, id: &str) -> ApiResult<String> {
             )
         })
         .collect();
-    let fingerprint = app.key.fingerprint();
+    let fingerprint = app.repo_key().fingerprint();
     let repo_id = format!("{}-updates", app.config.repos.channel);
     Ok(crate::core::announce::render(
         &crate::core::announce::Notice {

@@ -54,6 +54,10 @@ pub fn router(app: Arc<App>) -> Router {
                 )),
         )
         .route("/api/v1/keys/{fingerprint}", delete(keys::remove_key))
+        .route("/api/v1/repo-key", get(keys::repo_keys))
+        .route("/api/v1/repo-key/next", post(keys::prepare_next_repo_key))
+        .route("/api/v1/repo-key/switch", post(keys::switch_repo_key))
+        .route("/api/v1/repo-key/retire", post(keys::retire_repo_key))
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/webhooks/deliveries", get(api::webhook_deliveries))

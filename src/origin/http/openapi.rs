@@ -44,6 +44,10 @@ use crate::origin::http::{api, keys};
         keys::list_keys,
         keys::add_key,
         keys::remove_key,
+        keys::repo_keys,
+        keys::prepare_next_repo_key,
+        keys::switch_repo_key,
+        keys::retire_repo_key,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),

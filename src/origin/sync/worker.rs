@@ -197,9 +197,10 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         app.store.mirror_attempt_started(&m.name, &repo_paths)?;
     }
     let sink_app = app.clone();
+    let key = app.repo_key();
     let opts = FanoutOptions {
         deadline: Duration::from_secs(app.config.publish.partner_deadline_secs),
-        repo_public_key: app.key.armored_public(),
+        repo_public_key: key.armored_public(),
         ssh_state_dir: Some(app.config.data_dir.join("ssh")),
         on_event: Some(Arc::new(move |e: &FanoutEvent| {
             record_progress(&sink_app, e);
@@ -241,7 +242,7 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     };
     let started = std::time::Instant::now();
     let outcomes = crate::origin::sync::fanout(mirrors, &revisions, &opts).await;
-    record_outcomes(app, &outcomes, &revisions)?;
+    record_outcomes(app, &outcomes, &revisions, &key.fingerprint())?;
     tracing::info!(
         partners = outcomes.len(),
         verified = outcomes.iter().filter(|o| o.verified).count(),
@@ -303,15 +304,38 @@ fn record_progress(app: &App, event: &FanoutEvent) {
 
 /// Records what each partner now holds and rebuilds every metalink from it, all
 /// under the served-state write lock: an API reader that sees a partner as
-/// current also sees a metalink that lists it.
+/// current also sees a metalink that lists it. Outcomes verified with a
+/// repo key (`key_fingerprint`) that no longer signs count as not verified
+/// (a switch happened during the fan-out), and the fan-out is asked again.
 fn record_outcomes(
     app: &App,
     outcomes: &[MirrorOutcome],
     revisions: &[RepoRevision],
+    key_fingerprint: &str,
 ) -> anyhow::Result<()> {
     let mut map = app.served.write().unwrap_or_else(|p| p.into_inner());
     let now = now_ms();
     let previous = app.store.mirror_states()?;
+    let key_switched = app.repo_key().fingerprint() != key_fingerprint;
+    let switched: Vec<MirrorOutcome>;
+    let outcomes = if key_switched {
+        switched = outcomes
+            .iter()
+            .map(|o| MirrorOutcome {
+                verified: false,
+                error: Some(
+                    "the repo-signing key was switched during this attempt; \
+                     the re-signed repomd.xml.asc is pushed next"
+                        .into(),
+                ),
+                ..o.clone()
+            })
+            .collect();
+        app.fanout_wake.notify_one();
+        &switched[..]
+    } else {
+        outcomes
+    };
     for o in outcomes {
         for rev in revisions {
             let prev = previous
