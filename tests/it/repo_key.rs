@@ -119,6 +119,7 @@ async fn next_key_is_served_first_then_signs_after_the_switch_and_retires() {
     assert_eq!(wrong.status, StatusCode::CONFLICT);
     assert!(wrong.text().contains(&new), "{}", wrong.text());
 
+    let mut events = t.events(None).await;
     let switched = t
         .post_json(
             "/api/v1/repo-key/switch",
@@ -137,6 +138,14 @@ async fn next_key_is_served_first_then_signs_after_the_switch_and_retires() {
         .collect();
     assert_eq!(resigned.len(), t.app().repos().len(), "{resigned:?}");
     assert_eq!(body["now"]["previous"]["fingerprint"], old.as_str());
+    // Announced (the event webhooks get as `repokey.switched`), naming the key.
+    t.emit_marker("after-the-switch");
+    let seen = events.read_until("after-the-switch").await;
+    let at = seen
+        .find("event: repokey-switched")
+        .unwrap_or_else(|| panic!("no repokey-switched event in {seen}"));
+    let event = seen[at..].split("\n\n").next().unwrap();
+    assert!(event.contains(&new), "{event}");
 
     // The same repomd.xml, signed again by the new key only; on disk too.
     assert_eq!(t.get(repomd_url).await.body, repomd);
@@ -427,6 +436,14 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
             .ok()?;
             (p_asc == asc && text_of(&metalink).contains(&partner.public_url)).then_some(())
         },
+    );
+    // The partner serves the keys beside the .asc too, from the same commit.
+    let (code, p_key) = http_get(&format!("{}/{repomd_path}.key", partner.public_url)).unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(text_of(&p_key), new_key_text);
+    assert_eq!(
+        public_fingerprints(&new_key_text).unwrap(),
+        vec![new.clone(), old.clone()]
     );
     // Holding both keys: nothing fails, before and after the next revision.
     both.ok(&["makecache", "--refresh"]);

@@ -460,6 +460,7 @@ fn current_revisions(app: &App) -> anyhow::Result<Vec<RepoRevision>> {
             files,
             repomd: served.repomd.to_vec(),
             repomd_asc: served.asc.to_vec(),
+            repomd_key: app.repo_keys().armored_publics().into_bytes(),
         });
     }
     Ok(out)
