@@ -23,8 +23,9 @@ pub struct RepofileArgs {
     /// first, then the partners).
     #[arg(long, value_enum, default_value = "dnf")]
     pub client: RepoClient,
-    /// Build a noarch `-repos` RPM into this directory (the `.repo` file plus the
-    /// keys under /etc/pki/rpm-gpg) instead of printing the `.repo` text.
+    /// Build a noarch `-repos` RPM into this directory (the dnf and the zypper
+    /// `.repo` files, the keys under /etc/pki/rpm-gpg and the critical check)
+    /// instead of printing the `.repo` text; `--client` does not change it.
     #[arg(long, value_name = "OUT_DIR")]
     pub rpm: Option<PathBuf>,
     /// Package name; default `<channel>-repos`.
@@ -225,10 +226,8 @@ pub async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)>
 /// `hotpush repofile`: the `.repo` text, or the `-repos` RPM with `--rpm DIR`.
 pub fn run(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     match &args.rpm {
-        Some(_) if args.client == RepoClient::Zypper => Err(user_error(
-            "`--rpm` builds the `-repos` RPM with the dnf `.repo` file; `--client zypper` only prints",
-            "drop `--rpm` to print the zypper `.repo` text, or drop `--client zypper` to build the RPM",
-        )),
+        // The package carries the `.repo` of both clients; `--client` only
+        // chooses what is printed without `--rpm`.
         Some(dir) => build_rpm(args, dir),
         None => print(args),
     }

@@ -255,12 +255,13 @@ fn dnf_repo(origin: &Origin, gpgkeys: &[String]) -> String {
         + "\n"
 }
 
-/// Runs zypper in `root` non-interactively, importing no key it is offered.
+/// Runs zypper in `root` non-interactively for release 43, importing no
+/// key it is offered.
 fn zypper(root: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new("zypper")
         .arg("--root")
         .arg(root)
-        .arg("--non-interactive")
+        .args(["--non-interactive", "--releasever", "43"])
         .args(args)
         .output()
         .unwrap();
@@ -274,7 +275,8 @@ fn zypper(root: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
-/// The repo key file the `-repos` RPM installs, unpacked with the real rpm.
+/// Builds the `-repos` RPM and installs it with the real rpm into
+/// `repos-rpm-root` (an rpm database, no scriptlets); returns its repo key file.
 fn repos_rpm_key_file(origin: &Origin, dir: &Path) -> PathBuf {
     let out = run_ok(
         hotpush()
@@ -361,33 +363,17 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
         let list = dnf.ok(&["list", "--available", "hello"]);
         assert!(list.contains("1.0-2"), "{list}");
     }
-    // zypper trusts only the key that signed when it first refreshed (even
-    // with both in its gpgkey= file); the second comes from the -repos RPM's
-    // key file into the rpm database, which libzypp trusts. From then on it
-    // imports nothing (no `--gpg-auto-import-keys`).
-    let zypper_repo = text_of(
-        &run_ok(hotpush().args([
-            "repofile",
-            "--server",
-            &origin.url,
-            "--client",
-            "zypper",
-            "--release",
-            "43",
-        ]))
-        .stdout,
+    // zypper, configured only by the -repos RPM (its /etc/zypp/repos.d file),
+    // trusts keys it accepted or that are in the rpm database; from the
+    // gpgkey= file it would take only the key that signs. So the key file is
+    // imported once, as the SOP says, and no key is ever auto-imported.
+    let zroot = dir.join("repos-rpm-root");
+    let zypper_repo =
+        std::fs::read_to_string(zroot.join("etc/zypp/repos.d/critical-updates.repo")).unwrap();
+    assert!(
+        zypper_repo.contains("baseurl=") && !zypper_repo.contains("metalink="),
+        "{zypper_repo}"
     );
-    let zroot = dir.join("zypper-root");
-    std::fs::create_dir_all(zroot.join("etc/zypp/repos.d")).unwrap();
-    std::fs::write(zroot.join("etc/zypp/repos.d/critical.repo"), &zypper_repo).unwrap();
-    run_ok(
-        Command::new("rpm")
-            .arg("--root")
-            .arg(&zroot)
-            .arg("--initdb"),
-    );
-    let (code, text) = zypper(&zroot, &["--gpg-auto-import-keys", "refresh"]);
-    assert_eq!(code, 0, "{text}");
     run_ok(
         Command::new("rpm")
             .arg("--root")
@@ -411,6 +397,8 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
             "zypper's rpm database holds {keys}, not {fpr}"
         );
     }
+    let (code, text) = zypper(&zroot, &["refresh"]);
+    assert_eq!(code, 0, "{text}");
     // 2. Switch: every repomd.xml signed again by the new key, at the origin
     //    and, before the metalink lists it again, at the partner.
     let switched = keys_cmd(&origin, &admin, &["repo-switch", &new]);
