@@ -479,6 +479,28 @@ mod tests {
     }
 }
 
+/// `GET /api/v1/webhooks/summary` (public): how the outbound webhooks fare,
+/// as counts of public messages only (what is under embargo is not counted),
+/// each webhook by its place in `hotpush.toml` (names and URLs may be
+/// private). The messages themselves: `GET /api/v1/webhooks/deliveries`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSummaryView {
+    pub webhooks: Vec<WebhookCountsView>,
+}
+
+/// The public message counts of one `[[webhook]]`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCountsView {
+    /// 1 for the first `[[webhook]]` of `hotpush.toml`, and so on.
+    pub number: u32,
+    pub delivered: u64,
+    /// Not delivered yet, still retried.
+    pub pending: u64,
+    /// Not delivered after every attempt.
+    pub given_up: u64,
+    pub last_delivered_at_ms: Option<i64>,
+}
+
 /// One outbound webhook message and how its delivery stands
 /// (`GET /api/v1/webhooks/deliveries`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

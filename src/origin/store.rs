@@ -292,6 +292,18 @@ pub struct RevisionRow {
     pub superseded_at_ms: Option<i64>,
 }
 
+/// How the messages of one webhook stand (`Store::webhook_counts`).
+#[derive(Debug, Clone)]
+pub struct WebhookCounts {
+    pub webhook: String,
+    pub delivered: u64,
+    /// Not delivered, still retried.
+    pub pending: u64,
+    /// Not delivered after every attempt.
+    pub given_up: u64,
+    pub last_delivered_at_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct MirrorStateRow {
     pub mirror: String,
@@ -1545,6 +1557,42 @@ impl Store {
              AND (delivered_at_ms IS NOT NULL OR attempts >= ?3)",
             params![webhook, before_ms, crate::core::webhook::MAX_ATTEMPTS],
         )?)
+    }
+
+    /// Per webhook name, the counts over the messages whose type is not in
+    /// `excluded_types`.
+    pub fn webhook_counts(&self, excluded_types: &[&str]) -> anyhow::Result<Vec<WebhookCounts>> {
+        let conn = self.conn();
+        let placeholders: Vec<String> = (0..excluded_types.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect();
+        let filter = if placeholders.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE type NOT IN ({})", placeholders.join(", "))
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT webhook,
+                    SUM(delivered_at_ms IS NOT NULL),
+                    SUM(delivered_at_ms IS NULL AND attempts < ?1),
+                    SUM(delivered_at_ms IS NULL AND attempts >= ?1),
+                    MAX(delivered_at_ms)
+             FROM webhook_outbox {filter} GROUP BY webhook ORDER BY webhook"
+        ))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&crate::core::webhook::MAX_ATTEMPTS];
+        for t in excluded_types {
+            values.push(t);
+        }
+        let rows = stmt.query_map(values.as_slice(), |r| {
+            Ok(WebhookCounts {
+                webhook: r.get(0)?,
+                delivered: r.get::<_, i64>(1)?.max(0) as u64,
+                pending: r.get::<_, i64>(2)?.max(0) as u64,
+                given_up: r.get::<_, i64>(3)?.max(0) as u64,
+                last_delivered_at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The newest `limit` messages, newest first (the delivery log).

@@ -178,7 +178,7 @@ async fn next_key_is_served_first_then_signs_after_the_switch_and_retires() {
 
     // Audited, with who and what.
     let audit = t.get_with("/api/v1/audit", &admin).await.text();
-    for action in ["repo-key-next", "repo-key-switch"] {
+    for action in ["prepare-repo-key", "switch-repo-key"] {
         assert!(audit.contains(action), "no {action} in {audit}");
     }
 

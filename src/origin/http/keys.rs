@@ -271,11 +271,11 @@ async fn repo_key_change(
         Err(e) => return Err(refusal(&app, &owner.user, action, target, &remote, e)),
     };
     let (kind, detail) = match action {
-        "repo-key-next" => (
+        "prepare-repo-key" => (
             "repokey-prepared",
             format!("next repo-signing key {changed} prepared; served beside the current one"),
         ),
-        "repo-key-switch" => (
+        "switch-repo-key" => (
             "repokey-switched",
             format!(
                 "repo-signing key {changed} signs from now on; signed again: {}",
@@ -300,7 +300,7 @@ async fn repo_key_change(
         &remote.ip().to_string(),
     )?;
     app.emit(kind, format!("{}: {detail}", owner.user), None, None);
-    if action == "repo-key-switch" {
+    if action == "switch-repo-key" {
         // Partners get the re-signed .asc and are verified with the new key.
         crate::origin::sync::worker::after_publish(&app, &app.repos());
     }
@@ -330,15 +330,22 @@ pub async fn prepare_next_repo_key(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let change = repo_key_change(app, remote, &headers, "repo-key-next", "repo key", |app| {
-        let ring = crate::origin::repo_keys::prepare_next_live(app)?;
-        let next = ring
-            .next
-            .as_ref()
-            .map(|k| k.fingerprint())
-            .unwrap_or_default();
-        Ok((next, Vec::new()))
-    })
+    let change = repo_key_change(
+        app,
+        remote,
+        &headers,
+        "prepare-repo-key",
+        "repo key",
+        |app| {
+            let ring = crate::origin::repo_keys::prepare_next_live(app)?;
+            let next = ring
+                .next
+                .as_ref()
+                .map(|k| k.fingerprint())
+                .unwrap_or_default();
+            Ok((next, Vec::new()))
+        },
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(change)))
 }
@@ -380,7 +387,7 @@ pub async fn switch_repo_key(
         app,
         remote,
         &headers,
-        "repo-key-switch",
+        "switch-repo-key",
         &target,
         move |app| {
             let resigned = crate::origin::repo_keys::switch(app, &wanted)?;
@@ -418,7 +425,7 @@ pub async fn retire_repo_key(
         app,
         remote,
         &headers,
-        "repo-key-retire",
+        "retire-repo-key",
         &target,
         move |app| {
             let previous = app

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod pubtree;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/webhooks/deliveries", get(api::webhook_deliveries))
+        .route("/api/v1/webhooks/summary", get(webhooks::summary))
         .route("/api/v1/events", get(api::events))
         .route("/metrics", get(metrics_handler))
         .route("/api/v1/pushes/{id}/checklist", get(api::push_checklist))

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::origin::http::{api, keys};
+use crate::origin::http::{api, keys, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,7 @@ use crate::origin::http::{api, keys};
         keys::prepare_next_repo_key,
         keys::switch_repo_key,
         keys::retire_repo_key,
+        webhooks::summary,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),
