@@ -111,8 +111,9 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 10,
-            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key"
+            changing, 13,
+            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key, \
+             prepare, switch and retire a repo key"
         );
     }
 }
