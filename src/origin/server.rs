@@ -83,9 +83,12 @@ pub fn open_app(
 }
 
 /// Reloads what each repository served before the restart from the tree; a
-/// repomd.xml whose .asc does not match (a crash between the two renames) is
-/// signed again.
+/// repomd.xml whose .asc does not match (a crash between the two renames, or
+/// a repo key changed while the origin was down) is signed again, and then
+/// every partner is marked unverified: it serves the old .asc until the
+/// fan-out pushes the new one, so no metalink lists it before that.
 fn restore_served(app: &App) -> anyhow::Result<()> {
+    let mut resigned = false;
     for repo in app.repos() {
         let dir = app.tree.repo_dir(&repo).join("repodata");
         let Ok(repomd) = fs_err::read(dir.join("repomd.xml")) else {
@@ -111,6 +114,7 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
             );
             let asc = key.sign_detached(&repomd)?;
             crate::io::fs::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())?;
+            resigned = true;
             asc
         };
         let cur = app.store.current_revision(&repo.path())?;
@@ -128,6 +132,27 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
                 published_at_ms: cur.map(|c| c.published_at_ms).unwrap_or(0),
             },
         );
+    }
+    if resigned && app.store.mark_partners_unverified()? > 0 {
+        for repo in app.repos() {
+            let Some(cur) = app.served(&repo.path()) else {
+                continue;
+            };
+            let metalink = crate::origin::sync::worker::metalink_body(
+                app,
+                &repo,
+                &cur.repomd,
+                cur.revision,
+                &[],
+            );
+            app.set_served(
+                &repo.path(),
+                Served {
+                    metalink,
+                    ..(*cur).clone()
+                },
+            );
+        }
     }
     Ok(())
 }

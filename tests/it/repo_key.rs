@@ -401,8 +401,23 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
     assert_eq!(code, 0, "{text}");
     // 2. Switch: every repomd.xml signed again by the new key, at the origin
     //    and, before the metalink lists it again, at the partner.
+    // The partner is frozen (SIGSTOP) across the switch, so it cannot take
+    // the re-signed .asc yet: it must leave the metalink until it does.
+    let partner_pid = partner.process.0.as_ref().unwrap().id().to_string();
+    run_ok(Command::new("kill").args(["-STOP", &partner_pid]));
     let switched = keys_cmd(&origin, &admin, &["repo-switch", &new]);
     assert_eq!(switched, new);
+    let (_, metalink) = http_get(&format!(
+        "{}/metalink?repo=critical-f43&arch=x86_64",
+        origin.url
+    ))
+    .unwrap();
+    let listed_frozen = text_of(&metalink).contains(&partner.public_url);
+    run_ok(Command::new("kill").args(["-CONT", &partner_pid]));
+    assert!(
+        !listed_frozen,
+        "the metalink lists a partner that still serves the old .asc"
+    );
     let repomd_path = "critical/43/x86_64/repodata/repomd.xml";
     let (_, repomd) = http_get(&format!("{}/pub/{repomd_path}", origin.url)).unwrap();
     let (_, asc) = http_get(&format!("{}/pub/{repomd_path}.asc", origin.url)).unwrap();
@@ -416,13 +431,20 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
         "the partner to serve the re-signed .asc and be listed",
         Duration::from_secs(60),
         || {
-            let (_, p_asc) = http_get(&format!("{}/{repomd_path}.asc", partner.public_url)).ok()?;
+            // Metalink first: whenever it lists the partner, the partner
+            // already serves the re-signed .asc.
             let (_, metalink) = http_get(&format!(
                 "{}/metalink?repo=critical-f43&arch=x86_64",
                 origin.url
             ))
             .ok()?;
-            (p_asc == asc && text_of(&metalink).contains(&partner.public_url)).then_some(())
+            let listed = text_of(&metalink).contains(&partner.public_url);
+            let (_, p_asc) = http_get(&format!("{}/{repomd_path}.asc", partner.public_url)).ok()?;
+            assert!(
+                !listed || p_asc == asc,
+                "the metalink lists the partner while it serves the old .asc"
+            );
+            listed.then_some(())
         },
     );
     // The partner serves the keys beside the .asc too, from the same commit.
@@ -468,4 +490,54 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
         vec![new.clone()]
     );
     both.ok(&["makecache", "--refresh"]);
+}
+
+#[test]
+fn a_key_replaced_while_the_origin_was_down_delists_partners_until_they_hold_the_new_asc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let gpg = Gpg::new(dir, "security@example.com");
+    let partner = Receiver::start();
+    let mirrors = dir.join("mirrors.toml");
+    std::fs::write(&mirrors, https_entry(&partner, "partner-a")).unwrap();
+    let mut origin = Origin::start_full(
+        dir,
+        Some(&gpg.public_key),
+        "\n[publish]\npartner_deadline_secs = 30\n",
+        Some(&mirrors),
+        None,
+    );
+    let pusher = origin.token("alice", "security");
+    let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
+    gpg.sign(&fix);
+    push_ok(&origin, &pusher, "CRIT-2026-0303", &fix);
+    let repomd_path = "critical/43/x86_64/repodata/repomd.xml";
+    let metalink_url = format!("{}/metalink?repo=critical-f43&arch=x86_64", origin.url);
+    let (_, metalink) = http_get(&metalink_url).unwrap();
+    assert!(text_of(&metalink).contains(&partner.public_url));
+
+    // The old way to rotate: the key moved away while the origin is down.
+    origin.kill();
+    std::fs::remove_file(origin.data_dir.join("keys/repo-signing.key")).unwrap();
+    origin.restart();
+    let (_, key) = http_get(&format!("{}/keys/repo.asc", origin.url)).unwrap();
+    let key = text_of(&key);
+    let (_, repomd) = http_get(&format!("{}/pub/{repomd_path}", origin.url)).unwrap();
+    // Whenever the metalink lists the partner, the partner's .asc verifies
+    // with the key the origin serves now; and it is listed again in the end.
+    poll(
+        "the partner to be listed again with the new .asc",
+        Duration::from_secs(60),
+        || {
+            let (_, metalink) = http_get(&metalink_url).ok()?;
+            if !text_of(&metalink).contains(&partner.public_url) {
+                return None;
+            }
+            let (_, asc) = http_get(&format!("{}/{repomd_path}.asc", partner.public_url)).ok()?;
+            verify_detached(&key, &repomd, &text_of(&asc)).unwrap_or_else(|e| {
+                panic!("the metalink lists the partner while its .asc does not verify: {e:#}")
+            });
+            Some(())
+        },
+    );
 }
