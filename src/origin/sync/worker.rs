@@ -261,7 +261,18 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         None,
         None,
     );
-    push_metalinks(app, mirrors).await;
+    // Every partner that serves copies gets the new metalink, not only those
+    // of this run: a catch-up run that verifies one partner changes the host
+    // list the copies at the others carry. Partners behind are left out (a
+    // down one would only cost timeouts; its copy is refused anyway).
+    let lagging: Vec<String> = behind(app)?.into_iter().map(|m| m.name).collect();
+    let copies: Vec<Mirror> = app
+        .mirrors
+        .iter()
+        .filter(|m| !lagging.contains(&m.name) || mirrors.iter().any(|r| r.name == m.name))
+        .cloned()
+        .collect();
+    push_metalinks(app, &copies).await;
     Ok(outcomes)
 }
 
