@@ -4,8 +4,9 @@
 //! signs anything; the switch signs new revisions and every served repomd.xml
 //! again, is audited and announced, and partners get the re-signed .asc before
 //! the metalink lists them again; the real dnf and zypper holding both keys see
-//! no failure across it, and a dnf holding only the old key fails once a new
-//! revision is published, with the message the SOP quotes.
+//! no failure across it, and a dnf or zypper holding only the old key keeps
+//! working until a new revision is published, then fails with the messages
+//! the SOP quotes.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -399,6 +400,25 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
     }
     let (code, text) = zypper(&zroot, &["refresh"]);
     assert_eq!(code, 0, "{text}");
+    // A zypper that trusts only the old key (the -repos package before the
+    // rotation): the same .repo, the old key in its rpm database.
+    let zold = dir.join("zypper-old-root");
+    std::fs::create_dir_all(zold.join("etc/zypp/repos.d")).unwrap();
+    std::fs::write(
+        zold.join("etc/zypp/repos.d/critical-updates.repo"),
+        &zypper_repo,
+    )
+    .unwrap();
+    run_ok(Command::new("rpm").arg("--root").arg(&zold).arg("--initdb"));
+    run_ok(
+        Command::new("rpm")
+            .arg("--root")
+            .arg(&zold)
+            .arg("--import")
+            .arg(&old_only),
+    );
+    let (code, text) = zypper(&zold, &["refresh"]);
+    assert_eq!(code, 0, "{text}");
     // 2. Switch: every repomd.xml signed again by the new key, at the origin
     //    and, before the metalink lists it again, at the partner.
     // The partner is frozen (SIGSTOP) across the switch, so it cannot take
@@ -455,6 +475,11 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
         public_fingerprints(&new_key_text).unwrap(),
         vec![new.clone(), old.clone()]
     );
+    // Holding only the old key: nothing fails until a new revision is
+    // published (the repomd.xml both have cached is still current).
+    let (code, text) = zypper(&zold, &["refresh"]);
+    assert_eq!(code, 0, "{text}");
+    old_client.ok(&["makecache", "--refresh"]);
     // Holding both keys: nothing fails, before and after the next revision.
     both.ok(&["makecache", "--refresh"]);
     let (code, text) = zypper(&zroot, &["refresh", "--force"]);
@@ -481,6 +506,15 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
         "the failure does not name the signature:\n{text}"
     );
     eprintln!("dnf holding only the old repo key says:\n{text}");
+    let (code, text) = zypper(&zold, &["refresh", "--force"]);
+    assert_ne!(
+        code, 0,
+        "a zypper trusting only the old key refreshed:\n{text}"
+    );
+    assert!(
+        text.contains("Signature verification failed"),
+        "the failure does not name the signature:\n{text}"
+    );
 
     // 3. Retire the old key: only the new one is served and shipped.
     assert_eq!(keys_cmd(&origin, &admin, &["repo-retire", &old]), old);
