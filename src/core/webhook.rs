@@ -191,10 +191,11 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| VerifyError::BadTimestamp)?;
-    if now_secs > ts + TOLERANCE_SECS {
+    // Saturating: a timestamp near u64::MAX must not overflow.
+    if now_secs > ts.saturating_add(TOLERANCE_SECS) {
         return Err(VerifyError::TooOld);
     }
-    if ts > now_secs + TOLERANCE_SECS {
+    if ts > now_secs.saturating_add(TOLERANCE_SECS) {
         return Err(VerifyError::TooNew);
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
@@ -307,6 +308,16 @@ mod tests {
         assert_eq!(
             v(&key, VECTOR_ID, "soon", VECTOR_SIG, VECTOR_BODY, now),
             Err(VerifyError::BadTimestamp)
+        );
+        // Timestamps and clocks at the ends of the range never overflow.
+        let max = u64::MAX.to_string();
+        assert_eq!(
+            v(&key, VECTOR_ID, &max, VECTOR_SIG, VECTOR_BODY, now),
+            Err(VerifyError::TooNew)
+        );
+        assert_eq!(
+            v(&key, VECTOR_ID, "0", VECTOR_SIG, VECTOR_BODY, u64::MAX),
+            Err(VerifyError::TooOld)
         );
         for bad in [
             "",
