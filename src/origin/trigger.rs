@@ -13,20 +13,19 @@
 //! from the beginning: the queue is in the store.
 //!
 //! Never decides what a trigger may ask for (`core::trigger`), never answers HTTP.
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
-use crate::core::rpm::{read_package, FileFacts, IntakeError};
+use crate::core::rpm::IntakeError;
 use crate::core::trigger::FetchItem;
 use crate::origin::app::App;
 use crate::origin::config::TriggerConfig;
+use crate::origin::intake::{admit, Incoming, Refusal};
 use crate::origin::jobs::PRIORITY_SECURITY;
-use crate::origin::publish::package_href;
-use crate::origin::store::{now_ms, PushPackage, TriggerFetchRow, TriggerOutcome};
+use crate::origin::store::{TriggerFetchRow, TriggerOutcome};
 
 /// The submitter of a trigger's push: `trigger:{name}`. Token user names
 /// cannot hold `:`, so no person can be it (and its approval never counts).
@@ -295,25 +294,6 @@ fn redact(text: &str, app: &App) -> String {
     }
 }
 
-/// A download in `incoming/`, removed on every way out unless it became a blob.
-struct Partial {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        if let Err(e) = fs_err::remove_file(&self.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, "cannot remove a refused download");
-            }
-        }
-    }
-}
-
 /// Fetches and records one package. `Ok(Ok(true))`: recorded; `Ok(Ok(false))`:
 /// the push no longer takes packages; `Ok(Err(reason))`: refused.
 async fn fetch_one(
@@ -324,15 +304,8 @@ async fn fetch_one(
 ) -> anyhow::Result<Result<bool, String>> {
     let push_id = row.push_id;
     let limit = app.config.intake.package_bytes_max;
-    let mut partial = Partial {
-        path: app.tree.incoming.join(format!(
-            "trigger-{push_id}-{}-{}.part",
-            now_ms(),
-            rand::random::<u32>()
-        )),
-        kept: false,
-    };
-    let (size, sha256) = match download(client, &item.url, &partial.path, limit).await? {
+    let partial = Incoming::new(app, &format!("trigger-{push_id}"));
+    let (size, sha256) = match download(client, &item.url, partial.path(), limit).await? {
         Ok(x) => x,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -343,125 +316,81 @@ async fn fetch_one(
             )));
         }
     }
-    // The normal intake: the same reader, signature policy and arch rule as an upload.
-    let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy();
-    let path = partial.path.clone();
-    let href = package_href(&item.file_name);
-    let read = tokio::task::spawn_blocking(move || {
-        let f = fs_err::File::open(&path)?;
-        Ok::<_, anyhow::Error>(read_package(
-            std::io::BufReader::with_capacity(256 * 1024, f),
-            FileFacts {
-                location_href: href,
-                time_file,
-            },
-            &policy,
-        ))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
-    let read = match read {
-        Ok(r) => r,
-        Err(e) => {
+    // The normal intake: the same reader, signature policy, arch rule and
+    // one-name-one-content rule as an upload, and exactly the declared package.
+    let admitted = admit(
+        app,
+        push_id,
+        partial,
+        size,
+        &item.file_name,
+        Some(&item.file_name),
+        "fetching",
+    )
+    .await?;
+    let view = match admitted {
+        Ok(view) => view,
+        Err(Refusal::Closed) => return Ok(Ok(false)),
+        Err(refusal) => return Ok(Err(refusal_reason(app, refusal))),
+    };
+    app.store.audit(
+        &actor(&row.trigger),
+        "trigger-fetched",
+        &format!("push {push_id}: {}", view.file_name),
+        true,
+        &format!(
+            "{} bytes from {}, sha256 {}, signed by {}",
+            view.size,
+            item.url,
+            view.sha256,
+            view.signed_by.as_deref().unwrap_or("nobody")
+        ),
+        "",
+    )?;
+    app.emit(
+        "package-uploaded",
+        format!(
+            "push {push_id}: {} fetched by trigger `{}` and verified",
+            view.nevra, row.trigger
+        ),
+        Some(push_id),
+        Some(row.advisory_id.clone()),
+    );
+    Ok(Ok(true))
+}
+
+/// A refusal of the shared intake as the push's failure reason, with the fix
+/// for whoever runs the build system.
+fn refusal_reason(app: &App, refusal: Refusal) -> String {
+    match refusal {
+        Refusal::BadPackage(e) => {
             let hint = match &e {
                 IntakeError::UntrustedKey(_) => "\nhint: the build system signed it with a key this origin does not trust: `hotpush keys list` shows the trusted keys, `hotpush keys add FILE` (an admin) trusts another",
                 IntakeError::Unsigned => "\nhint: point the trigger at Koji's signed copies (`sigkey`), not the unsigned build output",
                 _ => "",
             };
-            return Ok(Err(format!("{e}{hint}")));
+            format!("{e}{hint}")
         }
-    };
-    let pkg = read.package;
-    if !app.repos().iter().any(|r| r.takes_arch(&pkg.arch)) {
-        return Ok(Err(format!(
-            "the package is for arch `{}`, which no repository here takes (configured: {})",
-            pkg.arch,
+        Refusal::UnknownArch { arch } => format!(
+            "the package is for arch `{arch}`, which no repository here takes (configured: {})",
             app.config.repos.arches.join(", ")
-        )));
-    }
-    let canonical = pkg.file_name();
-    if canonical != item.file_name {
-        return Ok(Err(format!(
-            "the package fetched is `{canonical}` ({}), not the `{}` the trigger declared; nothing is pushed",
-            pkg.nevra(),
-            item.file_name
-        )));
-    }
-    let held_reason = |held: &crate::origin::store::PackageHeld| {
-        format!(
-            "package `{}` is held by advisory `{}` (push {}, {}) in other bytes (sha256 `{}` there, `{}` here); bump the release and rebuild, or retire `{}` first",
-            pkg.nevra(),
-            held.advisory_id,
-            held.push_id,
-            held.push_state,
-            held.sha256,
-            pkg.sha256,
-            held.advisory_id
-        )
-    };
-    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
-        return Ok(Err(held_reason(&held)));
-    }
-    let blob = app.tree.blob_path(&pkg.sha256);
-    if let Some(parent) = blob.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    // `incoming/` and `blobs/` may be separate mounts: then a synced copy.
-    let (from, to) = (partial.path.clone(), blob.clone());
-    tokio::task::spawn_blocking(move || crate::io::fs::move_file(&from, &to))
-        .await
-        .map_err(|e| anyhow::anyhow!("moving the download stopped: {e}"))??;
-    partial.kept = true;
-    let mut record = pkg.clone();
-    record.location_href = package_href(&canonical);
-    app.records
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pkg.sha256.clone(), record);
-    let added = app.store.add_package_in_state(
-        push_id,
-        &PushPackage {
-            sha256: pkg.sha256.clone(),
-            file_name: canonical.clone(),
-            nevra: pkg.nevra(),
-            arch: pkg.arch.clone(),
-            size,
-            time_file,
-            signed_by: read.signed_by.clone(),
-        },
-        "fetching",
-    )?;
-    match added {
-        Err(held) => Ok(Err(held_reason(&held))),
-        Ok(false) => Ok(Ok(false)),
-        Ok(true) => {
-            app.store.audit(
-                &actor(&row.trigger),
-                "trigger-fetched",
-                &format!("push {push_id}: {canonical}"),
-                true,
-                &format!(
-                    "{} bytes from {}, sha256 {}, signed by {}",
-                    size,
-                    item.url,
-                    pkg.sha256,
-                    read.signed_by.as_deref().unwrap_or("nobody")
-                ),
-                "",
-            )?;
-            app.emit(
-                "package-uploaded",
-                format!(
-                    "push {push_id}: {} fetched by trigger `{}` and verified",
-                    pkg.nevra(),
-                    row.trigger
-                ),
-                Some(push_id),
-                Some(row.advisory_id.clone()),
-            );
-            Ok(Ok(true))
-        }
+        ),
+        Refusal::NotDeclared {
+            canonical,
+            nevra,
+            declared,
+        } => format!(
+            "the package fetched is `{canonical}` ({nevra}), not the `{declared}` the trigger declared; nothing is pushed"
+        ),
+        Refusal::Held {
+            nevra,
+            sha256,
+            held,
+        } => format!(
+            "package `{nevra}` is held by advisory `{}` (push {}, {}) in other bytes (sha256 `{}` there, `{sha256}` here); bump the release and rebuild, or retire `{}` first",
+            held.advisory_id, held.push_id, held.push_state, held.sha256, held.advisory_id
+        ),
+        Refusal::Closed => "the push no longer takes packages".to_owned(),
     }
 }
 
