@@ -5,7 +5,11 @@
 //! `fetch_timeout_secs`, sha256 checked when given), run the normal intake on
 //! it (signature against the live trusted keys, header checks, a known arch,
 //! one name one content) and check that it is the package the trigger
-//! declared (`N-V-R.ARCH`). Then the push is staged for approval or queued for
+//! declared (`N-V-R.ARCH`). A transient failure (connection error, timeout,
+//! 5xx, 429) is tried again after a bounded backoff (`core::trigger::
+//! retry_wait`, honouring `Retry-After`), each retry audited
+//! (`trigger-retry`); a 4xx, a redirect, an oversize file or a refused
+//! package is never retried. Then the push is staged for approval or queued for
 //! publication; on any failure it ends `failed` with the reason, and nothing of
 //! it is published.
 //!
@@ -20,7 +24,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::core::rpm::IntakeError;
-use crate::core::trigger::FetchItem;
+use crate::core::trigger::{retry_wait, FetchItem, FETCH_ATTEMPTS_MAX};
 use crate::origin::app::App;
 use crate::origin::config::TriggerConfig;
 use crate::origin::intake::{admit, Incoming, Refusal};
@@ -144,9 +148,10 @@ async fn process(app: &Arc<App>, row: &TriggerFetchRow) -> anyhow::Result<()> {
         Err(e) => return fail(app, row, &format!("{e:#}")),
     };
     let bound = Duration::from_secs(trigger.fetch_timeout_secs);
-    let fetched = tokio::time::timeout(bound, async {
+    let deadline = tokio::time::Instant::now() + bound;
+    let fetched = tokio::time::timeout_at(deadline, async {
         for item in &items {
-            match fetch_one(app, &client, row, item).await? {
+            match fetch_one(app, &client, row, item, deadline).await? {
                 Ok(true) => {}
                 // The push was cancelled meanwhile: stop quietly.
                 Ok(false) => return Ok(Ok(false)),
@@ -301,13 +306,55 @@ async fn fetch_one(
     client: &reqwest::Client,
     row: &TriggerFetchRow,
     item: &FetchItem,
+    deadline: tokio::time::Instant,
 ) -> anyhow::Result<Result<bool, String>> {
     let push_id = row.push_id;
     let limit = app.config.intake.package_bytes_max;
-    let partial = Incoming::new(app, &format!("trigger-{push_id}"));
-    let (size, sha256) = match download(client, &item.url, partial.path(), limit).await? {
-        Ok(x) => x,
-        Err(reason) => return Ok(Err(reason)),
+    let mut attempts: u32 = 0;
+    let (partial, size, sha256) = loop {
+        let partial = Incoming::new(app, &format!("trigger-{push_id}"));
+        attempts += 1;
+        let failure = match download(client, &item.url, partial.path(), limit).await? {
+            Ok((size, sha256)) => break (partial, size, sha256),
+            Err(failure) => failure,
+        };
+        // The part fetched so far goes now, before any wait.
+        drop(partial);
+        if !failure.transient {
+            return Ok(Err(failure.reason));
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let wait = match retry_wait(attempts, failure.retry_after.as_deref(), remaining) {
+            Ok(wait) => wait,
+            Err(why) => return Ok(Err(format!("{} ({why})", failure.reason))),
+        };
+        tracing::warn!(
+            push_id,
+            trigger = row.trigger,
+            url = item.url,
+            attempt = attempts,
+            wait_ms = wait.as_millis() as u64,
+            reason = failure.reason,
+            "trigger fetch failed; retrying"
+        );
+        app.store.audit(
+            &actor(&row.trigger),
+            "trigger-retry",
+            &format!("push {push_id}: {}", item.file_name),
+            false,
+            &format!(
+                "attempt {attempts} of {FETCH_ATTEMPTS_MAX} failed: {}; trying again in {} s",
+                redact(&failure.reason, app),
+                wait.as_secs()
+            ),
+            "",
+        )?;
+        tokio::time::sleep(wait).await;
+        // A push cancelled during the wait is not fetched again.
+        let state = app.store.push(push_id)?.map(|p| p.state);
+        if state.as_deref() != Some("fetching") {
+            return Ok(Ok(false));
+        }
     };
     if let Some(want) = &item.sha256 {
         if *want != sha256 {
@@ -394,18 +441,54 @@ fn refusal_reason(app: &App, refusal: Refusal) -> String {
     }
 }
 
+/// Why one download attempt did not give the file.
+struct Failure {
+    reason: String,
+    /// A connection error, a timeout, a broken-off body, a 5xx or a 429:
+    /// worth another try. A 4xx, a redirect or an oversize file is not.
+    transient: bool,
+    /// The server's `Retry-After`, as sent.
+    retry_after: Option<String>,
+}
+
+impl Failure {
+    fn permanent(reason: String) -> Self {
+        Failure {
+            reason,
+            transient: false,
+            retry_after: None,
+        }
+    }
+
+    fn transient(reason: String) -> Self {
+        Failure {
+            reason,
+            transient: true,
+            retry_after: None,
+        }
+    }
+}
+
 /// GETs `url` into `path` (no redirect followed, at most `limit` bytes);
-/// returns its size and sha256, or the reason it was refused. `Err` is a
+/// returns its size and sha256, or why this attempt failed. `Err` is a
 /// local I/O error.
 async fn download(
     client: &reqwest::Client,
     url: &str,
     path: &std::path::Path,
     limit: u64,
-) -> anyhow::Result<Result<(u64, String), String>> {
+) -> anyhow::Result<Result<(u64, String), Failure>> {
     let mut response = match client.get(url).send().await {
         Ok(r) => r,
-        Err(e) => return Ok(Err(crate::io::http::describe(&e))),
+        Err(e) => {
+            let reason = crate::io::http::describe(&e);
+            // Not a usable URL is ours, not the network's.
+            return Ok(Err(if e.is_builder() {
+                Failure::permanent(reason)
+            } else {
+                Failure::transient(reason)
+            }));
+        }
     };
     let status = response.status();
     if status.is_redirection() {
@@ -417,18 +500,30 @@ async fn download(
             .chars()
             .take(200)
             .collect::<String>();
-        return Ok(Err(format!(
+        return Ok(Err(Failure::permanent(format!(
             "HTTP {status}: a redirect to `{}`, which is not followed; fetch_base must name the server that holds the files",
             to.escape_debug()
-        )));
+        ))));
+    }
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(64).collect());
+        return Ok(Err(Failure {
+            reason: format!("HTTP {status}"),
+            transient: true,
+            retry_after,
+        }));
     }
     if status != reqwest::StatusCode::OK {
-        return Ok(Err(format!("HTTP {status}")));
+        return Ok(Err(Failure::permanent(format!("HTTP {status}"))));
     }
     let too_large = || {
-        format!(
+        Failure::permanent(format!(
             "larger than intake.package_bytes_max = {limit} bytes; raise it in hotpush.toml if this package is genuine"
-        )
+        ))
     };
     if response.content_length().is_some_and(|n| n > limit) {
         return Ok(Err(too_large()));
@@ -441,10 +536,10 @@ async fn download(
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                return Ok(Err(format!(
+                return Ok(Err(Failure::transient(format!(
                     "the download broke off: {}",
                     crate::io::http::describe(&e)
-                )))
+                ))))
             }
         };
         size += chunk.len() as u64;
