@@ -1682,6 +1682,33 @@ impl Store {
         Ok(Ok(push_id))
     }
 
+    /// Forgets what the trigger tables no longer need, in one transaction:
+    /// `webhook-id`s seen before `ids_before_ms` (past the replay window),
+    /// and fetch rows that ended before `fetches_before_ms`, counting as ended
+    /// a row still `queued` whose push left `fetching` (cancelled) and that
+    /// was queued before it. Returns how many of each were deleted.
+    pub fn prune_trigger_rows(
+        &self,
+        ids_before_ms: i64,
+        fetches_before_ms: i64,
+    ) -> anyhow::Result<(usize, usize)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ids = tx.execute(
+            "DELETE FROM trigger_ids WHERE seen_at_ms < ?1",
+            params![ids_before_ms],
+        )?;
+        let fetches = tx.execute(
+            "DELETE FROM trigger_fetches WHERE
+                (state != 'queued' AND finished_at_ms < ?1)
+                OR (state = 'queued' AND created_at_ms < ?1
+                    AND push_id NOT IN (SELECT id FROM pushes WHERE state = 'fetching'))",
+            params![fetches_before_ms],
+        )?;
+        tx.commit()?;
+        Ok((ids, fetches))
+    }
+
     /// The queued fetches whose push is still `fetching`, oldest first.
     pub fn trigger_fetches_pending(&self) -> anyhow::Result<Vec<TriggerFetchRow>> {
         let conn = self.conn();
@@ -1895,5 +1922,54 @@ mod tests {
             "other"
         );
         assert!(store.published_advisories().unwrap().is_empty());
+    }
+
+    /// Pruning forgets ids past the window and ended fetches (failed, done,
+    /// or queued for a push that was cancelled), never a fetch still to run.
+    #[test]
+    fn trigger_rows_are_pruned_when_over_never_while_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let text = AdvisoryText {
+            severity: "critical".into(),
+            summary: "s".into(),
+            description: String::new(),
+            cves: vec![],
+            releases: vec![],
+        };
+        let accept = |id: &str, advisory: &str| {
+            store
+                .accept_trigger("koji", id, 0, advisory, &text, "[]", false)
+                .unwrap()
+                .unwrap()
+        };
+        let failed = accept("msg_1", "T-1");
+        let waiting = accept("msg_2", "T-2");
+        let cancelled = accept("msg_3", "T-3");
+        store.fail_trigger_fetch(failed, "HTTP 404").unwrap();
+        store.cancel_push(cancelled, "by hand").unwrap().unwrap();
+        let count = |table: &str| -> i64 {
+            store
+                .conn()
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        // Cut-offs before everything: nothing goes.
+        assert_eq!(store.prune_trigger_rows(0, 0).unwrap(), (0, 0));
+        assert_eq!((count("trigger_ids"), count("trigger_fetches")), (3, 3));
+        // Cut-offs after everything: every id, and every fetch but the one to run.
+        let later = now_ms() + 1000;
+        assert_eq!(store.prune_trigger_rows(later, later).unwrap(), (3, 2));
+        let pending = store.trigger_fetches_pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].push_id, waiting);
+        assert_eq!(count("trigger_fetches"), 1);
+        // Once that one ends, it goes too.
+        store.fail_trigger_fetch(waiting, "HTTP 503").unwrap();
+        assert_eq!(
+            store.prune_trigger_rows(later, now_ms() + 1000).unwrap(),
+            (0, 1)
+        );
+        assert_eq!(count("trigger_fetches"), 0);
     }
 }

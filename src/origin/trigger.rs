@@ -29,7 +29,7 @@ use crate::origin::app::App;
 use crate::origin::config::TriggerConfig;
 use crate::origin::intake::{admit, Incoming, Refusal};
 use crate::origin::jobs::PRIORITY_SECURITY;
-use crate::origin::store::{TriggerFetchRow, TriggerOutcome};
+use crate::origin::store::{now_ms, TriggerFetchRow, TriggerOutcome};
 
 /// The submitter of a trigger's push: `trigger:{name}`. Token user names
 /// cannot hold `:`, so no person can be it (and its approval never counts).
@@ -89,8 +89,39 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> 
     Ok(vec![tokio::spawn(worker(app))])
 }
 
+/// How long an ended fetch row is kept (for `GET`s of the push's history
+/// there is the push itself and the audit log; the row is only the queue).
+pub const FETCH_ROWS_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// Deletes the `webhook-id`s past the replay window
+/// ([`crate::origin::http::trigger::REMEMBER_IDS_MS`]) and the fetch rows
+/// that ended more than [`FETCH_ROWS_KEPT_MS`] before `now_ms`; the worker
+/// calls it at each wake-up. Returns how many of each went.
+pub fn prune(app: &App, now_ms: i64) -> anyhow::Result<(usize, usize)> {
+    let pruned = app.store.prune_trigger_rows(
+        now_ms - crate::origin::http::trigger::REMEMBER_IDS_MS,
+        now_ms - FETCH_ROWS_KEPT_MS,
+    )?;
+    if pruned != (0, 0) {
+        tracing::debug!(
+            webhook_ids = pruned.0,
+            fetch_rows = pruned.1,
+            "trigger tables pruned"
+        );
+    }
+    Ok(pruned)
+}
+
 async fn worker(app: Arc<App>) {
     loop {
+        let pruning = app.clone();
+        match tokio::task::spawn_blocking(move || prune(&pruning, now_ms())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = format!("{e:#}"), "cannot prune the trigger tables")
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning the trigger tables stopped"),
+        }
         if let Err(e) = run_until_idle(&app).await {
             tracing::error!(error = format!("{e:#}"), "trigger fetch worker failed");
         }

@@ -661,6 +661,14 @@ async fn transient_fetch_failures_are_retried_and_audited_others_are_not() {
     }
     let left: Vec<_> = std::fs::read_dir(&t.app().tree.incoming).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // Pruning: nothing is past its window yet; a day later the four ids and
+    // the four ended fetches are gone.
+    let prune = |now_ms: i64| hotpush::origin::trigger::prune(t.app(), now_ms).unwrap();
+    let now_ms = hotpush::origin::store::now_ms();
+    assert_eq!(prune(now_ms), (0, 0));
+    assert_eq!(prune(now_ms + 25 * 3600 * 1000), (4, 4));
+    assert_eq!(prune(now_ms + 25 * 3600 * 1000), (0, 0));
 }
 
 #[tokio::test]
