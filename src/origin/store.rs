@@ -972,13 +972,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'staged'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "staged")?;
         let Some(advisory) = advisory else {
             return Ok(None);
         };
@@ -1021,9 +1015,40 @@ impl Store {
         if !CANCELLABLE_STATES.contains(&state.as_str()) {
             return Ok(Err(CancelRefusal::NotCancellable(state)));
         }
+        Self::end_push(&tx, push_id, &advisory, "cancelled", reason, now_ms())?;
+        tx.commit()?;
+        Ok(Ok(advisory))
+    }
+
+    /// The advisory of push `push_id` if the push is in `state`.
+    fn advisory_of_push_in(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+        state: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = ?2",
+                params![push_id, state],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Ends push `push_id` of `advisory` as `state` (`cancelled` or `failed`)
+    /// with `reason` as its error; an advisory left with no other open,
+    /// accepted or published push goes from `pending` to `cancelled`.
+    fn end_push(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+        advisory: &str,
+        state: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
         tx.execute(
-            "UPDATE pushes SET state = 'cancelled', error = ?2 WHERE id = ?1",
-            params![push_id, reason],
+            "UPDATE pushes SET state = ?2, error = ?3 WHERE id = ?1",
+            params![push_id, state, reason],
         )?;
         let others: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
@@ -1034,11 +1059,10 @@ impl Store {
         if others == 0 {
             tx.execute(
                 "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![advisory, now_ms() / 1000],
+                params![advisory, now_ms / 1000],
             )?;
         }
-        tx.commit()?;
-        Ok(Ok(advisory))
+        Ok(())
     }
 
     /// Every package of every accepted or published push of a live advisory.
@@ -1744,13 +1768,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "fetching")?;
         let Some(advisory) = advisory else {
             return Ok(None);
         };
@@ -1792,13 +1810,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "fetching")?;
         tx.execute(
             "UPDATE trigger_fetches SET state = 'failed', finished_at_ms = ?2, error = ?3 WHERE push_id = ?1 AND state = 'queued'",
             params![push_id, now, reason],
@@ -1807,22 +1819,7 @@ impl Store {
             tx.commit()?;
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1",
-            params![push_id, reason],
-        )?;
-        let others: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
-             AND state IN ('uploading', 'fetching', 'staged', 'accepted', 'published')",
-            params![advisory, push_id],
-            |r| r.get(0),
-        )?;
-        if others == 0 {
-            tx.execute(
-                "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![advisory, now / 1000],
-            )?;
-        }
+        Self::end_push(&tx, push_id, &advisory, "failed", reason, now)?;
         tx.commit()?;
         Ok(Some(advisory))
     }

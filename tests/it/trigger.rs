@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
-use tower::ServiceExt;
 
-use crate::common::fixtures::{build_rpm, build_rpm_sized, Dnf, Gpg, Origin};
+use crate::common::fixtures::{build_rpm, build_rpm_sized, hello_and_signed_fix, Dnf, Gpg, Origin};
 use crate::common::static_server::StaticServer;
 use crate::common::support::{hotpush, run_ok};
 use crate::common::test_app::{TestApp, TestResponse};
@@ -174,22 +173,7 @@ async fn send(t: &TestApp, name: &str, headers: &[(&str, String)], body: Vec<u8>
     for (k, v) in headers {
         req = req.header(*k, v);
     }
-    let resp = t
-        .router()
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    t.send(req.body(Body::from(body)).unwrap()).await
 }
 
 /// Sends `body` signed with a fresh id; must be answered 202; returns the push id.
@@ -822,10 +806,7 @@ fn trigger_config(dir: &Path, fetch_base: &str, extra: &str) -> String {
 fn a_koji_trigger_reaches_dnf_after_two_approvals() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let gpg = Gpg::new(dir, "security@example.com");
-    let old = build_rpm(dir, "hello", "1.0", "1", "noarch");
-    let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
-    gpg.sign(&fix);
+    let (gpg, old, fix) = hello_and_signed_fix(dir);
     let root = dir.join("koji");
     koji_place(&root, "hello-1.0-2", "hello-1.0-2.noarch.rpm", &fix);
     let server = StaticServer::start(&root);
@@ -879,16 +860,7 @@ fn a_koji_trigger_reaches_dnf_after_two_approvals() {
     assert!(err.contains("accepted"), "{err}");
     wait_push_state(&origin, &alice, id, "published");
 
-    let text = dnf.ok(&["--refresh", "updateinfo", "list", "--security"]);
-    assert!(
-        text.contains("KOJI-2026-0001") && text.contains("hello-1.0-2.noarch"),
-        "{text}"
-    );
-    dnf.ok(&["upgrade", "--security"]);
-    assert_eq!(
-        dnf.installed("hello").as_deref(),
-        Some("hello-1.0-2.noarch")
-    );
+    dnf.security_upgrade("KOJI-2026-0001", "hello", "hello-1.0-2.noarch");
 }
 
 /// `hotpush serve` killed between the 202 and the fetch (the build system's
