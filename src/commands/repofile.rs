@@ -23,8 +23,9 @@ pub struct RepofileArgs {
     /// first, then the partners).
     #[arg(long, value_enum, default_value = "dnf")]
     pub client: RepoClient,
-    /// Build a noarch `-repos` RPM into this directory (the `.repo` file plus the
-    /// keys under /etc/pki/rpm-gpg) instead of printing the `.repo` text.
+    /// Build a noarch `-repos` RPM into this directory (the dnf and the zypper
+    /// `.repo` files, the keys under /etc/pki/rpm-gpg and the critical check)
+    /// instead of printing the `.repo` text; `--client` does not change it.
     #[arg(long, value_name = "OUT_DIR")]
     pub rpm: Option<PathBuf>,
     /// Package name; default `<channel>-repos`.
@@ -80,14 +81,23 @@ pub fn build_rpm(args: &RepofileArgs, out_dir: &Path) -> anyhow::Result<ExitCode
         .build()?;
     let (status, repo_key, package_keys) = rt.block_on(fetch(&server))?;
     let repo_fprs = key_fingerprints(&format!("`{server}/keys/repo.asc`"), &repo_key)?;
-    if repo_fprs.len() != 1 {
+    // One key, or two while a rotation is under way (the next or the
+    // previous key beside the one that signs): the package ships them all.
+    if repo_fprs.is_empty() || repo_fprs.len() > 2 {
         return Err(user_error(
             format!(
-                "`{server}/keys/repo.asc` holds {} keys, expected the one repo-signing key",
+                "`{server}/keys/repo.asc` holds {} keys, expected the repo-signing key \
+                 (and during a rotation its next or previous key)",
                 repo_fprs.len()
             ),
             "check that `--server` points at a hotpush origin",
         ));
+    }
+    if repo_fprs.len() == 2 {
+        eprintln!(
+            "the repo key file carries two keys (a rotation is under way): {}",
+            repo_fprs.join(", ")
+        );
     }
     if package_keys.trim().is_empty() {
         tracing::warn!(
@@ -216,10 +226,8 @@ pub async fn fetch(server: &str) -> anyhow::Result<(StatusView, String, String)>
 /// `hotpush repofile`: the `.repo` text, or the `-repos` RPM with `--rpm DIR`.
 pub fn run(args: &RepofileArgs) -> anyhow::Result<ExitCode> {
     match &args.rpm {
-        Some(_) if args.client == RepoClient::Zypper => Err(user_error(
-            "`--rpm` builds the `-repos` RPM with the dnf `.repo` file; `--client zypper` only prints",
-            "drop `--rpm` to print the zypper `.repo` text, or drop `--client zypper` to build the RPM",
-        )),
+        // The package carries the `.repo` of both clients; `--client` only
+        // chooses what is printed without `--rpm`.
         Some(dir) => build_rpm(args, dir),
         None => print(args),
     }

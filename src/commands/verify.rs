@@ -312,7 +312,8 @@ pub async fn check_host(
                 .problems
                 .push("repomd.xml.asc is not text".to_owned()),
             Ok(asc) => {
-                if let Err(e) = crate::core::signing::verify_detached(public_key, &repomd, &asc) {
+                if let Err(e) = crate::core::signing::verify_detached_any(public_key, &repomd, &asc)
+                {
                     report.problems.push(format!("repomd.xml.asc: {e:#}"));
                 }
             }

@@ -342,6 +342,49 @@ pub struct TrustedKeysChange {
     pub now: TrustedKeysView,
 }
 
+/// One repo-signing key (public facts only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RepoKeyView {
+    /// The v4 fingerprint, 40 upper-case hex digits.
+    pub fingerprint: String,
+    /// Its last 16 hex digits, as gpg and rpm print key ids.
+    pub key_id: String,
+}
+
+/// `GET /api/v1/repo-key`: the repo-signing keys of the running origin. Every
+/// key listed here is served at `/keys/repo.asc` (and each served repository's
+/// `repodata/repomd.xml.key`); only `current` signs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RepoKeysView {
+    /// The key that signs repomd.xml (and the metalink's repomd) now.
+    pub current: RepoKeyView,
+    /// A key prepared by `hotpush keys repo-next`: served beside the current
+    /// one, so the `-repos` package can ship it before it signs anything.
+    pub next: Option<RepoKeyView>,
+    /// The key that signed before the last switch, still served until
+    /// `hotpush keys repo-retire`, for clients that still hold only it.
+    pub previous: Option<RepoKeyView>,
+    /// What the rotation needs next, in words, with the command.
+    pub step: String,
+}
+
+/// `POST /api/v1/repo-key/switch` and `/retire`: which key is meant (a
+/// fingerprint or its last 16 hex digits), so a stale command changes nothing.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RepoKeyChoice {
+    pub fingerprint: String,
+}
+
+/// The answer to a change of the repo-signing keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RepoKeysChange {
+    /// The fingerprint of the key prepared, switched to or retired.
+    pub changed: String,
+    /// The repositories whose current repomd.xml was signed again (a switch).
+    pub resigned: Vec<String>,
+    pub now: RepoKeysView,
+}
+
 /// `hotpush advisory show --json`: an advisory and where it is reachable
 /// (computed by the client from `GET /api/v1/advisories/{id}` and
 /// `GET /api/v1/status`).
@@ -434,6 +477,28 @@ mod tests {
             None
         );
     }
+}
+
+/// `GET /api/v1/webhooks/summary` (public): how the outbound webhooks fare,
+/// as counts of public messages only (what is under embargo is not counted),
+/// each webhook by its place in `hotpush.toml` (names and URLs may be
+/// private). The messages themselves: `GET /api/v1/webhooks/deliveries`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSummaryView {
+    pub webhooks: Vec<WebhookCountsView>,
+}
+
+/// The public message counts of one `[[webhook]]`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCountsView {
+    /// 1 for the first `[[webhook]]` of `hotpush.toml`, and so on.
+    pub number: u32,
+    pub delivered: u64,
+    /// Not delivered yet, still retried.
+    pub pending: u64,
+    /// Not delivered after every attempt.
+    pub given_up: u64,
+    pub last_delivered_at_ms: Option<i64>,
 }
 
 /// One outbound webhook message and how its delivery stands

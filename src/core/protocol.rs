@@ -303,6 +303,11 @@ pub struct CommitRequest {
     pub files: Vec<CommitFile>,
     pub repomd_base64: String,
     pub repomd_asc_base64: String,
+    /// The repo public key(s) the .asc verifies with (`repodata/repomd.xml.key`,
+    /// as openSUSE repositories serve it), written beside it in the same commit.
+    /// Left out by origins before it; a receiver then removes a stale one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub repomd_key_base64: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -29,6 +29,8 @@ pub const DESCRIPTION_TEMPLATE: &str =
 pub const KEY_DIR: &str = "/etc/pki/rpm-gpg";
 /// Where dnf reads `.repo` files.
 pub const REPOS_DIR: &str = "/etc/yum.repos.d";
+/// Where zypper reads `.repo` files (openSUSE, SLES).
+pub const ZYPP_REPOS_DIR: &str = "/etc/zypp/repos.d";
 /// An armored key from the origin is a few kilobytes; more is not a key file.
 const KEY_BYTES_MAX: usize = 1024 * 1024;
 /// Package names and versions: what rpm accepts without quoting trouble.
@@ -70,6 +72,11 @@ pub fn package_keys_path(channel: &str) -> String {
 /// Path of the installed `.repo` file.
 pub fn repo_file_path(channel: &str) -> String {
     format!("{REPOS_DIR}/{channel}-updates.repo")
+}
+
+/// Path of the installed zypper `.repo` file (same alias as the dnf one).
+pub fn zypper_repo_file_path(channel: &str) -> String {
+    format!("{ZYPP_REPOS_DIR}/{channel}-updates.repo")
 }
 
 /// Everything the package is made of.
@@ -173,6 +180,9 @@ pub fn build(spec: &ReposRpm<'_>) -> anyhow::Result<Built> {
     let repo_text =
         crate::core::repofile::render_with_keys(spec.status, spec.pin_release, Some(&gpgkeys))?;
     let repo_file = repo_file_path(channel);
+    let zypper_text =
+        crate::core::repofile::render_zypper(spec.status, spec.pin_release, Some(&gpgkeys))?;
+    let zypper_file = zypper_repo_file_path(channel);
 
     let mut env = Environment::new();
     env.add_template("description", DESCRIPTION_TEMPLATE)?;
@@ -180,6 +190,7 @@ pub fn build(spec: &ReposRpm<'_>) -> anyhow::Result<Built> {
         channel => channel,
         public_url => spec.status.public_url.trim_end_matches('/'),
         repo_file => &repo_file,
+        zypper_repo_file => &zypper_file,
         keys => &key_files,
     })?;
 
@@ -210,6 +221,16 @@ pub fn build(spec: &ReposRpm<'_>) -> anyhow::Result<Built> {
             .noreplace(),
     )?;
     files.push(repo_file);
+    // The same repository for zypper, where the critical check (dnf only)
+    // does nothing. The directory stays libzypp's: not owned here.
+    builder.with_file_contents(
+        zypper_text,
+        rpm::FileOptions::new(zypper_file.clone())
+            .permissions(0o644)
+            .config()
+            .noreplace(),
+    )?;
+    files.push(zypper_file);
     builder.with_file_contents(
         normalise_key(spec.repo_key),
         rpm::FileOptions::new(repo_key_file.clone()).permissions(0o644),

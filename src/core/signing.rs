@@ -134,6 +134,64 @@ impl RepoKey {
     }
 }
 
+/// The primary-key fingerprint (40 upper-case hex digits) of every key in an
+/// armored text holding one or more public keys, one armor block each (as
+/// `/keys/repo.asc` serves them while a key rotation is under way).
+pub fn public_fingerprints(armored: &str) -> anyhow::Result<Vec<String>> {
+    if armored.len() > ARMORED_BYTES_MAX {
+        bail!("the armored key text is larger than {ARMORED_BYTES_MAX} bytes");
+    }
+    let mut out = Vec::new();
+    for block in armor_blocks(armored, "PUBLIC KEY BLOCK") {
+        let (public, _headers) = SignedPublicKey::from_string(block)
+            .map_err(|e| anyhow::anyhow!("not an ASCII-armored OpenPGP public key: {e}"))?;
+        public
+            .verify_bindings()
+            .map_err(|e| anyhow::anyhow!("the public key's self-signatures do not verify: {e}"))?;
+        out.push(format!("{:X}", public.primary_key.fingerprint()));
+    }
+    if out.is_empty() {
+        bail!("no `-----BEGIN PGP PUBLIC KEY BLOCK-----` in the key text");
+    }
+    Ok(out)
+}
+
+/// The `-----BEGIN PGP {kind}-----` ... `-----END PGP {kind}-----` blocks of a
+/// text, in order.
+fn armor_blocks<'a>(text: &'a str, kind: &str) -> Vec<&'a str> {
+    let begin = format!("-----BEGIN PGP {kind}-----");
+    let end = format!("-----END PGP {kind}-----");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&begin) {
+        let Some(len) = rest[start..].find(&end) else {
+            break;
+        };
+        let stop = start + len + end.len();
+        out.push(&rest[start..stop]);
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// Like [`verify_detached`], with a text holding one or more armored public
+/// keys: the signature must verify with one of them.
+pub fn verify_detached_any(
+    publics_armored: &str,
+    data: &[u8],
+    signature_armored: &str,
+) -> anyhow::Result<()> {
+    let blocks = armor_blocks(publics_armored, "PUBLIC KEY BLOCK");
+    let mut last = None;
+    for block in &blocks {
+        match verify_detached(block, data, signature_armored) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no public key to verify the signature with")))
+}
+
 /// Checks that `signature_armored` is a valid detached signature over exactly
 /// `data` by the primary key or a subkey of `public_armored`.
 pub fn verify_detached(
@@ -220,5 +278,23 @@ mod tests {
         assert!(RepoKey::from_armored_secret(&key.armored_public()).is_err());
         assert!(verify_detached(&key.armored_public(), b"x", "nope").is_err());
         assert!(!format!("{key:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn several_public_keys_in_one_text() {
+        let a = RepoKey::generate("a <a@example.invalid>").unwrap();
+        let b = RepoKey::generate("b <b@example.invalid>").unwrap();
+        let c = RepoKey::generate("c <c@example.invalid>").unwrap();
+        let both = format!("{}\n{}", a.armored_public(), b.armored_public());
+        assert_eq!(
+            public_fingerprints(&both).unwrap(),
+            vec![a.fingerprint(), b.fingerprint()]
+        );
+        let sig_b = b.sign_detached(b"x").unwrap();
+        verify_detached_any(&both, b"x", &sig_b).unwrap();
+        let sig_c = c.sign_detached(b"x").unwrap();
+        let err = verify_detached_any(&both, b"x", &sig_c).unwrap_err();
+        assert!(err.to_string().contains(&c.fingerprint()), "{err}");
+        assert!(public_fingerprints("nothing here").is_err());
     }
 }

@@ -55,6 +55,9 @@ pub const ALL_TYPES: &[&str] = &[
     "host.unhealthy",
     "advisory.retired",
     "keys.changed",
+    "repokey.prepared",
+    "repokey.switched",
+    "repokey.retired",
 ];
 
 /// The webhook type of an origin event kind: the first `-` becomes a `.`
@@ -355,6 +358,9 @@ mod tests {
             "host-unhealthy",
             "advisory-retired",
             "keys-changed",
+            "repokey-prepared",
+            "repokey-switched",
+            "repokey-retired",
         ] {
             let t = type_of(kind);
             assert!(ALL_TYPES.contains(&t.as_str()), "{kind} -> {t}");

@@ -49,6 +49,8 @@ pub fn content_type(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or_default();
     if name.ends_with(".rpm") {
         "application/x-rpm"
+    } else if name == "repomd.xml.key" {
+        "application/pgp-keys"
     } else if name.ends_with(".asc") {
         "application/pgp-signature"
     } else if name.ends_with(".xml") {
@@ -66,7 +68,7 @@ pub fn content_type(path: &str) -> &'static str {
 pub fn cache_control(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or_default();
     let in_repodata = path.split('/').rev().nth(1) == Some("repodata");
-    if name == "repomd.xml" || name == "repomd.xml.asc" {
+    if name == "repomd.xml" || name == "repomd.xml.asc" || name == "repomd.xml.key" {
         NO_CACHE
     } else if in_repodata
         && name.len() > 65
@@ -171,10 +173,10 @@ impl FileCache {
     }
 }
 
-/// Whether a file name is repomd.xml or its signature.
+/// Whether a file name is repomd.xml, its signature or the key beside them.
 pub fn is_index(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or_default();
-    name == "repomd.xml" || name == "repomd.xml.asc"
+    name == "repomd.xml" || name == "repomd.xml.asc" || name == "repomd.xml.key"
 }
 
 /// The sha256 a content-named repodata file's name starts with.

@@ -2,10 +2,8 @@
 //! disk, what is being served right now (repomd.xml, .asc and metalink per repo,
 //! swapped as one value), the parsed-record cache and the event channel.
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::Context;
 use tokio::sync::{broadcast, Notify};
 
 use crate::core::rpm::{Package, SignaturePolicy};
@@ -13,6 +11,7 @@ use crate::core::signing::RepoKey;
 use crate::origin::config::Config;
 use crate::origin::keys::TrustedSet;
 use crate::origin::publish::{RepoId, Tree};
+use crate::origin::repo_keys::RepoKeyRing;
 use crate::origin::store::Store;
 
 /// What one repository serves at this instant; replaced as a whole, so a reader
@@ -88,7 +87,13 @@ pub struct Event {
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub key: RepoKey,
+    /// The repo-signing keys (the one that signs, a prepared next one, the
+    /// previous one still served), swapped as one value by a rotation
+    /// (`origin::repo_keys`); read with [`App::repo_keys`] / [`App::repo_key`].
+    pub repo_keys: RwLock<Arc<RepoKeyRing>>,
+    /// Held by each publisher run and by a repo-key change, so no revision is
+    /// signed by a key that stopped signing while it was built.
+    pub publish_lock: Mutex<()>,
     pub tree: Tree,
     /// The trusted package-signing keys and the policy they make, swapped as
     /// one value when `hotpush keys add|remove` changes them (read with
@@ -163,6 +168,24 @@ impl App {
     /// Every repository the configuration defines, in a stable order.
     pub fn repos(&self) -> Vec<RepoId> {
         self.repo_list.clone()
+    }
+
+    /// The repo-signing keys right now.
+    pub fn repo_keys(&self) -> Arc<RepoKeyRing> {
+        self.repo_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The key that signs right now.
+    pub fn repo_key(&self) -> RepoKey {
+        self.repo_keys().current.clone()
+    }
+
+    /// Replaces the repo-signing keys (after a change on disk).
+    pub fn set_repo_keys(&self, ring: RepoKeyRing) {
+        *self.repo_keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
     }
 
     /// The signature policy uploads are checked against right now.
@@ -245,27 +268,6 @@ pub fn repos_of(config: &Config) -> Vec<RepoId> {
         }
     }
     out
-}
-
-/// Loads the repo-signing key from the data directory, generating it on first start.
-pub fn load_or_create_key(data_dir: &Path) -> anyhow::Result<RepoKey> {
-    let keys = data_dir.join("keys");
-    fs_err::create_dir_all(&keys)?;
-    let secret = keys.join("repo-signing.key");
-    if secret.exists() {
-        crate::io::secret::check_private(&secret)?;
-        let text = fs_err::read_to_string(&secret)?;
-        return RepoKey::from_armored_secret(&text)
-            .with_context(|| format!("cannot load the repo-signing key `{}`", secret.display()));
-    }
-    let key = RepoKey::generate("hotpush repository signing key")?;
-    crate::io::secret::write_private(&secret, key.armored_secret().as_bytes())?;
-    fs_err::write(keys.join("repo-signing.asc"), key.armored_public())?;
-    tracing::info!(
-        fingerprint = key.fingerprint(),
-        "generated a new repo-signing key"
-    );
-    Ok(key)
 }
 
 /// Groups of repo paths to their served state, for status views.

@@ -354,6 +354,8 @@ pub struct RunOutcome {
 /// 3. after any failure the repositories are published once more with exactly
 ///    the pushes that succeeded, so nothing of a failed push stays served.
 pub fn publish_run(app: &App, mut snapshot: Snapshot, priority: i64) -> RunOutcome {
+    // A repo-key switch waits for this run, and this run for a switch.
+    let _signing = app.publish_lock.lock().unwrap_or_else(|p| p.into_inner());
     let mut out = RunOutcome::default();
     let mut records: BTreeMap<String, Package> = BTreeMap::new();
     for sp in &snapshot.packages {
@@ -606,7 +608,7 @@ fn prepare_repo(app: &App, p: RepoPlan, revision: u64, priority: i64) -> anyhow:
         revision,
         compression: app.config.publish.compression,
     });
-    let asc = app.key.sign_detached(&files.repomd)?;
+    let asc = app.repo_key().sign_detached(&files.repomd)?;
     crate::origin::hooks::run_pre(app, &p.repo, revision, priority, &p.advisories)?;
     Ok(Prepared {
         plan: p,

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod mail;
 pub mod mirrors;
 pub mod publish;
+pub mod repo_keys;
 pub mod retirement;
 pub mod server;
 pub mod store;

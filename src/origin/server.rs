@@ -36,7 +36,7 @@ pub fn open_app(
     let tree = Tree::new(&config.data_dir);
     tree.create_dirs()?;
     let store = Store::open(&state_db(&config.data_dir))?;
-    let key = app::load_or_create_key(&config.data_dir)?;
+    let repo_keys = crate::origin::repo_keys::load_or_create(&config.data_dir)?;
     let trusted = crate::origin::keys::load(&config)?;
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let repo_list = app::repos_of(&config);
@@ -45,7 +45,8 @@ pub fn open_app(
     let app = Arc::new(App {
         config,
         store,
-        key,
+        repo_keys: std::sync::RwLock::new(Arc::new(repo_keys)),
+        publish_lock: Default::default(),
         tree,
         trusted: std::sync::RwLock::new(Arc::new(trusted)),
         keys_lock: Default::default(),
@@ -83,9 +84,12 @@ pub fn open_app(
 }
 
 /// Reloads what each repository served before the restart from the tree; a
-/// repomd.xml whose .asc does not match (a crash between the two renames) is
-/// signed again.
+/// repomd.xml whose .asc does not match (a crash between the two renames, or
+/// a repo key changed while the origin was down) is signed again, and then
+/// every partner is marked unverified: it serves the old .asc until the
+/// fan-out pushes the new one, so no metalink lists it before that.
 fn restore_served(app: &App) -> anyhow::Result<()> {
+    let mut resigned = false;
     for repo in app.repos() {
         let dir = app.tree.repo_dir(&repo).join("repodata");
         let Ok(repomd) = fs_err::read(dir.join("repomd.xml")) else {
@@ -99,7 +103,8 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
             continue;
         }
         let asc = fs_err::read_to_string(dir.join("repomd.xml.asc")).unwrap_or_default();
-        let asc = if crate::core::signing::verify_detached(&app.key.armored_public(), &repomd, &asc)
+        let key = app.repo_key();
+        let asc = if crate::core::signing::verify_detached(&key.armored_public(), &repomd, &asc)
             .is_ok()
         {
             asc
@@ -108,8 +113,9 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
                 repo = repo.path(),
                 "repomd.xml.asc does not sign repomd.xml; signing again"
             );
-            let asc = app.key.sign_detached(&repomd)?;
+            let asc = key.sign_detached(&repomd)?;
             crate::io::fs::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())?;
+            resigned = true;
             asc
         };
         let cur = app.store.current_revision(&repo.path())?;
@@ -127,6 +133,27 @@ fn restore_served(app: &App) -> anyhow::Result<()> {
                 published_at_ms: cur.map(|c| c.published_at_ms).unwrap_or(0),
             },
         );
+    }
+    if resigned && app.store.mark_partners_unverified()? > 0 {
+        for repo in app.repos() {
+            let Some(cur) = app.served(&repo.path()) else {
+                continue;
+            };
+            let metalink = crate::origin::sync::worker::metalink_body(
+                app,
+                &repo,
+                &cur.repomd,
+                cur.revision,
+                &[],
+            );
+            app.set_served(
+                &repo.path(),
+                Served {
+                    metalink,
+                    ..(*cur).clone()
+                },
+            );
+        }
     }
     Ok(())
 }

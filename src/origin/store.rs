@@ -310,6 +310,18 @@ pub struct RevisionRow {
     pub superseded_at_ms: Option<i64>,
 }
 
+/// How the messages of one webhook stand (`Store::webhook_counts`).
+#[derive(Debug, Clone)]
+pub struct WebhookCounts {
+    pub webhook: String,
+    pub delivered: u64,
+    /// Not delivered, still retried.
+    pub pending: u64,
+    /// Not delivered after every attempt.
+    pub given_up: u64,
+    pub last_delivered_at_ms: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct MirrorStateRow {
     pub mirror: String,
@@ -1448,6 +1460,18 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every partner unverified at the revision it holds (the repo key
+    /// was switched: what it serves is signed by the old key until the next
+    /// fan-out pushes the re-signed .asc and verifies it with the new key).
+    pub fn mark_partners_unverified(&self) -> anyhow::Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE mirror_state SET verified = 0, stage = 'data', retries = 0,
+             last_error = 'the repo-signing key was switched; the re-signed repomd.xml.asc is pushed next'
+             WHERE verified != 0",
+            [],
+        )?)
+    }
+
     /// Records that an attempt on `mirror` started for `repos`: a row for each
     /// (created when missing), at stage `data` with no retries yet.
     pub fn mirror_attempt_started(&self, mirror: &str, repos: &[String]) -> anyhow::Result<()> {
@@ -1615,6 +1639,42 @@ impl Store {
              AND (delivered_at_ms IS NOT NULL OR attempts >= ?3)",
             params![webhook, before_ms, crate::core::webhook::MAX_ATTEMPTS],
         )?)
+    }
+
+    /// Per webhook name, the counts over the messages whose type is not in
+    /// `excluded_types`.
+    pub fn webhook_counts(&self, excluded_types: &[&str]) -> anyhow::Result<Vec<WebhookCounts>> {
+        let conn = self.conn();
+        let placeholders: Vec<String> = (0..excluded_types.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect();
+        let filter = if placeholders.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE type NOT IN ({})", placeholders.join(", "))
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT webhook,
+                    SUM(delivered_at_ms IS NOT NULL),
+                    SUM(delivered_at_ms IS NULL AND attempts < ?1),
+                    SUM(delivered_at_ms IS NULL AND attempts >= ?1),
+                    MAX(delivered_at_ms)
+             FROM webhook_outbox {filter} GROUP BY webhook ORDER BY webhook"
+        ))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&crate::core::webhook::MAX_ATTEMPTS];
+        for t in excluded_types {
+            values.push(t);
+        }
+        let rows = stmt.query_map(values.as_slice(), |r| {
+            Ok(WebhookCounts {
+                webhook: r.get(0)?,
+                delivered: r.get::<_, i64>(1)?.max(0) as u64,
+                pending: r.get::<_, i64>(2)?.max(0) as u64,
+                given_up: r.get::<_, i64>(3)?.max(0) as u64,
+                last_delivered_at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The newest `limit` messages, newest first (the delivery log).

@@ -78,6 +78,7 @@ mod tests {
                 .collect(),
             repomd_base64: b64(repomd),
             repomd_asc_base64: b64("sig"),
+            repomd_key_base64: String::new(),
         }
     }
 

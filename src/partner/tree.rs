@@ -151,10 +151,13 @@ impl Receiver {
 pub(super) struct CheckedCommit {
     pub(super) repomd: Vec<u8>,
     pub(super) repomd_asc: Vec<u8>,
+    /// `repodata/repomd.xml.key`; `None` when the origin sent none.
+    pub(super) repomd_key: Option<Vec<u8>>,
 }
 
 pub(super) const REPOMD: &str = "repodata/repomd.xml";
 pub(super) const REPOMD_ASC: &str = "repodata/repomd.xml.asc";
+pub(super) const REPOMD_KEY: &str = "repodata/repomd.xml.key";
 
 pub(super) fn check_commit(request: &CommitRequest) -> Result<CheckedCommit, ApiError> {
     let bad = |m: String| ApiError::with_status(StatusCode::BAD_REQUEST, m);
@@ -170,7 +173,7 @@ pub(super) fn check_commit(request: &CommitRequest) -> Result<CheckedCommit, Api
     for file in &request.files {
         protocol::check_relative_path(&file.path)
             .map_err(|r| bad(format!("file path refused: {r}")))?;
-        if file.path == REPOMD || file.path == REPOMD_ASC {
+        if file.path == REPOMD || file.path == REPOMD_ASC || file.path == REPOMD_KEY {
             return Err(bad(format!(
                 "`{}` comes as repomd bytes, not as a file",
                 file.path
@@ -217,7 +220,23 @@ pub(super) fn check_commit(request: &CommitRequest) -> Result<CheckedCommit, Api
             ));
         }
     }
-    Ok(CheckedCommit { repomd, repomd_asc })
+    let repomd_key = if request.repomd_key_base64.is_empty() {
+        None
+    } else {
+        let key = decode("repomd.key", &request.repomd_key_base64)?;
+        if key.len() > REPOMD_BYTES_MAX || !key.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        {
+            return Err(bad(format!(
+                "repomd.xml.key must be an ASCII-armored public key of at most {REPOMD_BYTES_MAX} bytes"
+            )));
+        }
+        Some(key)
+    };
+    Ok(CheckedCommit {
+        repomd,
+        repomd_asc,
+        repomd_key,
+    })
 }
 
 /// Every `<location href>` in a repomd.xml.
@@ -327,6 +346,17 @@ impl Receiver {
         let repodata = repo_dir.join("repodata");
         fs_err::create_dir_all(&repodata)
             .map_err(|e| ApiError::internal("creating repodata", e))?;
+        // The key first: whenever the .asc is in place, the key beside it
+        // verifies it (kept in lock-step with the repomd served).
+        match &checked.repomd_key {
+            Some(key) => fs::write_atomic(&repodata.join("repomd.xml.key"), key)
+                .map_err(|e| ApiError::internal("writing repomd.xml.key", e))?,
+            None => match std::fs::remove_file(repodata.join("repomd.xml.key")) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ApiError::internal("removing a stale repomd.xml.key", e)),
+            },
+        }
         fs::write_atomic(&repodata.join("repomd.xml.asc"), &checked.repomd_asc)
             .map_err(|e| ApiError::internal("writing repomd.xml.asc", e))?;
         fs::write_atomic(&repodata.join("repomd.xml"), &checked.repomd)

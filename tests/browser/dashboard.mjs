@@ -167,6 +167,10 @@ async function main() {
     // Give our own event stream the same head start as the page's.
     await new Promise((r) => setTimeout(r, 100));
 
+    // The webhook counts (public types only) before the push: the embargoed
+    // messages queued for the opted-in webhook must not move them.
+    const hooksBefore = await (await fetch(`${url}/api/v1/webhooks/summary`)).json();
+
     // 1. Declare and upload: embargoed, so the page shows none of it.
     const summary = 'Heap over-read <img src=x onerror="window.__xss=1"> in the test package';
     const push = await api('POST', '/api/v1/pushes', JSON.stringify({
@@ -186,6 +190,9 @@ async function main() {
     for (const secret of [advisory, 'CVE-2026-0160', pkg.nevra]) {
       check(!freshText.includes(secret), `the embargoed ${secret} is not on the dashboard`);
     }
+    const hooksEmbargoed = await (await fetch(`${url}/api/v1/webhooks/summary`)).json();
+    check(JSON.stringify(hooksEmbargoed) === JSON.stringify(hooksBefore),
+      'the public webhook counts do not move for embargoed messages');
     const hidden = await fresh.goto(`${url}/advisory/${encodeURIComponent(advisory)}`);
     check(hidden.status() === 404, 'the embargoed advisory page is a 404');
     await shot(fresh, 'dashboard-embargoed.png');
@@ -213,6 +220,15 @@ async function main() {
     check(ticked.slice(0, 4).every(([, s]) => s === 'done'), 'declared, uploaded, accepted, published are ticked');
     check(firstNotDone < 0 || ticked.slice(firstNotDone).every(([, s]) => s !== 'done'), 'ticks form a prefix of the procedure');
     check(await page.evaluate(() => window.__marker) === 'still-here', 'the dashboard was never reloaded');
+    // The webhooks table: one numbered row with counts, never the name or URL.
+    await page.waitForFunction(() => {
+      const row = document.querySelector('#webhooks tbody tr');
+      return !document.getElementById('webhooks-section').hidden && row && row.cells[0].textContent === '#1'
+        && Number(row.cells[1].textContent) + Number(row.cells[2].textContent) + Number(row.cells[3].textContent) > 0;
+    }, null, { timeout: 5000 });
+    const pageText = await page.evaluate(() => document.body.innerText);
+    check(!pageText.includes('private-hook-name') && !pageText.includes('private-path'),
+      'the dashboard never names a webhook or its URL');
     await shot(page, 'dashboard.png');
     // The first paint (no JavaScript at all) is the real public state.
     const paint = await firstPaintText();

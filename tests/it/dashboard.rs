@@ -180,7 +180,18 @@ fn a_real_browser_follows_a_push_live_without_reloading() {
     let gpg = Gpg::new(dir, "security@example.com");
     let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
     gpg.sign(&fix);
-    let origin = Origin::start(dir, Some(&gpg.public_key), "");
+    // A webhook nobody answers, opted in to the embargoed types: the page
+    // shows its public counts only, never its name or URL.
+    let hook_port = crate::common::fixtures::free_port();
+    let secret = dir.join("hook.secret");
+    std::fs::write(&secret, format!("whsec_{}\n", "A".repeat(44))).unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let hook = format!(
+        "\n[[webhook]]\nname = \"private-hook-name\"\nurl = \"http://[::1]:{hook_port}/private-path\"\n\
+         secret_file = {:?}\nevents = [\"push.created\", \"package.uploaded\", \"push.published\", \"repo.published\"]\n",
+        secret.display().to_string()
+    );
+    let origin = Origin::start(dir, Some(&gpg.public_key), &hook);
     let token = std::fs::read_to_string(origin.token("alice", "security")).unwrap();
     let artifacts = artifacts_dir();
     std::fs::create_dir_all(&artifacts).unwrap();

@@ -33,6 +33,7 @@ mod origin;
 mod partner;
 mod push_progress;
 mod readpath;
+mod repo_key;
 mod repodata;
 mod reposrpm;
 mod retirement;

@@ -133,6 +133,17 @@ fn push_reaches_three_partners_verify_passes_and_dnf_fails_over() {
         .unwrap();
         assert_eq!(code, 200, "{}", r.public_url);
     }
+    // ... and the repo key beside repomd.xml (both https partners and the
+    // rsync one), as the origin serves it.
+    let (_, repo_key) = http_get(&format!("{}/keys/repo.asc", origin.url)).unwrap();
+    for r in [&a, &b, &c] {
+        let (code, key) = http_get(&format!(
+            "{}/critical/43/x86_64/repodata/repomd.xml.key",
+            r.public_url
+        ))
+        .unwrap();
+        assert_eq!((code, &key), (200, &repo_key), "{}", r.public_url);
+    }
     let out = hotpush()
         .args([
             "verify",

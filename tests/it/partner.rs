@@ -327,6 +327,7 @@ fn commit_body(revision: &RepoRevision, edit: impl FnOnce(&mut CommitRequest)) -
             .collect(),
         repomd_base64: b64(&revision.repomd),
         repomd_asc_base64: b64(&revision.repomd_asc),
+        repomd_key_base64: String::new(),
     };
     edit(&mut request);
     serde_json::to_vec(&request).unwrap()

@@ -118,7 +118,9 @@ fn base_of(r: &Receiver) -> String {
 }
 
 /// Every host's ETags (metalink, repomd.xml, .asc), once each host's
-/// metalink copy names the origin's current repomd.xml.
+/// metalink copy names the origin's current repomd.xml and the hosts the
+/// origin's metalink lists (a copy follows the origin by one push: a partner
+/// verified by a catch-up changes the list after the others got their copy).
 async fn etags_everywhere(
     client: &reqwest::Client,
     origin: &Origin,
@@ -143,12 +145,17 @@ async fn etags_everywhere(
         .await
         .body,
     );
+    let origin_metalink = hosts[0].0.clone();
     let mut out = Vec::new();
     for (metalink_url, pub_url) in hosts {
         // The copy reaches a partner right after its verification.
         for _ in 0..300 {
+            let origin_etag = get(client, &origin_metalink, None).await.etag;
             let got = get(client, &metalink_url, None).await;
-            if got.status == 200 && String::from_utf8_lossy(&got.body).contains(&repomd_sha) {
+            if got.status == 200
+                && String::from_utf8_lossy(&got.body).contains(&repomd_sha)
+                && got.etag == origin_etag
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -85,6 +85,7 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
          /etc/pki/rpm-gpg/RPM-GPG-KEY-hotpush-critical  -rw-r--r--\n\
          /etc/pki/rpm-gpg/RPM-GPG-KEY-hotpush-critical-packages  -rw-r--r--\n\
          /etc/yum.repos.d/critical-updates.repo cn -rw-r--r--\n\
+         /etc/zypp/repos.d/critical-updates.repo cn -rw-r--r--\n\
          /usr/lib/systemd/system-preset/90-hotpush.preset  -rw-r--r--\n\
          /usr/lib/systemd/system/hotpush-critical-check.service  -rw-r--r--\n\
          /usr/lib/systemd/system/hotpush-critical-check.timer  -rw-r--r--\n\
@@ -95,8 +96,8 @@ fn repos_rpm_installs_with_dnf_and_verifies_with_its_own_key_files() {
     );
     assert_eq!(
         rpm_query(&["-qlp"], &rpm).lines().count(),
-        12,
-        "rpm -qlp lists the twelve files and directories"
+        13,
+        "rpm -qlp lists the thirteen files and directories"
     );
     let info = rpm_query(&["-qip"], &rpm);
     for want in [

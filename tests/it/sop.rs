@@ -192,12 +192,27 @@ fn every_command_in_every_procedure_parses_and_carries_the_live_values() {
             }
             C::Repofile(_) => "repofile",
             C::Receive(_) => "receive",
+            C::Keys(a) => {
+                use hotpush::commands::keys::KeysCommand as K;
+                let server = match &a.command {
+                    K::RepoStatus(k) => &k.server,
+                    K::RepoNext(k) => &k.server,
+                    K::RepoSwitch(k) | K::RepoRetire(k) => {
+                        assert!(k.fingerprint.ends_with("FINGERPRINT"), "{line}");
+                        &k.server
+                    }
+                    other => panic!("unexpected keys command in a procedure: {other:?}"),
+                };
+                assert_eq!(server, "http://[::1]:18443", "{line}");
+                "keys"
+            }
             other => panic!("unexpected command in a procedure: {other:?}"),
         };
         seen.insert(name);
     }
     for needed in [
         "push", "retire", "status", "verify", "token", "serve", "repofile", "receive", "announce",
+        "keys",
     ] {
         assert!(seen.contains(needed), "no `hotpush {needed}` in:\n{all}");
     }

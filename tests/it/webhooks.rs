@@ -301,6 +301,40 @@ fn every_event_arrives_signed_in_order_once_across_outage_and_restart() {
 
     // None lost, none twice: the accepted deliveries are exactly the outbox, per webhook.
     let rows = outbox(&origin.data_dir);
+    // The dashboard's public counts: public types only, webhooks by number
+    // (no name or URL), everything delivered.
+    let (code, body) =
+        crate::common::fixtures::http_get(&format!("{}/api/v1/webhooks/summary", origin.url))
+            .unwrap();
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        !text.contains("\"all\"")
+            && !text.contains("\"public\"")
+            && !text.contains(&receiver.base_url),
+        "{text}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (i, name) in ["all", "public"].iter().enumerate() {
+        let public_rows = rows
+            .iter()
+            .filter(|r| r.1 == *name && !webhook::is_pre_publication(&r.2))
+            .count();
+        let w = &summary["webhooks"][i];
+        assert_eq!(w["number"], i as u64 + 1, "{text}");
+        assert_eq!(w["delivered"], public_rows as u64, "{name}: {text}");
+        assert_eq!(
+            (w["pending"].as_u64(), w["given_up"].as_u64()),
+            (Some(0), Some(0)),
+            "{text}"
+        );
+        assert!(w["last_delivered_at_ms"].is_i64(), "{text}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.1 == "all" && webhook::is_pre_publication(&r.2)),
+        "the opted-in webhook got pre-publication messages, which the counts leave out"
+    );
     for (path, name, key) in [
         ("/all", "all", &key_all),
         ("/public", "public", &key_public),

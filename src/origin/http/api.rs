@@ -1245,7 +1245,7 @@ fn announcement_text(app: &App, scope: Scope, id: &str) -> ApiResult<String> {
             )
         })
         .collect();
-    let fingerprint = app.key.fingerprint();
+    let fingerprint = app.repo_key().fingerprint();
     let repo_id = format!("{}-updates", app.config.repos.channel);
     Ok(crate::core::announce::render(
         &crate::core::announce::Notice {

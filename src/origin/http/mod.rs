@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pubtree;
 pub mod trigger;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -60,9 +61,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/keys/{fingerprint}", delete(keys::remove_key))
         // The trigger reads its body itself, under its own `body_bytes_max`.
         .route("/api/v1/triggers/{name}", post(trigger::receive))
+        .route("/api/v1/repo-key", get(keys::repo_keys))
+        .route("/api/v1/repo-key/next", post(keys::prepare_next_repo_key))
+        .route("/api/v1/repo-key/switch", post(keys::switch_repo_key))
+        .route("/api/v1/repo-key/retire", post(keys::retire_repo_key))
         .route("/api/v1/audit", get(api::audit))
         .route("/api/v1/activity", get(api::activity))
         .route("/api/v1/webhooks/deliveries", get(api::webhook_deliveries))
+        .route("/api/v1/webhooks/summary", get(webhooks::summary))
         .route("/api/v1/events", get(api::events))
         .route("/metrics", get(metrics_handler))
         .route("/api/v1/pushes/{id}/checklist", get(api::push_checklist))

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::origin::http::{api, keys, trigger};
+use crate::origin::http::{api, keys, trigger, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,11 @@ use crate::origin::http::{api, keys, trigger};
         keys::add_key,
         keys::remove_key,
         trigger::receive,
+        keys::repo_keys,
+        keys::prepare_next_repo_key,
+        keys::switch_repo_key,
+        keys::retire_repo_key,
+        webhooks::summary,
     ),
     // Sent inside the event stream, so no operation names it as a body.
     components(schemas(crate::core::api::EventView)),
@@ -121,8 +126,9 @@ mod tests {
             }
         }
         assert_eq!(
-            changing, 11,
-            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key, the trigger"
+            changing, 14,
+            "create, upload, submit, cancel, approve, retire, send an announcement, check-hold, add and remove a key, \
+             the trigger, prepare, switch and retire a repo key"
         );
     }
 }

@@ -108,10 +108,11 @@ pub async fn metalink(
 /// Tells every critical check to stand still for that many seconds.
 pub const CHECK_HOLD_HEADER: &str = "hotpush-check-hold";
 
-/// `GET /keys/repo.asc`: the repo-signing public key.
+/// `GET /keys/repo.asc`: the repo-signing public keys: the one that signs,
+/// and during a rotation the next or previous one (one armor block each).
 pub async fn repo_key(State(app): State<Arc<App>>) -> Response {
     bytes_response(
-        app.key.armored_public().into(),
+        app.repo_keys().armored_publics().into(),
         "application/pgp-keys",
         "max-age=300",
     )
@@ -134,7 +135,7 @@ fn repomd_key(app: &App, repo: &str) -> Response {
         return not_found();
     }
     bytes_response(
-        app.key.armored_public().into(),
+        app.repo_keys().armored_publics().into(),
         "application/pgp-keys",
         "max-age=300",
     )

@@ -172,7 +172,7 @@ pub(crate) fn status_view(app: &App, scope: Scope) -> ApiResult<StatusView> {
         metalink_repo_prefix: app.config.metalink_repo_prefix.clone(),
         partners: app.mirrors.iter().map(|m| m.public_url.clone()).collect(),
         package_bytes_max: app.config.intake.package_bytes_max,
-        key_fingerprint: app.key.fingerprint(),
+        key_fingerprint: app.repo_key().fingerprint(),
         queue_depth: app.store.queue_depth()?,
         repos,
         advisories: advisory_views(app, scope)?,

@@ -221,8 +221,31 @@ impl HttpsClient {
                 .collect(),
             repomd_base64: b64(&revision.repomd),
             repomd_asc_base64: b64(&revision.repomd_asc),
+            repomd_key_base64: b64(&revision.repomd_key),
         };
-        let body = serde_json::to_vec(&request).expect("serializable");
+        match self.send_commit(&request).await {
+            // A receiver older than `repomd_key_base64` refuses the unknown
+            // field: commit without the key rather than not at all.
+            Err(e)
+                if !request.repomd_key_base64.is_empty()
+                    && e.to_string().contains("unknown field `repomd_key_base64`") =>
+            {
+                tracing::warn!(
+                    repo = revision.repo_path,
+                    "the receiver does not take repomd.xml.key (an older hotpush receive); committing without it"
+                );
+                let request = CommitRequest {
+                    repomd_key_base64: String::new(),
+                    ..request
+                };
+                self.send_commit(&request).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_commit(&self, request: &CommitRequest) -> Result<CommitResponse, PushError> {
+        let body = serde_json::to_vec(request).expect("serializable");
         let digest = protocol::sha256_hex(&body);
         let response = self
             .send(

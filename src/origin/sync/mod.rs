@@ -30,6 +30,9 @@ pub struct RepoRevision {
     pub files: Vec<TreeFile>,
     pub repomd: Vec<u8>,
     pub repomd_asc: Vec<u8>,
+    /// The repo public key(s) to serve beside them as `repodata/repomd.xml.key`
+    /// (empty: none).
+    pub repomd_key: Vec<u8>,
 }
 
 /// One file of a revision.

@@ -288,6 +288,10 @@ impl Staging {
                 .map_err(|e| io("repomd.xml", e))?;
             fs_err::write(repodata.join("repomd.xml.asc"), &revision.repomd_asc)
                 .map_err(|e| io("repomd.xml.asc", e))?;
+            if !revision.repomd_key.is_empty() {
+                fs_err::write(repodata.join("repomd.xml.key"), &revision.repomd_key)
+                    .map_err(|e| io("repomd.xml.key", e))?;
+            }
         }
         fs_err::create_dir_all(dir.path().join("data")).map_err(|e| io("mkdir", e))?;
         Ok(Staging { dir })

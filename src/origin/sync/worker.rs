@@ -197,9 +197,10 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         app.store.mirror_attempt_started(&m.name, &repo_paths)?;
     }
     let sink_app = app.clone();
+    let key = app.repo_key();
     let opts = FanoutOptions {
         deadline: Duration::from_secs(app.config.publish.partner_deadline_secs),
-        repo_public_key: app.key.armored_public(),
+        repo_public_key: key.armored_public(),
         ssh_state_dir: Some(app.config.data_dir.join("ssh")),
         on_event: Some(Arc::new(move |e: &FanoutEvent| {
             record_progress(&sink_app, e);
@@ -241,7 +242,7 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
     };
     let started = std::time::Instant::now();
     let outcomes = crate::origin::sync::fanout(mirrors, &revisions, &opts).await;
-    record_outcomes(app, &outcomes, &revisions)?;
+    record_outcomes(app, &outcomes, &revisions, &key.fingerprint())?;
     tracing::info!(
         partners = outcomes.len(),
         verified = outcomes.iter().filter(|o| o.verified).count(),
@@ -260,7 +261,18 @@ async fn sync_locked(app: &Arc<App>, mirrors: &[Mirror]) -> anyhow::Result<Vec<M
         None,
         None,
     );
-    push_metalinks(app, mirrors).await;
+    // Every partner that serves copies gets the new metalink, not only those
+    // of this run: a catch-up run that verifies one partner changes the host
+    // list the copies at the others carry. Partners behind are left out (a
+    // down one would only cost timeouts; its copy is refused anyway).
+    let lagging: Vec<String> = behind(app)?.into_iter().map(|m| m.name).collect();
+    let copies: Vec<Mirror> = app
+        .mirrors
+        .iter()
+        .filter(|m| !lagging.contains(&m.name) || mirrors.iter().any(|r| r.name == m.name))
+        .cloned()
+        .collect();
+    push_metalinks(app, &copies).await;
     Ok(outcomes)
 }
 
@@ -303,15 +315,38 @@ fn record_progress(app: &App, event: &FanoutEvent) {
 
 /// Records what each partner now holds and rebuilds every metalink from it, all
 /// under the served-state write lock: an API reader that sees a partner as
-/// current also sees a metalink that lists it.
+/// current also sees a metalink that lists it. Outcomes verified with a
+/// repo key (`key_fingerprint`) that no longer signs count as not verified
+/// (a switch happened during the fan-out), and the fan-out is asked again.
 fn record_outcomes(
     app: &App,
     outcomes: &[MirrorOutcome],
     revisions: &[RepoRevision],
+    key_fingerprint: &str,
 ) -> anyhow::Result<()> {
     let mut map = app.served.write().unwrap_or_else(|p| p.into_inner());
     let now = now_ms();
     let previous = app.store.mirror_states()?;
+    let key_switched = app.repo_key().fingerprint() != key_fingerprint;
+    let switched: Vec<MirrorOutcome>;
+    let outcomes = if key_switched {
+        switched = outcomes
+            .iter()
+            .map(|o| MirrorOutcome {
+                verified: false,
+                error: Some(
+                    "the repo-signing key was switched during this attempt; \
+                     the re-signed repomd.xml.asc is pushed next"
+                        .into(),
+                ),
+                ..o.clone()
+            })
+            .collect();
+        app.fanout_wake.notify_one();
+        &switched[..]
+    } else {
+        outcomes
+    };
     for o in outcomes {
         for rev in revisions {
             let prev = previous
@@ -438,6 +473,7 @@ fn current_revisions(app: &App) -> anyhow::Result<Vec<RepoRevision>> {
             files,
             repomd: served.repomd.to_vec(),
             repomd_asc: served.asc.to_vec(),
+            repomd_key: app.repo_keys().armored_publics().into_bytes(),
         });
     }
     Ok(out)

@@ -277,6 +277,7 @@ pub(crate) fn build_revision(
         })
         .collect();
     RepoRevision {
+        repomd_key: Vec::new(),
         repo_path: repo_path.into(),
         revision,
         files,

@@ -12,7 +12,7 @@
     'push-created', 'package-uploaded', 'push-accepted', 'push-published', 'push-failed', 'push-cancelled', 'push-staged', 'push-approved', 'push-break-glass',
     'publish-started', 'publish-finished', 'repo-published', 'advisory-retired',
     'partner-data', 'partner-committed', 'partner-verified', 'partner-retrying', 'partner-failed',
-    'metalink-updated', 'keys-changed',
+    'metalink-updated', 'keys-changed', 'repokey-prepared', 'repokey-switched', 'repokey-retired',
   ];
   const EVENTS_SHOWN_MAX = 50;
 
@@ -228,8 +228,9 @@
   // ---- the dashboard -------------------------------------------------------
 
   async function renderDashboard() {
-    const [status, pushes, activity] = await Promise.all([
+    const [status, pushes, activity, hooks] = await Promise.all([
       getJSON('/api/v1/status'), getJSON('/api/v1/pushes'), getJSON('/api/v1/activity'),
+      getJSON('/api/v1/webhooks/summary'),
     ]);
     const latest = pushes[0] || null;
     const checklist = latest ? await getJSON('/api/v1/pushes/' + latest.id + '/checklist') : null;
@@ -281,6 +282,16 @@
       ]);
     }
     renderTable($('hosts'), hosts);
+
+    // Outbound webhooks: public counts only (the log itself needs a token).
+    $('webhooks-section').hidden = hooks.webhooks.length === 0;
+    renderTable($('webhooks'), hooks.webhooks.map((w) => [
+      { text: '#' + w.number, sort: w.number },
+      { text: String(w.delivered), sort: w.delivered },
+      { text: String(w.pending), sort: w.pending, cls: w.pending ? 'pending' : '' },
+      { text: String(w.given_up), sort: w.given_up, cls: w.given_up ? 'bad' : '' },
+      { text: w.last_delivered_at_ms == null ? '\u2014' : fmtTime(w.last_delivered_at_ms), sort: w.last_delivered_at_ms || 0 },
+    ]));
 
     const act = $('activity');
     if (act.dataset.sortCol === undefined) { act.dataset.sortCol = '0'; act.dataset.sortDir = 'desc'; }
