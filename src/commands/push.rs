@@ -186,15 +186,7 @@ fn load_manifest(file: &std::path::Path) -> anyhow::Result<Planned> {
     };
     // The origin's own text rules (`core::advisory`, as `POST /api/v1/pushes`
     // applies them), named by the manifest's field.
-    crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
-        id: &req.advisory,
-        severity: &req.severity,
-        title: None,
-        summary: &req.summary,
-        description: &req.description,
-        cves: &req.cves,
-    })
-    .map_err(|e| {
+    crate::core::advisory::check_advisory(&(&req).into()).map_err(|e| {
         let field = match e.field.as_str() {
             "id" => "advisory",
             f => f,

@@ -233,6 +233,21 @@ pub struct AdvisoryText<'a> {
     pub cves: &'a [String],
 }
 
+impl<'a> From<&'a crate::core::api::NewPush> for AdvisoryText<'a> {
+    /// The advisory fields of a push (the API's, a manifest's, a trigger's):
+    /// no title, its summary is the title.
+    fn from(p: &'a crate::core::api::NewPush) -> Self {
+        AdvisoryText {
+            id: &p.advisory,
+            severity: &p.severity,
+            title: None,
+            summary: &p.summary,
+            description: &p.description,
+            cves: &p.cves,
+        }
+    }
+}
+
 /// Every rule above, in field order; returns the lower-case severity.
 pub fn check_advisory(a: &AdvisoryText<'_>) -> Result<&'static str, TextError> {
     check_id(a.id)?;

@@ -4,9 +4,12 @@
 //! `N-V-R.ARCH.rpm` the fetched package must turn out to be), every path part
 //! checked with `rpm::identity` before a URL is built, and every URL checked on
 //! its parsed form to stay under `fetch_base` (scheme, host, port, no user
-//! information, path prefix, no query, no percent-encoded bytes).
+//! information, path prefix, no query, no percent-encoded bytes); the bounded
+//! retry rule of a transient fetch failure (`retry_wait`).
 //!
 //! Never fetches anything, never reads the clock.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -18,6 +21,50 @@ use crate::core::rpm::identity::check_identity;
 pub const ITEMS_MAX: usize = 256;
 /// The longest URL accepted in `urls`.
 pub const URL_BYTES_MAX: usize = 2048;
+
+/// How many times one package is tried at most, the first try included.
+pub const FETCH_ATTEMPTS_MAX: u32 = 4;
+/// The first wait before a retry; each later one doubles it.
+pub const RETRY_FIRST_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait before a retry, also for a server's `Retry-After`.
+pub const RETRY_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// The wait before trying a package again after a transient failure (a
+/// connection error, a timeout, a 5xx, a 429), or why it is not tried again.
+/// `attempts_done` counts the tries so far (1 after the first);
+/// `retry_after` is the server's `Retry-After` header, honoured in its
+/// delta-seconds form up to [`RETRY_WAIT_MAX`] (an HTTP date falls back to
+/// the backoff); `remaining` is what is left of `fetch_timeout_secs`. A wait
+/// that would not leave the retry any time is not taken.
+pub fn retry_wait(
+    attempts_done: u32,
+    retry_after: Option<&str>,
+    remaining: Duration,
+) -> Result<Duration, String> {
+    if attempts_done >= FETCH_ATTEMPTS_MAX {
+        return Err(format!("gave up after {attempts_done} attempts"));
+    }
+    let backoff = RETRY_FIRST_WAIT
+        .saturating_mul(1 << attempts_done.saturating_sub(1).min(16))
+        .min(RETRY_WAIT_MAX);
+    let wait = match retry_after.map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(secs)) if Duration::from_secs(secs) > RETRY_WAIT_MAX => {
+            return Err(format!(
+                "the server asked to retry after {secs} s (Retry-After), longer than the {} s hotpush waits",
+                RETRY_WAIT_MAX.as_secs()
+            ))
+        }
+        Some(Ok(secs)) => Duration::from_secs(secs),
+        _ => backoff,
+    };
+    if wait >= remaining {
+        return Err(format!(
+            "no retry: waiting {} s would pass fetch_timeout_secs",
+            wait.as_secs()
+        ));
+    }
+    Ok(wait)
+}
 
 /// One package a trigger asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +382,43 @@ fn push_item(items: &mut Vec<FetchItem>, field: &str, item: FetchItem) -> Result
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retry_waits_are_bounded_and_honour_retry_after() {
+        use super::{retry_wait, FETCH_ATTEMPTS_MAX, RETRY_WAIT_MAX};
+        use std::time::Duration;
+        let long = Duration::from_secs(3600);
+        // Doubling backoff from 1 s.
+        let waits: Vec<_> = (1..FETCH_ATTEMPTS_MAX)
+            .map(|n| retry_wait(n, None, long).unwrap().as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4]);
+        // Never more attempts than the bound, whatever the time left.
+        assert!(retry_wait(FETCH_ATTEMPTS_MAX, None, long).is_err());
+        assert!(retry_wait(u32::MAX, None, long).is_err());
+        // Retry-After in seconds is honoured, a date falls back to the backoff,
+        // garbage too; beyond the maximum it is a refusal, not a long sleep.
+        assert_eq!(retry_wait(1, Some("7"), long).unwrap().as_secs(), 7);
+        assert_eq!(retry_wait(1, Some(" 0 "), long).unwrap().as_secs(), 0);
+        assert_eq!(
+            retry_wait(2, Some("Wed, 21 Oct 2015 07:28:00 GMT"), long).unwrap(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(retry_wait(1, Some("-3"), long).unwrap().as_secs(), 1);
+        let max = RETRY_WAIT_MAX.as_secs();
+        assert_eq!(
+            retry_wait(1, Some(&max.to_string()), long).unwrap(),
+            RETRY_WAIT_MAX
+        );
+        let e = retry_wait(1, Some(&(max + 1).to_string()), long).unwrap_err();
+        assert!(e.contains("Retry-After"), "{e}");
+        assert!(retry_wait(1, Some("18446744073709551615"), long).is_err());
+        // A wait that eats the rest of fetch_timeout_secs is not taken.
+        let e = retry_wait(1, None, Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("fetch_timeout_secs"), "{e}");
+        assert!(retry_wait(1, Some("5"), Duration::from_secs(4)).is_err());
+        assert!(retry_wait(1, None, Duration::from_millis(1001)).is_ok());
+    }
+
     use super::*;
 
     const BASE: &str = "https://koji.example.org/kojifiles";

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod hooks;
 pub mod http;
+pub mod intake;
 pub mod jobs;
 pub mod keys;
 pub mod mail;

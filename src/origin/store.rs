@@ -984,13 +984,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'staged'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "staged")?;
         let Some(advisory) = advisory else {
             return Ok(None);
         };
@@ -1033,9 +1027,40 @@ impl Store {
         if !CANCELLABLE_STATES.contains(&state.as_str()) {
             return Ok(Err(CancelRefusal::NotCancellable(state)));
         }
+        Self::end_push(&tx, push_id, &advisory, "cancelled", reason, now_ms())?;
+        tx.commit()?;
+        Ok(Ok(advisory))
+    }
+
+    /// The advisory of push `push_id` if the push is in `state`.
+    fn advisory_of_push_in(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+        state: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(tx
+            .query_row(
+                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = ?2",
+                params![push_id, state],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Ends push `push_id` of `advisory` as `state` (`cancelled` or `failed`)
+    /// with `reason` as its error; an advisory left with no other open,
+    /// accepted or published push goes from `pending` to `cancelled`.
+    fn end_push(
+        tx: &rusqlite::Transaction<'_>,
+        push_id: i64,
+        advisory: &str,
+        state: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
         tx.execute(
-            "UPDATE pushes SET state = 'cancelled', error = ?2 WHERE id = ?1",
-            params![push_id, reason],
+            "UPDATE pushes SET state = ?2, error = ?3 WHERE id = ?1",
+            params![push_id, state, reason],
         )?;
         let others: i64 = tx.query_row(
             "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
@@ -1046,11 +1071,10 @@ impl Store {
         if others == 0 {
             tx.execute(
                 "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![advisory, now_ms() / 1000],
+                params![advisory, now_ms / 1000],
             )?;
         }
-        tx.commit()?;
-        Ok(Ok(advisory))
+        Ok(())
     }
 
     /// Every package of every accepted or published push of a live advisory.
@@ -1742,6 +1766,33 @@ impl Store {
         Ok(Ok(push_id))
     }
 
+    /// Forgets what the trigger tables no longer need, in one transaction:
+    /// `webhook-id`s seen before `ids_before_ms` (past the replay window),
+    /// and fetch rows that ended before `fetches_before_ms`, counting as ended
+    /// a row still `queued` whose push left `fetching` (cancelled) and that
+    /// was queued before it. Returns how many of each were deleted.
+    pub fn prune_trigger_rows(
+        &self,
+        ids_before_ms: i64,
+        fetches_before_ms: i64,
+    ) -> anyhow::Result<(usize, usize)> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ids = tx.execute(
+            "DELETE FROM trigger_ids WHERE seen_at_ms < ?1",
+            params![ids_before_ms],
+        )?;
+        let fetches = tx.execute(
+            "DELETE FROM trigger_fetches WHERE
+                (state != 'queued' AND finished_at_ms < ?1)
+                OR (state = 'queued' AND created_at_ms < ?1
+                    AND push_id NOT IN (SELECT id FROM pushes WHERE state = 'fetching'))",
+            params![fetches_before_ms],
+        )?;
+        tx.commit()?;
+        Ok((ids, fetches))
+    }
+
     /// The queued fetches whose push is still `fetching`, oldest first.
     pub fn trigger_fetches_pending(&self) -> anyhow::Result<Vec<TriggerFetchRow>> {
         let conn = self.conn();
@@ -1777,13 +1828,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "fetching")?;
         let Some(advisory) = advisory else {
             return Ok(None);
         };
@@ -1825,13 +1870,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
-        let advisory: Option<String> = tx
-            .query_row(
-                "SELECT advisory_id FROM pushes WHERE id = ?1 AND state = 'fetching'",
-                params![push_id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let advisory = Self::advisory_of_push_in(&tx, push_id, "fetching")?;
         tx.execute(
             "UPDATE trigger_fetches SET state = 'failed', finished_at_ms = ?2, error = ?3 WHERE push_id = ?1 AND state = 'queued'",
             params![push_id, now, reason],
@@ -1840,22 +1879,7 @@ impl Store {
             tx.commit()?;
             return Ok(None);
         };
-        tx.execute(
-            "UPDATE pushes SET state = 'failed', error = ?2 WHERE id = ?1",
-            params![push_id, reason],
-        )?;
-        let others: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM pushes WHERE advisory_id = ?1 AND id != ?2
-             AND state IN ('uploading', 'fetching', 'staged', 'accepted', 'published')",
-            params![advisory, push_id],
-            |r| r.get(0),
-        )?;
-        if others == 0 {
-            tx.execute(
-                "UPDATE advisories SET state = 'cancelled', updated = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![advisory, now / 1000],
-            )?;
-        }
+        Self::end_push(&tx, push_id, &advisory, "failed", reason, now)?;
         tx.commit()?;
         Ok(Some(advisory))
     }
@@ -1955,5 +1979,54 @@ mod tests {
             "other"
         );
         assert!(store.published_advisories().unwrap().is_empty());
+    }
+
+    /// Pruning forgets ids past the window and ended fetches (failed, done,
+    /// or queued for a push that was cancelled), never a fetch still to run.
+    #[test]
+    fn trigger_rows_are_pruned_when_over_never_while_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        let text = AdvisoryText {
+            severity: "critical".into(),
+            summary: "s".into(),
+            description: String::new(),
+            cves: vec![],
+            releases: vec![],
+        };
+        let accept = |id: &str, advisory: &str| {
+            store
+                .accept_trigger("koji", id, 0, advisory, &text, "[]", false)
+                .unwrap()
+                .unwrap()
+        };
+        let failed = accept("msg_1", "T-1");
+        let waiting = accept("msg_2", "T-2");
+        let cancelled = accept("msg_3", "T-3");
+        store.fail_trigger_fetch(failed, "HTTP 404").unwrap();
+        store.cancel_push(cancelled, "by hand").unwrap().unwrap();
+        let count = |table: &str| -> i64 {
+            store
+                .conn()
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        // Cut-offs before everything: nothing goes.
+        assert_eq!(store.prune_trigger_rows(0, 0).unwrap(), (0, 0));
+        assert_eq!((count("trigger_ids"), count("trigger_fetches")), (3, 3));
+        // Cut-offs after everything: every id, and every fetch but the one to run.
+        let later = now_ms() + 1000;
+        assert_eq!(store.prune_trigger_rows(later, later).unwrap(), (3, 2));
+        let pending = store.trigger_fetches_pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].push_id, waiting);
+        assert_eq!(count("trigger_fetches"), 1);
+        // Once that one ends, it goes too.
+        store.fail_trigger_fetch(waiting, "HTTP 503").unwrap();
+        assert_eq!(
+            store.prune_trigger_rows(later, now_ms() + 1000).unwrap(),
+            (0, 1)
+        );
+        assert_eq!(count("trigger_fetches"), 0);
     }
 }

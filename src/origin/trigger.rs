@@ -5,7 +5,11 @@
 //! `fetch_timeout_secs`, sha256 checked when given), run the normal intake on
 //! it (signature against the live trusted keys, header checks, a known arch,
 //! one name one content) and check that it is the package the trigger
-//! declared (`N-V-R.ARCH`). Then the push is staged for approval or queued for
+//! declared (`N-V-R.ARCH`). A transient failure (connection error, timeout,
+//! 5xx, 429) is tried again after a bounded backoff (`core::trigger::
+//! retry_wait`, honouring `Retry-After`), each retry audited
+//! (`trigger-retry`); a 4xx, a redirect, an oversize file or a refused
+//! package is never retried. Then the push is staged for approval or queued for
 //! publication; on any failure it ends `failed` with the reason, and nothing of
 //! it is published.
 //!
@@ -13,20 +17,19 @@
 //! from the beginning: the queue is in the store.
 //!
 //! Never decides what a trigger may ask for (`core::trigger`), never answers HTTP.
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
-use crate::core::rpm::{read_package, FileFacts, IntakeError};
-use crate::core::trigger::FetchItem;
+use crate::core::rpm::IntakeError;
+use crate::core::trigger::{retry_wait, FetchItem, FETCH_ATTEMPTS_MAX};
 use crate::origin::app::App;
 use crate::origin::config::TriggerConfig;
+use crate::origin::intake::{admit, Incoming, Refusal};
 use crate::origin::jobs::PRIORITY_SECURITY;
-use crate::origin::publish::package_href;
-use crate::origin::store::{now_ms, PushPackage, TriggerFetchRow, TriggerOutcome};
+use crate::origin::store::{now_ms, TriggerFetchRow, TriggerOutcome};
 
 /// The submitter of a trigger's push: `trigger:{name}`. Token user names
 /// cannot hold `:`, so no person can be it (and its approval never counts).
@@ -86,8 +89,39 @@ pub fn spawn(app: Arc<App>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> 
     Ok(vec![tokio::spawn(worker(app))])
 }
 
+/// How long an ended fetch row is kept (for `GET`s of the push's history
+/// there is the push itself and the audit log; the row is only the queue).
+pub const FETCH_ROWS_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// Deletes the `webhook-id`s past the replay window
+/// ([`crate::origin::http::trigger::REMEMBER_IDS_MS`]) and the fetch rows
+/// that ended more than [`FETCH_ROWS_KEPT_MS`] before `now_ms`; the worker
+/// calls it at each wake-up. Returns how many of each went.
+pub fn prune(app: &App, now_ms: i64) -> anyhow::Result<(usize, usize)> {
+    let pruned = app.store.prune_trigger_rows(
+        now_ms - crate::origin::http::trigger::REMEMBER_IDS_MS,
+        now_ms - FETCH_ROWS_KEPT_MS,
+    )?;
+    if pruned != (0, 0) {
+        tracing::debug!(
+            webhook_ids = pruned.0,
+            fetch_rows = pruned.1,
+            "trigger tables pruned"
+        );
+    }
+    Ok(pruned)
+}
+
 async fn worker(app: Arc<App>) {
     loop {
+        let pruning = app.clone();
+        match tokio::task::spawn_blocking(move || prune(&pruning, now_ms())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = format!("{e:#}"), "cannot prune the trigger tables")
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning the trigger tables stopped"),
+        }
         if let Err(e) = run_until_idle(&app).await {
             tracing::error!(error = format!("{e:#}"), "trigger fetch worker failed");
         }
@@ -145,9 +179,10 @@ async fn process(app: &Arc<App>, row: &TriggerFetchRow) -> anyhow::Result<()> {
         Err(e) => return fail(app, row, &format!("{e:#}")),
     };
     let bound = Duration::from_secs(trigger.fetch_timeout_secs);
-    let fetched = tokio::time::timeout(bound, async {
+    let deadline = tokio::time::Instant::now() + bound;
+    let fetched = tokio::time::timeout_at(deadline, async {
         for item in &items {
-            match fetch_one(app, &client, row, item).await? {
+            match fetch_one(app, &client, row, item, deadline).await? {
                 Ok(true) => {}
                 // The push was cancelled meanwhile: stop quietly.
                 Ok(false) => return Ok(Ok(false)),
@@ -295,25 +330,6 @@ fn redact(text: &str, app: &App) -> String {
     }
 }
 
-/// A download in `incoming/`, removed on every way out unless it became a blob.
-struct Partial {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        if let Err(e) = fs_err::remove_file(&self.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, "cannot remove a refused download");
-            }
-        }
-    }
-}
-
 /// Fetches and records one package. `Ok(Ok(true))`: recorded; `Ok(Ok(false))`:
 /// the push no longer takes packages; `Ok(Err(reason))`: refused.
 async fn fetch_one(
@@ -321,20 +337,55 @@ async fn fetch_one(
     client: &reqwest::Client,
     row: &TriggerFetchRow,
     item: &FetchItem,
+    deadline: tokio::time::Instant,
 ) -> anyhow::Result<Result<bool, String>> {
     let push_id = row.push_id;
     let limit = app.config.intake.package_bytes_max;
-    let mut partial = Partial {
-        path: app.tree.incoming.join(format!(
-            "trigger-{push_id}-{}-{}.part",
-            now_ms(),
-            rand::random::<u32>()
-        )),
-        kept: false,
-    };
-    let (size, sha256) = match download(client, &item.url, &partial.path, limit).await? {
-        Ok(x) => x,
-        Err(reason) => return Ok(Err(reason)),
+    let mut attempts: u32 = 0;
+    let (partial, size, sha256) = loop {
+        let partial = Incoming::new(app, &format!("trigger-{push_id}"));
+        attempts += 1;
+        let failure = match download(client, &item.url, partial.path(), limit).await? {
+            Ok((size, sha256)) => break (partial, size, sha256),
+            Err(failure) => failure,
+        };
+        // The part fetched so far goes now, before any wait.
+        drop(partial);
+        if !failure.transient {
+            return Ok(Err(failure.reason));
+        }
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let wait = match retry_wait(attempts, failure.retry_after.as_deref(), remaining) {
+            Ok(wait) => wait,
+            Err(why) => return Ok(Err(format!("{} ({why})", failure.reason))),
+        };
+        tracing::warn!(
+            push_id,
+            trigger = row.trigger,
+            url = item.url,
+            attempt = attempts,
+            wait_ms = wait.as_millis() as u64,
+            reason = failure.reason,
+            "trigger fetch failed; retrying"
+        );
+        app.store.audit(
+            &actor(&row.trigger),
+            "trigger-retry",
+            &format!("push {push_id}: {}", item.file_name),
+            false,
+            &format!(
+                "attempt {attempts} of {FETCH_ATTEMPTS_MAX} failed: {}; trying again in {} s",
+                redact(&failure.reason, app),
+                wait.as_secs()
+            ),
+            "",
+        )?;
+        tokio::time::sleep(wait).await;
+        // A push cancelled during the wait is not fetched again.
+        let state = app.store.push(push_id)?.map(|p| p.state);
+        if state.as_deref() != Some("fetching") {
+            return Ok(Ok(false));
+        }
     };
     if let Some(want) = &item.sha256 {
         if *want != sha256 {
@@ -343,140 +394,132 @@ async fn fetch_one(
             )));
         }
     }
-    // The normal intake: the same reader, signature policy and arch rule as an upload.
-    let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy();
-    let path = partial.path.clone();
-    let href = package_href(&item.file_name);
-    let read = tokio::task::spawn_blocking(move || {
-        let f = fs_err::File::open(&path)?;
-        Ok::<_, anyhow::Error>(read_package(
-            std::io::BufReader::with_capacity(256 * 1024, f),
-            FileFacts {
-                location_href: href,
-                time_file,
-            },
-            &policy,
-        ))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
-    let read = match read {
-        Ok(r) => r,
-        Err(e) => {
+    // The normal intake: the same reader, signature policy, arch rule and
+    // one-name-one-content rule as an upload, and exactly the declared package.
+    let admitted = admit(
+        app,
+        push_id,
+        partial,
+        size,
+        &item.file_name,
+        Some(&item.file_name),
+        "fetching",
+    )
+    .await?;
+    let view = match admitted {
+        Ok(view) => view,
+        Err(Refusal::Closed) => return Ok(Ok(false)),
+        Err(refusal) => return Ok(Err(refusal_reason(app, refusal))),
+    };
+    app.store.audit(
+        &actor(&row.trigger),
+        "trigger-fetched",
+        &format!("push {push_id}: {}", view.file_name),
+        true,
+        &format!(
+            "{} bytes from {}, sha256 {}, signed by {}",
+            view.size,
+            item.url,
+            view.sha256,
+            view.signed_by.as_deref().unwrap_or("nobody")
+        ),
+        "",
+    )?;
+    app.emit(
+        "package-uploaded",
+        format!(
+            "push {push_id}: {} fetched by trigger `{}` and verified",
+            view.nevra, row.trigger
+        ),
+        Some(push_id),
+        Some(row.advisory_id.clone()),
+    );
+    Ok(Ok(true))
+}
+
+/// A refusal of the shared intake as the push's failure reason, with the fix
+/// for whoever runs the build system.
+fn refusal_reason(app: &App, refusal: Refusal) -> String {
+    match refusal {
+        Refusal::BadPackage(e) => {
             let hint = match &e {
                 IntakeError::UntrustedKey(_) => "\nhint: the build system signed it with a key this origin does not trust: `hotpush keys list` shows the trusted keys, `hotpush keys add FILE` (an admin) trusts another",
                 IntakeError::Unsigned => "\nhint: point the trigger at Koji's signed copies (`sigkey`), not the unsigned build output",
                 _ => "",
             };
-            return Ok(Err(format!("{e}{hint}")));
+            format!("{e}{hint}")
         }
-    };
-    let pkg = read.package;
-    if !app.repos().iter().any(|r| r.takes_arch(&pkg.arch)) {
-        return Ok(Err(format!(
-            "the package is for arch `{}`, which no repository here takes (configured: {})",
-            pkg.arch,
+        Refusal::UnknownArch { arch } => format!(
+            "the package is for arch `{arch}`, which no repository here takes (configured: {})",
             app.config.repos.arches.join(", ")
-        )));
+        ),
+        Refusal::NotDeclared {
+            canonical,
+            nevra,
+            declared,
+        } => format!(
+            "the package fetched is `{canonical}` ({nevra}), not the `{declared}` the trigger declared; nothing is pushed"
+        ),
+        Refusal::Held {
+            nevra,
+            sha256,
+            held,
+        } => format!(
+            "package `{nevra}` is held by advisory `{}` (push {}, {}) in other bytes (sha256 `{}` there, `{sha256}` here); bump the release and rebuild, or retire `{}` first",
+            held.advisory_id, held.push_id, held.push_state, held.sha256, held.advisory_id
+        ),
+        Refusal::Closed => "the push no longer takes packages".to_owned(),
     }
-    let canonical = pkg.file_name();
-    if canonical != item.file_name {
-        return Ok(Err(format!(
-            "the package fetched is `{canonical}` ({}), not the `{}` the trigger declared; nothing is pushed",
-            pkg.nevra(),
-            item.file_name
-        )));
+}
+
+/// Why one download attempt did not give the file.
+struct Failure {
+    reason: String,
+    /// A connection error, a timeout, a broken-off body, a 5xx or a 429:
+    /// worth another try. A 4xx, a redirect or an oversize file is not.
+    transient: bool,
+    /// The server's `Retry-After`, as sent.
+    retry_after: Option<String>,
+}
+
+impl Failure {
+    fn permanent(reason: String) -> Self {
+        Failure {
+            reason,
+            transient: false,
+            retry_after: None,
+        }
     }
-    let held_reason = |held: &crate::origin::store::PackageHeld| {
-        format!(
-            "package `{}` is held by advisory `{}` (push {}, {}) in other bytes (sha256 `{}` there, `{}` here); bump the release and rebuild, or retire `{}` first",
-            pkg.nevra(),
-            held.advisory_id,
-            held.push_id,
-            held.push_state,
-            held.sha256,
-            pkg.sha256,
-            held.advisory_id
-        )
-    };
-    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
-        return Ok(Err(held_reason(&held)));
-    }
-    let blob = app.tree.blob_path(&pkg.sha256);
-    if let Some(parent) = blob.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    // `incoming/` and `blobs/` may be separate mounts: then a synced copy.
-    let (from, to) = (partial.path.clone(), blob.clone());
-    tokio::task::spawn_blocking(move || crate::io::fs::move_file(&from, &to))
-        .await
-        .map_err(|e| anyhow::anyhow!("moving the download stopped: {e}"))??;
-    partial.kept = true;
-    let mut record = pkg.clone();
-    record.location_href = package_href(&canonical);
-    app.records
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pkg.sha256.clone(), record);
-    let added = app.store.add_package_in_state(
-        push_id,
-        &PushPackage {
-            sha256: pkg.sha256.clone(),
-            file_name: canonical.clone(),
-            nevra: pkg.nevra(),
-            arch: pkg.arch.clone(),
-            size,
-            time_file,
-            signed_by: read.signed_by.clone(),
-        },
-        "fetching",
-    )?;
-    match added {
-        Err(held) => Ok(Err(held_reason(&held))),
-        Ok(false) => Ok(Ok(false)),
-        Ok(true) => {
-            app.store.audit(
-                &actor(&row.trigger),
-                "trigger-fetched",
-                &format!("push {push_id}: {canonical}"),
-                true,
-                &format!(
-                    "{} bytes from {}, sha256 {}, signed by {}",
-                    size,
-                    item.url,
-                    pkg.sha256,
-                    read.signed_by.as_deref().unwrap_or("nobody")
-                ),
-                "",
-            )?;
-            app.emit(
-                "package-uploaded",
-                format!(
-                    "push {push_id}: {} fetched by trigger `{}` and verified",
-                    pkg.nevra(),
-                    row.trigger
-                ),
-                Some(push_id),
-                Some(row.advisory_id.clone()),
-            );
-            Ok(Ok(true))
+
+    fn transient(reason: String) -> Self {
+        Failure {
+            reason,
+            transient: true,
+            retry_after: None,
         }
     }
 }
 
 /// GETs `url` into `path` (no redirect followed, at most `limit` bytes);
-/// returns its size and sha256, or the reason it was refused. `Err` is a
+/// returns its size and sha256, or why this attempt failed. `Err` is a
 /// local I/O error.
 async fn download(
     client: &reqwest::Client,
     url: &str,
     path: &std::path::Path,
     limit: u64,
-) -> anyhow::Result<Result<(u64, String), String>> {
+) -> anyhow::Result<Result<(u64, String), Failure>> {
     let mut response = match client.get(url).send().await {
         Ok(r) => r,
-        Err(e) => return Ok(Err(crate::io::http::describe(&e))),
+        Err(e) => {
+            let reason = crate::io::http::describe(&e);
+            // Not a usable URL is ours, not the network's.
+            return Ok(Err(if e.is_builder() {
+                Failure::permanent(reason)
+            } else {
+                Failure::transient(reason)
+            }));
+        }
     };
     let status = response.status();
     if status.is_redirection() {
@@ -488,18 +531,30 @@ async fn download(
             .chars()
             .take(200)
             .collect::<String>();
-        return Ok(Err(format!(
+        return Ok(Err(Failure::permanent(format!(
             "HTTP {status}: a redirect to `{}`, which is not followed; fetch_base must name the server that holds the files",
             to.escape_debug()
-        )));
+        ))));
+    }
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(64).collect());
+        return Ok(Err(Failure {
+            reason: format!("HTTP {status}"),
+            transient: true,
+            retry_after,
+        }));
     }
     if status != reqwest::StatusCode::OK {
-        return Ok(Err(format!("HTTP {status}")));
+        return Ok(Err(Failure::permanent(format!("HTTP {status}"))));
     }
     let too_large = || {
-        format!(
+        Failure::permanent(format!(
             "larger than intake.package_bytes_max = {limit} bytes; raise it in hotpush.toml if this package is genuine"
-        )
+        ))
     };
     if response.content_length().is_some_and(|n| n > limit) {
         return Ok(Err(too_large()));
@@ -512,10 +567,10 @@ async fn download(
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                return Ok(Err(format!(
+                return Ok(Err(Failure::transient(format!(
                     "the download broke off: {}",
                     crate::io::http::describe(&e)
-                )))
+                ))))
             }
         };
         size += chunk.len() as u64;

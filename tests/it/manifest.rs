@@ -53,15 +53,7 @@ async fn the_manifest_rules_are_the_apis_rules() {
     for (what, edit) in edits {
         let mut req = good();
         edit(&mut req);
-        let client =
-            hotpush::core::advisory::check_advisory(&hotpush::core::advisory::AdvisoryText {
-                id: &req.advisory,
-                severity: &req.severity,
-                title: None,
-                summary: &req.summary,
-                description: &req.description,
-                cves: &req.cves,
-            });
+        let client = hotpush::core::advisory::check_advisory(&(&req).into());
         let resp = t
             .post_json(
                 "/api/v1/pushes",

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
-use tower::ServiceExt;
 
-use crate::common::fixtures::{build_rpm, build_rpm_sized, Dnf, Gpg, Origin};
+use crate::common::fixtures::{build_rpm, build_rpm_sized, hello_and_signed_fix, Dnf, Gpg, Origin};
 use crate::common::static_server::StaticServer;
 use crate::common::support::{hotpush, run_ok};
 use crate::common::test_app::{TestApp, TestResponse};
@@ -174,22 +173,7 @@ async fn send(t: &TestApp, name: &str, headers: &[(&str, String)], body: Vec<u8>
     for (k, v) in headers {
         req = req.header(*k, v);
     }
-    let resp = t
-        .router()
-        .clone()
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    t.send(req.body(Body::from(body)).unwrap()).await
 }
 
 /// Sends `body` signed with a fresh id; must be answered 202; returns the push id.
@@ -563,6 +547,114 @@ async fn fetch_failures_fail_the_push_with_the_reason_and_publish_nothing() {
     assert_eq!(push["packages"][0]["nevra"], "hello-1.0-2.noarch", "{push}");
 }
 
+/// Makes the static server answer the next requests for `path` (as
+/// `koji_place` returns it) with `lines` (`STATUS` or `STATUS RETRY-AFTER`).
+fn fail_next(root: &Path, path: &str, lines: &[&str]) {
+    let file = root.join(format!("{}.fail", path.trim_start_matches('/')));
+    std::fs::write(file, lines.join("\n")).unwrap();
+}
+
+#[tokio::test]
+async fn transient_fetch_failures_are_retried_and_audited_others_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let b = builds(dir);
+    let root = dir.join("koji");
+    let fix_path = koji_place(&root, "hello-1.0-2", "hello-1.0-2.noarch.rpm", &b.fix);
+    let down_path = koji_place(&root, "hello-1.0-9", "hello-1.0-9.noarch.rpm", &b.fix);
+    let slow_path = koji_place(&root, "hello-1.0-10", "hello-1.0-10.noarch.rpm", &b.fix);
+    let gone =
+        "/kojifiles/packages/hello/1.0/11/data/signed/aa50bb30/noarch/hello-1.0-11.noarch.rpm";
+    let server = StaticServer::start(&root);
+    let t = trigger_app(dir, &b, &server, 1).await;
+    let token = t.push_token();
+    let before = revision(&t);
+    let count = |path: &str| server.requests().iter().filter(|p| *p == path).count();
+
+    // A 503, then a 429 with Retry-After, then the file: published.
+    fail_next(&root, &fix_path, &["503", "429 1"]);
+    let id = trigger_ok(
+        &t,
+        koji_body(
+            "RETRY-2026-0001",
+            "hello-1.0-2",
+            &["hello-1.0-2.noarch.rpm"],
+        ),
+    )
+    .await;
+    run_triggers(&t).await;
+    let push = push_json(&t, &token, id).await;
+    assert_eq!(push["state"], "published", "{push}");
+    assert_eq!(count(&fix_path), 3, "{:?}", server.requests());
+    assert!(audited(
+        &t,
+        "trigger-retry",
+        "attempt 1 of 4 failed: HTTP 503"
+    ));
+    assert!(audited(
+        &t,
+        "trigger-retry",
+        "attempt 2 of 4 failed: HTTP 429"
+    ));
+    assert!(revision(&t) > before);
+
+    // A server that stays down: a bounded number of attempts, then failed.
+    fail_next(&root, &down_path, &["503"; 10]);
+    // A Retry-After beyond the bound is not waited for.
+    fail_next(&root, &slow_path, &["429 3600"]);
+    let down = trigger_ok(
+        &t,
+        koji_body(
+            "RETRY-2026-0002",
+            "hello-1.0-9",
+            &["hello-1.0-9.noarch.rpm"],
+        ),
+    )
+    .await;
+    let slow = trigger_ok(
+        &t,
+        koji_body(
+            "RETRY-2026-0003",
+            "hello-1.0-10",
+            &["hello-1.0-10.noarch.rpm"],
+        ),
+    )
+    .await;
+    // A 4xx is never retried.
+    let missing = trigger_ok(
+        &t,
+        koji_body(
+            "RETRY-2026-0004",
+            "hello-1.0-11",
+            &["hello-1.0-11.noarch.rpm"],
+        ),
+    )
+    .await;
+    run_triggers(&t).await;
+    let cases = [
+        (down, "gave up after 4 attempts", &down_path, 4),
+        (slow, "Retry-After", &slow_path, 1),
+        (missing, "HTTP 404", &gone.to_owned(), 1),
+    ];
+    for (id, reason, path, requests) in cases {
+        let push = push_json(&t, &token, id).await;
+        assert_eq!(push["state"], "failed", "{push}");
+        let error = push["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{error}");
+        assert_eq!(count(path), requests, "{path}: {:?}", server.requests());
+    }
+    let left: Vec<_> = std::fs::read_dir(&t.app().tree.incoming).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // Pruning: nothing is past its window yet; a day later the four ids and
+    // the four ended fetches are gone.
+    let prune = |now_ms: i64| hotpush::origin::trigger::prune(t.app(), now_ms).unwrap();
+    let now_ms = hotpush::origin::store::now_ms();
+    assert_eq!(prune(now_ms), (0, 0));
+    assert_eq!(prune(now_ms + 25 * 3600 * 1000), (4, 4));
+    assert_eq!(prune(now_ms + 25 * 3600 * 1000), (0, 0));
+}
+
 #[tokio::test]
 async fn a_triggered_push_is_staged_and_needs_people_not_the_trigger() {
     let tmp = tempfile::tempdir().unwrap();
@@ -714,10 +806,7 @@ fn trigger_config(dir: &Path, fetch_base: &str, extra: &str) -> String {
 fn a_koji_trigger_reaches_dnf_after_two_approvals() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let gpg = Gpg::new(dir, "security@example.com");
-    let old = build_rpm(dir, "hello", "1.0", "1", "noarch");
-    let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
-    gpg.sign(&fix);
+    let (gpg, old, fix) = hello_and_signed_fix(dir);
     let root = dir.join("koji");
     koji_place(&root, "hello-1.0-2", "hello-1.0-2.noarch.rpm", &fix);
     let server = StaticServer::start(&root);
@@ -771,16 +860,7 @@ fn a_koji_trigger_reaches_dnf_after_two_approvals() {
     assert!(err.contains("accepted"), "{err}");
     wait_push_state(&origin, &alice, id, "published");
 
-    let text = dnf.ok(&["--refresh", "updateinfo", "list", "--security"]);
-    assert!(
-        text.contains("KOJI-2026-0001") && text.contains("hello-1.0-2.noarch"),
-        "{text}"
-    );
-    dnf.ok(&["upgrade", "--security"]);
-    assert_eq!(
-        dnf.installed("hello").as_deref(),
-        Some("hello-1.0-2.noarch")
-    );
+    dnf.security_upgrade("KOJI-2026-0001", "hello", "hello-1.0-2.noarch");
 }
 
 /// `hotpush serve` killed between the 202 and the fetch (the build system's

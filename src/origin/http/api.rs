@@ -63,6 +63,39 @@ fn bad_advisory_text(e: crate::core::advisory::TextError) -> ApiError {
     ApiError::bad_request(code, e.to_string(), hint)
 }
 
+/// A push's advisory fields checked (`core::advisory`'s rules, served
+/// releases) and turned into the texts the push proposes; shared by
+/// `POST /api/v1/pushes` and the build-system trigger.
+pub(crate) fn push_text(app: &App, req: &NewPush) -> ApiResult<AdvisoryText> {
+    let severity = crate::core::advisory::check_advisory(&req.into())
+        .map_err(bad_advisory_text)?
+        .to_owned();
+    if let Some(r) = req
+        .releases
+        .iter()
+        .find(|r| !app.config.repos.releases.contains(r))
+    {
+        return Err(ApiError::bad_request(
+            "bad_release",
+            format!(
+                "`releases`: release `{}` is not served here",
+                r.escape_debug()
+            ),
+            format!(
+                "configured releases: {}",
+                app.config.repos.releases.join(", ")
+            ),
+        ));
+    }
+    Ok(AdvisoryText {
+        severity,
+        summary: req.summary.clone(),
+        description: req.description.clone(),
+        cves: req.cves.clone(),
+        releases: req.releases.clone(),
+    })
+}
+
 /// `POST /api/v1/pushes`: declares an advisory and opens a push for its packages.
 #[utoipa::path(
     post,
@@ -122,40 +155,9 @@ pub async fn create_push(
             "send {\"advisory\", \"severity\", \"summary\", \"cves\", \"description\", \"releases\"}",
         )
     })?;
-    let severity = crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
-        id: &req.advisory,
-        severity: &req.severity,
-        title: None,
-        summary: &req.summary,
-        description: &req.description,
-        cves: &req.cves,
-    })
-    .map_err(bad_advisory_text)?
-    .to_owned();
-    for r in &req.releases {
-        if !app.config.repos.releases.contains(r) {
-            return Err(ApiError::bad_request(
-                "bad_release",
-                format!("release `{r}` is not served here"),
-                format!(
-                    "configured releases: {}",
-                    app.config.repos.releases.join(", ")
-                ),
-            ));
-        }
-    }
+    let text = push_text(&app, &req)?;
     // The texts stay on the push: the advisory changes when it is published.
-    let id = app.store.open_push(
-        &req.advisory,
-        &AdvisoryText {
-            severity,
-            summary: req.summary.clone(),
-            description: req.description.clone(),
-            cves: req.cves.clone(),
-            releases: req.releases.clone(),
-        },
-        &owner.user,
-    )?;
+    let id = app.store.open_push(&req.advisory, &text, &owner.user)?;
     app.emit(
         "push-created",
         format!("{} opened push {id} for {}", owner.user, req.advisory),

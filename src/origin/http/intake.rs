@@ -1,7 +1,7 @@
 //! The upload half of the intake: file-name rules, streaming a body to
 //! `incoming/` under the size limit, removing it on every way out, and the
-//! errors an upload is refused with. The package checks themselves are
-//! `core::rpm::read_package`'s.
+//! errors an upload is refused with. The package checks themselves are the
+//! shared intake's (`origin::intake::admit`, which a trigger's fetch uses too).
 use axum::body::Body;
 use axum::http::StatusCode;
 use futures_util::StreamExt;
@@ -11,11 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::core::api::PushPackageView;
-use crate::core::rpm::{read_package, FileFacts};
+use crate::core::rpm::IntakeError;
 use crate::io::http_error::ApiError;
 use crate::origin::app::App;
-use crate::origin::publish::package_href;
-use crate::origin::store::{now_ms, PushPackage, TokenOwner};
+use crate::origin::intake::{admit, Incoming, Refusal};
+use crate::origin::store::TokenOwner;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -68,52 +68,13 @@ pub(crate) async fn upload(
     }
     // Removed on every way out (refusal, error, panic, a client that goes away)
     // unless it became a blob.
-    let mut partial = PartialUpload {
-        path: app.tree.incoming.join(format!(
-            "{push_id}-{}-{}.part",
-            now_ms(),
-            rand::random::<u32>()
-        )),
-        kept: false,
-    };
-    let size = receive_to_file(body, &partial.path, limit)
+    let partial = Incoming::new(app, &push_id.to_string());
+    let size = receive_to_file(body, partial.path(), limit)
         .await
         .map_err(refuse)?;
-    let time_file = (now_ms() / 1000) as u64;
-    let policy = app.policy();
-    let tmp2 = partial.path.clone();
-    let name2 = file_name.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        let f = fs_err::File::open(&tmp2)?;
-        Ok::<_, anyhow::Error>(read_package(
-            std::io::BufReader::with_capacity(256 * 1024, f),
-            FileFacts {
-                location_href: package_href(&name2),
-                time_file,
-            },
-            &policy,
-        ))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("the package reader stopped: {e}"))??;
-    let read = match read {
-        Ok(r) => r,
-        Err(e) => {
-            let hint = match &e {
-                crate::core::rpm::IntakeError::Unsigned => {
-                    "sign the package with the distribution key (`rpmsign --addsign`)"
-                }
-                crate::core::rpm::IntakeError::UntrustedKey(_) => {
-                    "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
-                }
-                crate::core::rpm::IntakeError::BadIdentity(_) => {
-                    "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
-                }
-                crate::core::rpm::IntakeError::Malformed(_) => {
-                    "upload the package exactly as rpmbuild and rpmsign wrote it"
-                }
-                _ => "upload the exact signed RPM the build system produced",
-            };
+    let view = match admit(app, push_id, partial, size, &file_name, None, "uploading").await? {
+        Ok(view) => view,
+        Err(Refusal::BadPackage(e)) => {
             app.store.audit(
                 &owner.user,
                 "upload-refused",
@@ -122,103 +83,76 @@ pub(crate) async fn upload(
                 &e.to_string(),
                 &remote.ip().to_string(),
             )?;
-            return Err(ApiError::unprocessable(
-                "bad_package",
-                format!("`{file_name}`: {e}"),
-                hint,
-            ));
+            return Err(bad_package(&file_name, &e));
         }
+        Err(refusal) => return Err(refuse(refused(app, push_id, &file_name, refusal)?)),
     };
-    let pkg = read.package;
-    let arch_ok = app.repos().iter().any(|r| r.takes_arch(&pkg.arch));
-    if !arch_ok {
-        return Err(refuse(ApiError::unprocessable(
+    app.emit(
+        "package-uploaded",
+        format!("push {push_id}: {} uploaded and verified", view.nevra),
+        Some(push_id),
+        Some(push.advisory_id.clone()),
+    );
+    Ok(view)
+}
+
+/// 422 for a package `core::rpm::read_package` refused, with the fix for
+/// someone uploading by hand.
+fn bad_package(file_name: &str, e: &IntakeError) -> ApiError {
+    let hint = match e {
+        IntakeError::Unsigned => {
+            "sign the package with the distribution key (`rpmsign --addsign`)"
+        }
+        IntakeError::UntrustedKey(_) => {
+            "sign with a trusted key (`hotpush keys list`), or trust the signing key without a restart: `hotpush keys add FILE` (an admin; FILE from `gpg --armor --export KEYID`)"
+        }
+        IntakeError::BadIdentity(_) => {
+            "fix Name/Version/Release/Epoch in the spec file and rebuild the package"
+        }
+        IntakeError::Malformed(_) => "upload the package exactly as rpmbuild and rpmsign wrote it",
+        _ => "upload the exact signed RPM the build system produced",
+    };
+    ApiError::unprocessable("bad_package", format!("`{file_name}`: {e}"), hint)
+}
+
+/// The upload's answer to any other refusal of the shared intake.
+fn refused(app: &App, push_id: i64, file_name: &str, refusal: Refusal) -> ApiResult<ApiError> {
+    Ok(match refusal {
+        Refusal::BadPackage(e) => bad_package(file_name, &e),
+        Refusal::UnknownArch { arch } => ApiError::unprocessable(
             "unknown_arch",
-            format!(
-                "`{file_name}` is for arch `{}`, which no repository here takes",
-                pkg.arch
-            ),
+            format!("`{file_name}` is for arch `{arch}`, which no repository here takes"),
             format!(
                 "configured arches: {} (noarch goes to every binary arch, src to `source`)",
                 app.config.repos.arches.join(", ")
             ),
-        )));
-    }
-    let canonical = pkg.file_name();
-    // One file name, one content: checked here before the blob is kept, and again
-    // in the transaction that records the package.
-    if let Some(held) = app.store.package_held(push_id, &canonical, &pkg.sha256)? {
-        return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
-    }
-    // Keep the blob under its sha256; the published name is the package's own.
-    let blob = app.tree.blob_path(&pkg.sha256);
-    if let Some(parent) = blob.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(anyhow::Error::from)?;
-    }
-    // `incoming/` and `blobs/` may be separate mounts: then a synced copy.
-    let (from, to) = (partial.path.clone(), blob.clone());
-    tokio::task::spawn_blocking(move || crate::io::fs::move_file(&from, &to))
-        .await
-        .map_err(|e| anyhow::anyhow!("moving the upload stopped: {e}"))?
-        .map_err(anyhow::Error::from)?;
-    partial.kept = true;
-    let mut record = pkg.clone();
-    record.location_href = package_href(&canonical);
-    // The record first (a cache by sha256: harmless if the store refuses),
-    // so a publisher run that sees the package also finds its record.
-    app.records
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(pkg.sha256.clone(), record);
-    // The push may have been submitted while this package was on its way:
-    // the store records it only if the push still takes packages, and only
-    // if no other push holds its name in other bytes.
-    let added = app.store.add_push_package(
-        push_id,
-        &PushPackage {
-            sha256: pkg.sha256.clone(),
-            file_name: canonical.clone(),
-            nevra: pkg.nevra(),
-            arch: pkg.arch.clone(),
-            size,
-            time_file,
-            signed_by: read.signed_by.clone(),
-        },
-    )?;
-    let recorded = match added {
-        Ok(recorded) => recorded,
-        Err(held) => {
-            // Another upload of the same name won the race; the blob stays
-            // (content-named, and maybe shared with another package of the same bytes).
-            return Err(refuse(package_held(&pkg.nevra(), &pkg.sha256, &held)));
+        ),
+        Refusal::Held {
+            nevra,
+            sha256,
+            held,
+        } => package_held(&nevra, &sha256, &held),
+        // An upload declares nothing beyond its name, which is not binding.
+        Refusal::NotDeclared {
+            canonical,
+            declared,
+            ..
+        } => ApiError::unprocessable(
+            "bad_package",
+            format!("`{file_name}` is `{canonical}`, not `{declared}`"),
+            "upload the package that was declared",
+        ),
+        Refusal::Closed => {
+            let state = app
+                .store
+                .push(push_id)?
+                .map(|p| p.state)
+                .unwrap_or_default();
+            ApiError::conflict(
+                format!("push {push_id} is `{state}`; it no longer takes packages"),
+                "open a new push for more packages",
+            )
         }
-    };
-    if !recorded {
-        let state = app
-            .store
-            .push(push_id)?
-            .map(|p| p.state)
-            .unwrap_or_default();
-        return Err(refuse(ApiError::conflict(
-            format!("push {push_id} is `{state}`; it no longer takes packages"),
-            "open a new push for more packages",
-        )));
-    }
-    app.emit(
-        "package-uploaded",
-        format!("push {push_id}: {} uploaded and verified", pkg.nevra()),
-        Some(push_id),
-        Some(push.advisory_id.clone()),
-    );
-    Ok(PushPackageView {
-        file_name: canonical,
-        nevra: pkg.nevra(),
-        arch: pkg.arch,
-        sha256: pkg.sha256,
-        size,
-        signed_by: read.signed_by,
     })
 }
 
@@ -246,27 +180,6 @@ pub(crate) fn check_file_name(name: &str) -> ApiResult<()> {
         ));
     }
     Ok(())
-}
-
-/// An upload in `incoming/`: the file is removed when this is dropped, which is
-/// every way out of the handler except the rename into `blobs/` (then `kept`).
-struct PartialUpload {
-    path: std::path::PathBuf,
-    kept: bool,
-}
-
-impl Drop for PartialUpload {
-    fn drop(&mut self) {
-        if self.kept {
-            return;
-        }
-        // Synchronous on purpose: it also runs when the handler future is dropped.
-        if let Err(e) = fs_err::remove_file(&self.path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, "cannot remove a refused upload");
-            }
-        }
-    }
 }
 
 /// 422 for a package whose file name another push holds in other bytes.

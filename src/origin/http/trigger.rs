@@ -22,13 +22,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
-use crate::core::api::{PushView, TriggerRequest};
+use crate::core::api::{NewPush, PushView, TriggerRequest};
 use crate::core::webhook;
 use crate::io::http_error::ApiError;
 use crate::origin::app::App;
 use crate::origin::http::access::Scope;
 use crate::origin::http::views::push_view;
-use crate::origin::store::{now_ms, AdvisoryText};
+use crate::origin::store::now_ms;
 
 /// How long a `webhook-id` is remembered: twice the timestamp window, so a
 /// request is refused as stale before its id can be forgotten.
@@ -210,43 +210,17 @@ pub async fn receive(
             ),
         )
     })?;
-    let severity = crate::core::advisory::check_advisory(&crate::core::advisory::AdvisoryText {
-        id: &req.advisory,
-        severity: &req.severity,
-        title: None,
-        summary: &req.summary,
-        description: &req.description,
-        cves: &req.cves,
-    })
-    .map_err(|e| {
-        refuse(
-            &e.to_string(),
-            ApiError::bad_request(
-                "bad_advisory",
-                format!("`{}`: {e}", e.field),
-                "the advisory fields follow the same rules as `hotpush push` (docs: API, POST /api/v1/pushes)",
-            ),
-        )
-    })?
-    .to_owned();
-    for r in &req.releases {
-        if !app.config.repos.releases.contains(r) {
-            return Err(refuse(
-                &format!("release `{r}` is not served"),
-                ApiError::bad_request(
-                    "bad_release",
-                    format!(
-                        "`releases`: release `{}` is not served here",
-                        r.escape_debug()
-                    ),
-                    format!(
-                        "configured releases: {}",
-                        app.config.repos.releases.join(", ")
-                    ),
-                ),
-            ));
-        }
-    }
+    // The advisory fields follow the push API's rules, with its messages.
+    let push = NewPush {
+        advisory: req.advisory,
+        severity: req.severity,
+        cves: req.cves,
+        summary: req.summary,
+        description: req.description,
+        releases: req.releases,
+    };
+    let text = crate::origin::http::api::push_text(&app, &push)
+        .map_err(|e| refuse(&e.message.clone(), e))?;
     let base = crate::core::trigger::parse_base(&trigger.fetch_base)
         .map_err(|e| anyhow::anyhow!("fetch_base of trigger `{}`: {e}", trigger.name))?;
     let items = crate::core::trigger::fetch_items(&base, &req.builds, &req.urls).map_err(|e| {
@@ -282,18 +256,11 @@ pub async fn receive(
         ));
     }
     let items_json = serde_json::to_string(&items).map_err(anyhow::Error::from)?;
-    let text = AdvisoryText {
-        severity,
-        summary: req.summary.clone(),
-        description: req.description.clone(),
-        cves: req.cves.clone(),
-        releases: req.releases.clone(),
-    };
     let accepted = app.store.accept_trigger(
         &trigger.name,
         id,
         now_ms() - REMEMBER_IDS_MS,
-        &req.advisory,
+        &push.advisory,
         &text,
         &items_json,
         trigger.approval_required,
@@ -318,7 +285,7 @@ pub async fn receive(
     app.store.audit(
         &actor,
         "trigger",
-        &format!("push {push_id} of {}", req.advisory),
+        &format!("push {push_id} of {}", push.advisory),
         true,
         &format!(
             "webhook-id {id}: {} package(s) to fetch from {}; then {}",
@@ -337,11 +304,11 @@ pub async fn receive(
         format!(
             "trigger `{}` opened push {push_id} for {} ({} package(s) to fetch)",
             trigger.name,
-            req.advisory,
+            push.advisory,
             items.len()
         ),
         Some(push_id),
-        Some(req.advisory.clone()),
+        Some(push.advisory.clone()),
     );
     app.trigger_wake.notify_one();
     Ok((

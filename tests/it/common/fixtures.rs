@@ -76,6 +76,17 @@ impl Gpg {
     }
 }
 
+/// The usual pair of an end-to-end test, built in `dir`: the security key,
+/// the vulnerable `hello-1.0-1` (unsigned, installed by rpm directly) and the
+/// fix `hello-1.0-2` signed by that key.
+pub fn hello_and_signed_fix(dir: &Path) -> (Gpg, PathBuf, PathBuf) {
+    let gpg = Gpg::new(dir, "security@example.com");
+    let old = build_rpm(dir, "hello", "1.0", "1", "noarch");
+    let fix = build_rpm(dir, "hello", "1.0", "2", "noarch");
+    gpg.sign(&fix);
+    (gpg, old, fix)
+}
+
 /// Builds `name-version-release.arch.rpm` with rpmbuild into `out`; returns its path.
 pub fn build_rpm(out: &Path, name: &str, version: &str, release: &str, arch: &str) -> PathBuf {
     build_rpm_sized(out, name, version, release, arch, 0)
@@ -453,6 +464,19 @@ impl Dnf {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// What a user does for a security fix: `updateinfo list --security`
+    /// (after a refresh) must show `advisory` with `nevra`, then
+    /// `upgrade --security` must leave package `name` at `nevra`.
+    pub fn security_upgrade(&self, advisory: &str, name: &str, nevra: &str) {
+        let text = self.ok(&["--refresh", "updateinfo", "list", "--security"]);
+        assert!(
+            text.contains(advisory) && text.contains(nevra),
+            "updateinfo does not show `{advisory}` with `{nevra}`:\n{text}"
+        );
+        self.ok(&["upgrade", "--security"]);
+        assert_eq!(self.installed(name).as_deref(), Some(nevra));
     }
 
     /// Installs an RPM file directly with rpm (no repo involved), e.g. the

@@ -1,7 +1,9 @@
 //! An in-process static HTTP server on `[::1]` serving a directory, for tests
 //! that need hosts holding hand-made trees (verify, signing, the build-system
 //! trigger's Koji tree). It logs every path asked for; a file `F.redirect`
-//! makes `F` answer 302 to the URL it holds; a gated server holds every
+//! makes `F` answer 302 to the URL it holds; a file `F.fail` makes the next
+//! requests for `F` fail, one line each (`STATUS` or `STATUS RETRY-AFTER`,
+//! e.g. `503` then `429 1`), before `F` is served; a gated server holds every
 //! request until [`StaticServer::open_gate`].
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,6 +103,25 @@ fn serve_file(root: &Path, path: &str) -> axum::response::Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     let file = root.join(relative);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    let fail = file.with_file_name(format!("{name}.fail"));
+    if let Ok(text) = std::fs::read_to_string(&fail) {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        if let Some(line) = lines.next() {
+            let rest: Vec<&str> = lines.collect();
+            std::fs::write(&fail, rest.join("\n")).unwrap();
+            let mut words = line.split_whitespace();
+            let status = StatusCode::from_u16(words.next().unwrap().parse().unwrap()).unwrap();
+            let mut response = status.into_response();
+            if let Some(after) = words.next() {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_str(after).unwrap(),
+                );
+            }
+            return response;
+        }
+    }
     if let Ok(to) = std::fs::read_to_string(file.with_file_name(format!(
         "{}.redirect",
         file.file_name().unwrap_or_default().to_string_lossy()
