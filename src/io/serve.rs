@@ -141,14 +141,19 @@ pub async fn serve(
         conns.spawn(async move {
             let guard = SlotGuard(slot.clone());
             match tls {
-                None => run_conn(stream, remote, router, limits, slot, stop).await,
+                // Plain HTTP: HTTP/1 or HTTP/2 with prior knowledge, told
+                // apart by the first bytes.
+                None => run_conn(stream, remote, router, limits, slot, stop, None).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         h = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => h,
                         _ = slot.evict.notified() => return,
                     };
                     if let Ok(Ok(stream)) = handshake {
-                        run_conn(stream, remote, router, limits, slot, stop).await;
+                        // Over TLS the protocol is what ALPN settled (h2
+                        // needs it, RFC 9113 3.2): nothing to sniff.
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        run_conn(stream, remote, router, limits, slot, stop, Some(h2)).await;
                     }
                 }
             }
@@ -168,6 +173,7 @@ async fn run_conn<S>(
     limits: ConnLimits,
     slot: Arc<Slot>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    h2: Option<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -190,6 +196,11 @@ async fn run_conn<S>(
         }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder = match h2 {
+        None => builder,
+        Some(true) => builder.http2_only(),
+        Some(false) => builder.http1_only(),
+    };
     builder
         .http1()
         .timer(TokioTimer::new())
