@@ -6,21 +6,32 @@
 #   repomd   GET .../repodata/repomd.xml, 200
 #   package  GET .../Packages/.../*.rpm (PKG_BYTES), 200
 # with a NEW CONNECTION PER REQUEST (wrk -H 'Connection: close'), over plain HTTP and
-# over HTTPS (a full handshake each: wrk does not resume sessions), at
+# over HTTPS (a new TLS handshake each; wrk resumes its previous session where the
+# server offers resumption, as nginx and hotpush do: no certificate signature then,
+# but the key exchange and the key schedule), at
 #   origin   `hotpush serve` (metalink and repomd from memory; `[tls]` for https)
 #   partner  `hotpush receive` (public plain-HTTP listener; https on its push listener)
 #   nginx    the partner's tree (hard links, same bytes) and a copy of the metalink
-# and the ratios hotpush/nginx. wrk -t2 -c$CONNS -d${SECS}s --latency.
+# and the ratios hotpush/nginx, also of each server's CPU time per request (user +
+# system from /proc: the cost that decides throughput on shared cores).
+# wrk -t2 -c$CONNS -d${SECS}s --latency; each cell is the median of REPEAT runs
+# (req/s, p99 and CPU each), the three servers taking turns.
 #
 # Usage: bench/readpath.sh   (as root; env: HOTPUSH=target/release/hotpush, SECS=5,
-#                             CONNS=50, PKG_BYTES=2097152, KEEP=1 keeps the work dir)
-# Loopback only ([::1]). Takes about 3 minutes.
+#                             CONNS=50, PKG_BYTES=2097152, REPEAT=3, KEY=ec (P-256) or
+#                             rsa (2048) for the certificate hotpush's origin and nginx
+#                             share, ROWS="304-https metalink-http ..." to measure only
+#                             those, KEEP=1 keeps the work dir)
+# Loopback only ([::1]). Takes about 13 minutes with every row and REPEAT=3.
 set -u -o pipefail
 source "$(dirname "$0")/lib.sh"
 
 SECS=${SECS:-5}
 CONNS=${CONNS:-50}
 PKG_BYTES=${PKG_BYTES:-2097152}
+REPEAT=${REPEAT:-3}
+KEY=${KEY:-ec}
+ROWS=${ROWS:-}
 need rpmbuild rpmsign gpg wrk curl openssl python3
 [ -x /usr/sbin/nginx ] || die "nginx not found at /usr/sbin/nginx; hint: apt-get install nginx-light"
 
@@ -32,7 +43,12 @@ build_rpms "$WORK/rpms" benchpkg 1.0 1 "$PKG_BYTES"
 sign_rpms "$WORK/gnupg-pkg" pkg@bench.invalid "$WORK/rpms"/*.rpm
 RPM=$(ls "$WORK/rpms"/*.rpm | head -1)
 TLS="$WORK/tls"; mkdir -p "$TLS"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+case $KEY in
+  ec) NEWKEY=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
+  rsa) NEWKEY=(-newkey rsa:2048) ;;
+  *) die "KEY=$KEY: use ec or rsa" ;;
+esac
+openssl req -x509 "${NEWKEY[@]}" -nodes -days 2 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:::1" \
   -keyout "$TLS/key.pem" -out "$TLS/cert.pem" 2>/dev/null || die "openssl failed"
 
@@ -41,7 +57,7 @@ RX="$WORK/rx"; mkdir -p "$RX"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RX/secret"; chmod 600 "$RX/secret"
 RUST_LOG=warn "$HOTPUSH" receive --listen '[::1]:0' --public-listen '[::1]:0' --secret-file "$RX/secret" \
   --data-dir "$RX/data" >"$RX/out.log" 2>"$RX/err.log" &
-track $!
+track $!; RX_PID=$!
 for _ in $(seq 1 200); do grep -qs '^public ' "$RX/data/listening" && break; sleep 0.05; done
 grep -qs '^public ' "$RX/data/listening" || die "hotpush receive did not start: $(tail -5 "$RX/err.log")"
 RX_PUSH=$(awk '$1 == "push" { print $2 }' "$RX/data/listening")
@@ -81,7 +97,7 @@ listen = ["[::1]:$OTLS"]
 EOF
 RUST_LOG=warn "$HOTPUSH" serve --config "$ORIGIN_CONFIG" --mirrors "$WORK/mirrors.toml" \
   >"$O/out.log" 2>"$O/err.log" &
-track $!
+track $!; O_PID=$!
 wait_http "$ORIGIN_URL/api/v1/status" 30
 make_token "$O"
 "$HOTPUSH" push --server "$ORIGIN_URL" --token-file "$O/bench.token" --advisory CRIT-2026-0900 \
@@ -137,7 +153,7 @@ http {
 }
 EOF
 /usr/sbin/nginx -p "$NG" -c "$NG/nginx.conf" 2>"$NG/logs/stderr" &
-track $!
+track $!; NG_PID=$!
 wait_http "http://[::1]:$NPORT$REPOMD" 10
 
 declare -A PLAIN HTTPS
@@ -155,49 +171,90 @@ etag_of() { curl -fsS -g -k -D - -o /dev/null "$1" | awk 'tolower($1) == "etag:"
 to_ms() {  # wrk prints 1.23ms / 456.00us / 1.02s
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
-# wrk_run NAME URL [HEADER]: prints "req/s p99_ms errors non2xx3xx"
+# cpu_ticks SERVER: user + system clock ticks so far of the server's processes
+# (nginx: the master and its workers).
+cpu_ticks() {
+  local pids p t=0 f
+  case $1 in
+    origin) pids=$O_PID ;;
+    partner) pids=$RX_PID ;;
+    nginx) pids="$NG_PID $(pgrep -P "$NG_PID" | tr '\n' ' ')" ;;
+  esac
+  for p in $pids; do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat")
+    t=$(( t + f[11] + f[12] ))
+  done
+  echo "$t"
+}
+TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
+
+# wrk_run NAME URL HEADER SERVER: prints "req/s p99_ms errors non2xx3xx cpu_us_per_request"
+# (the server's own CPU time, user + system, per request answered: the cost that
+# decides throughput when the cores are shared, as they are here).
 wrk_run() {
-  local out="$WORK/wrk-$1.txt" hdr=()
+  local out="$WORK/wrk-$1.txt" hdr=() t0 t1
   [ -n "${3:-}" ] && hdr=(-H "$3")
+  t0=$(cpu_ticks "$4")
   nice -n 5 wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -H 'Connection: close' ${hdr[@]+"${hdr[@]}"} "$2" \
     > "$out" 2>&1 || die "wrk failed: $(tail -3 "$out")"
-  local rps p99 errs non
+  t1=$(cpu_ticks "$4")
+  local rps p99 errs non n cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
   errs=$(awk '/Socket errors:/ { s = 0; for (i = 4; i <= NF; i += 2) { v = $i; gsub(/,/, "", v); s += v }; print s }' "$out")
   non=$(awk '/Non-2xx or 3xx/ { print $NF }' "$out")
-  echo "$rps $p99 ${errs:-0} ${non:-0}"
+  n=$(awk '/requests in/ { print $1 }' "$out")
+  cpu=$(awk -v d=$(( (t1 - t0) * TICK_US )) -v n="${n:-0}" 'BEGIN { printf "%.0f", (n > 0 ? d / n : 0) }')
+  echo "$rps $p99 ${errs:-0} ${non:-0} $cpu"
 }
 
-printf '\n%-9s %-6s %-8s %10s %9s %8s %8s\n' request proto server "req/s" "p99 ms" errors non2xx
+# median VALUES...: the middle one (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "== certificate: KEY=$KEY ($(openssl x509 -in "$TLS/cert.pem" -noout -text | awk -F': ' '/Public Key Algorithm/ { print $2; exit }')) for the origin and nginx; the partner's https is its own generated certificate ($(openssl x509 -in "$RX/data/tls/cert.pem" -noout -text | awk -F': ' '/Public Key Algorithm/ { print $2; exit }'))"
+printf '\n%-9s %-6s %-8s %10s %9s %8s %8s %10s   %s\n' request proto server "req/s" "p99 ms" errors non2xx "cpu us/req" "runs (req/s)"
 declare -A RES
 for proto in http https; do
   for req in 304 metalink repomd package; do
-    for s in origin partner nginx; do
-      if [ "$proto" = http ]; then base=${PLAIN[$s]}; else base=${HTTPS[$s]}; fi
-      hdr=""
-      case $req in
-        304) path=$ML; hdr="If-None-Match: $(etag_of "$base$ML")" ;;
-        metalink) path=$ML ;;
-        repomd) path=$REPOMD ;;
-        package) path=$PKG ;;
-      esac
-      RES[$req-$proto-$s]=$(wrk_run "$req-$proto-$s" "$base$path" "$hdr")
-      read -r rps p99 errs non <<<"${RES[$req-$proto-$s]}"
-      printf '%-9s %-6s %-8s %10s %9s %8s %8s\n' "$req" "$proto" "$s" "$rps" "$p99" "$errs" "$non"
+    if [ -n "$ROWS" ] && ! [[ " $ROWS " == *" $req-$proto "* ]]; then continue; fi
+    declare -A RPS=() P99=() ERRS=() NON=() CPU=()
+    for _ in $(seq 1 "$REPEAT"); do
+      for s in origin partner nginx; do
+        if [ "$proto" = http ]; then base=${PLAIN[$s]}; else base=${HTTPS[$s]}; fi
+        hdr=""
+        case $req in
+          304) path=$ML; hdr="If-None-Match: $(etag_of "$base$ML")" ;;
+          metalink) path=$ML ;;
+          repomd) path=$REPOMD ;;
+          package) path=$PKG ;;
+        esac
+        read -r rps p99 errs non cpu <<<"$(wrk_run "$req-$proto-$s" "$base$path" "$hdr" "$s")"
+        RPS[$s]="${RPS[$s]:-} $rps"; P99[$s]="${P99[$s]:-} $p99"; CPU[$s]="${CPU[$s]:-} $cpu"
+        ERRS[$s]=$(( ${ERRS[$s]:-0} + errs )); NON[$s]=$(( ${NON[$s]:-0} + non ))
+      done
     done
+    for s in origin partner nginx; do
+      # shellcheck disable=SC2086
+      RES[$req-$proto-$s]="$(median ${RPS[$s]}) $(median ${P99[$s]}) ${ERRS[$s]} ${NON[$s]} $(median ${CPU[$s]})"
+      read -r rps p99 errs non cpu <<<"${RES[$req-$proto-$s]}"
+      printf '%-9s %-6s %-8s %10s %9s %8s %8s %10s  %s\n' "$req" "$proto" "$s" "$rps" "$p99" "$errs" "$non" "$cpu" "${RPS[$s]}"
+    done
+    unset RPS P99 ERRS NON CPU
   done
 done
+echo "== load after: $(cut -d" " -f1-3 /proc/loadavg)"
 
 echo
-echo "== ratios (hotpush / nginx req/s; p99 ms hotpush vs nginx)"
-printf '%-9s %-6s %16s %16s\n' request proto "origin/nginx" "partner/nginx"
+echo "== ratios (hotpush / nginx req/s, with p99 ms; then nginx / hotpush CPU per request)"
+printf '%-9s %-6s %16s %16s %32s %12s\n' request proto "origin/nginx" "partner/nginx" "" "cpu o, p"
 for proto in http https; do
   for req in 304 metalink repomd package; do
-    read -r n np99 _ <<<"${RES[$req-$proto-nginx]}"
-    read -r o op99 _ <<<"${RES[$req-$proto-origin]}"
-    read -r p pp99 _ <<<"${RES[$req-$proto-partner]}"
+    [ -n "${RES[$req-$proto-nginx]:-}" ] || continue
+    read -r n np99 _ _ nc <<<"${RES[$req-$proto-nginx]}"
+    read -r o op99 _ _ oc <<<"${RES[$req-$proto-origin]}"
+    read -r p pp99 _ _ pc <<<"${RES[$req-$proto-partner]}"
     awk -v r="$req" -v pr="$proto" -v n="$n" -v o="$o" -v p="$p" -v np="$np99" -v op="$op99" -v pp="$pp99" \
-      'BEGIN { printf "%-9s %-6s %8.2fx (%5.1f) %8.2fx (%5.1f)   nginx p99 %.1f ms\n", r, pr, o / n, op, p / n, pp, np }'
+      -v nc="$nc" -v oc="$oc" -v pc="$pc" \
+      'BEGIN { printf "%-9s %-6s %8.2fx (%5.1f) %8.2fx (%5.1f)   nginx p99 %5.1f ms   %5.2fx %5.2fx\n", r, pr, o / n, op, p / n, pp, np, (oc > 0 ? nc / oc : 0), (pc > 0 ? nc / pc : 0) }'
   done
 done

@@ -93,6 +93,13 @@ pub const SMALL_FILE_BYTES_MAX: u64 = 256 * 1024;
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 /// Bound of [`FileCache`]; when full it starts over.
 const FILE_CACHE_ENTRIES_MAX: usize = 4096;
+/// Larger files up to this size (packages, compressed repodata) are kept in
+/// memory by [`FileCache::hot`]: an emergency sends the same few files to
+/// every client, and answering from memory skips the blocking pool.
+pub const HOT_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Total bytes [`FileCache::hot`] keeps; a file that would pass it starts
+/// the set over.
+pub const HOT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 /// Which version of a file an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +138,15 @@ pub struct CachedFile {
 #[derive(Debug, Default)]
 pub struct FileCache {
     entries: Mutex<HashMap<PathBuf, Arc<CachedFile>>>,
+    hot: Mutex<HotFiles>,
+}
+
+/// The larger files kept in memory, and those being read in.
+#[derive(Debug, Default)]
+struct HotFiles {
+    files: HashMap<PathBuf, (Stamp, bytes::Bytes)>,
+    bytes: u64,
+    loading: std::collections::HashSet<PathBuf>,
 }
 
 impl FileCache {
@@ -171,6 +187,64 @@ impl FileCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<CachedFile>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn lock_hot(&self) -> std::sync::MutexGuard<'_, HotFiles> {
+        self.hot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bytes of the plain file at `path` from memory when this version
+    /// of it (device, inode, mtime, size) was read before; else it is read
+    /// in (in the blocking pool) by one request while others get `None` and
+    /// stream it from disk, so a burst of first requests never holds many
+    /// copies. `None` too for a missing file, a symlink, and files outside
+    /// ([`SMALL_FILE_BYTES_MAX`], [`HOT_FILE_BYTES_MAX`]].
+    pub async fn hot(&self, path: &Path) -> Option<bytes::Bytes> {
+        let meta = fs_err::symlink_metadata(path).ok()?;
+        if !meta.is_file() || meta.len() <= SMALL_FILE_BYTES_MAX || meta.len() > HOT_FILE_BYTES_MAX
+        {
+            return None;
+        }
+        let stamp = Stamp::of(&meta);
+        {
+            let mut hot = self.lock_hot();
+            if let Some((s, bytes)) = hot.files.get(path) {
+                if *s == stamp {
+                    return Some(bytes.clone());
+                }
+            }
+            if !hot.loading.insert(path.to_path_buf()) {
+                return None;
+            }
+        }
+        // Removes the path from `loading` on every way out, also when this
+        // request is dropped while the file is read.
+        struct Loading<'a>(&'a FileCache, &'a Path);
+        impl Drop for Loading<'_> {
+            fn drop(&mut self) {
+                self.0.lock_hot().loading.remove(self.1);
+            }
+        }
+        let _loading = Loading(self, path);
+        let owned = path.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || {
+            let bytes = fs_err::read(&owned).ok()?;
+            // Keep what was stat'ed: a file replaced in between is taken next time.
+            let after = fs_err::symlink_metadata(&owned).ok()?;
+            (Stamp::of(&after) == stamp && bytes.len() as u64 == stamp.size).then_some(bytes)
+        });
+        let bytes = bytes::Bytes::from(read.await.ok()??);
+        let mut hot = self.lock_hot();
+        if let Some((_, old)) = hot.files.remove(path) {
+            hot.bytes -= old.len() as u64;
+        }
+        if hot.bytes + stamp.size > HOT_BYTES_MAX {
+            hot.files.clear();
+            hot.bytes = 0;
+        }
+        hot.bytes += stamp.size;
+        hot.files.insert(path.to_path_buf(), (stamp, bytes.clone()));
+        Some(bytes)
+    }
 }
 
 /// Whether a file name is repomd.xml, its signature or the key beside them.
@@ -202,7 +276,8 @@ pub fn bytes_response(
 /// Answers with the bytes of the file at `path` (a checked `/pub` path
 /// `rel` under `root`), its content type and cache policy, and a 304 when
 /// `If-None-Match` names its ETag. With a `cache`, repomd.xml and its
-/// signature come from memory.
+/// signature come from memory, and so do other files once read
+/// ([`FileCache::hot`]).
 pub async fn serve(
     root: &Path,
     rel: &str,
@@ -232,13 +307,29 @@ pub async fn serve(
                 _ => not_found(),
             };
         }
-        let resp = serve_file(&path, content_type(rel), cache_policy).await;
+        let resp = serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await;
         if resp.status() != StatusCode::OK {
             return resp;
         }
         return etag::with_etag(resp, tag);
     }
-    serve_file(&path, content_type(rel), cache_policy).await
+    serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await
+}
+
+/// From memory when `cache` holds the file (or reads it in), else streamed
+/// from disk by [`serve_file`]; the same bytes and headers either way.
+async fn serve_hot_or_file(
+    path: &Path,
+    content_type: &'static str,
+    cache_policy: &'static str,
+    cache: Option<&FileCache>,
+) -> Response {
+    if let Some(cache) = cache {
+        if let Some(bytes) = cache.hot(path).await {
+            return bytes_response(bytes, content_type, cache_policy);
+        }
+    }
+    serve_file(path, content_type, cache_policy).await
 }
 
 /// Answers with the bytes of one plain file (not a symlink, not a
@@ -283,6 +374,45 @@ mod tests {
         ] {
             assert!(!safe_path(bad), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn hot_files_come_from_memory_and_follow_a_replaced_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.rpm");
+        let cache = FileCache::default();
+        let one = vec![1u8; SMALL_FILE_BYTES_MAX as usize + 1];
+        crate::io::fs::write_atomic(&path, &one).unwrap();
+        let first = cache.hot(&path).await.expect("read in");
+        assert_eq!(first, one);
+        let again = cache.hot(&path).await.expect("from memory");
+        assert_eq!(
+            again.as_ptr(),
+            first.as_ptr(),
+            "the same buffer, not read again"
+        );
+        // A new version renamed into place is read again at once.
+        let two = vec![2u8; SMALL_FILE_BYTES_MAX as usize + 7];
+        crate::io::fs::write_atomic(&path, &two).unwrap();
+        assert_eq!(cache.hot(&path).await.unwrap(), two);
+        assert_eq!(cache.lock_hot().bytes, two.len() as u64);
+        // Small files, symlinks and missing files are not taken.
+        let small = dir.path().join("small");
+        crate::io::fs::write_atomic(&small, b"x").unwrap();
+        assert!(cache.hot(&small).await.is_none());
+        let link = dir.path().join("link.rpm");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(cache.hot(&link).await.is_none());
+        fs_err::remove_file(&path).unwrap();
+        assert!(cache.hot(&path).await.is_none());
+        // While one request reads a file in, the others stream it.
+        let other = dir.path().join("other.rpm");
+        crate::io::fs::write_atomic(&other, &one).unwrap();
+        cache.lock_hot().loading.insert(other.clone());
+        assert!(cache.hot(&other).await.is_none());
+        cache.lock_hot().loading.remove(&other);
+        assert_eq!(cache.hot(&other).await.unwrap(), one);
+        assert!(cache.lock_hot().loading.is_empty());
     }
 
     #[test]

@@ -75,6 +75,31 @@ pub fn raise_nofile_limit() -> u64 {
 /// by the header-read timeout.
 pub type Tls = tokio_rustls::TlsAcceptor;
 
+/// The crypto provider of every TLS listener: ring, with the cipher suites
+/// whose hash is SHA-256 first. A profile of new connections per request
+/// (BENCHMARKS.md, read path) spent 15% of the server's time in SHA-512
+/// blocks for the SHA-384 key schedule of `TLS13_AES_256_GCM_SHA384`; SHA-256
+/// runs on the CPU's SHA extensions where present. Used with
+/// [`tune_tls`], which makes the server's order count.
+pub fn tls_provider() -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    // A stable sort: within each group the default order stays.
+    provider
+        .cipher_suites
+        .sort_by_key(|s| format!("{:?}", s.suite()).ends_with("SHA384"));
+    provider
+}
+
+/// The settings every TLS listener shares: the server's cipher-suite order
+/// ([`tls_provider`]) over the client's, and one TLS 1.3 session ticket
+/// after a handshake instead of rustls' two (a client uses a ticket once and
+/// gets a new one with each resumption; each ticket costs a key derivation
+/// and an encryption).
+pub fn tune_tls(config: &mut rustls::ServerConfig) {
+    config.ignore_client_order = true;
+    config.send_tls13_tickets = 1;
+}
+
 /// Serves `router` on `listener` until `stop` turns true, then lets the
 /// requests in flight finish (the caller bounds how long it waits).
 pub async fn serve(
@@ -116,14 +141,19 @@ pub async fn serve(
         conns.spawn(async move {
             let guard = SlotGuard(slot.clone());
             match tls {
-                None => run_conn(stream, remote, router, limits, slot, stop).await,
+                // Plain HTTP: HTTP/1 or HTTP/2 with prior knowledge, told
+                // apart by the first bytes.
+                None => run_conn(stream, remote, router, limits, slot, stop, None).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
                         h = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => h,
                         _ = slot.evict.notified() => return,
                     };
                     if let Ok(Ok(stream)) = handshake {
-                        run_conn(stream, remote, router, limits, slot, stop).await;
+                        // Over TLS the protocol is what ALPN settled (h2
+                        // needs it, RFC 9113 3.2): nothing to sniff.
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        run_conn(stream, remote, router, limits, slot, stop, Some(h2)).await;
                     }
                 }
             }
@@ -143,6 +173,7 @@ async fn run_conn<S>(
     limits: ConnLimits,
     slot: Arc<Slot>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    h2: Option<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -165,6 +196,11 @@ async fn run_conn<S>(
         }
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder = match h2 {
+        None => builder,
+        Some(true) => builder.http2_only(),
+        Some(false) => builder.http1_only(),
+    };
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -353,6 +389,28 @@ impl http_body::Body for GuardedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_suites_come_first_and_every_default_suite_stays() {
+        let names = |p: &rustls::crypto::CryptoProvider| -> Vec<String> {
+            p.cipher_suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect()
+        };
+        let ours = names(&tls_provider());
+        let mut default = names(&rustls::crypto::ring::default_provider());
+        assert_eq!(ours[0], "TLS13_AES_128_GCM_SHA256", "{ours:?}");
+        let first_384 = ours.iter().position(|n| n.ends_with("SHA384")).unwrap();
+        assert!(
+            ours[first_384..].iter().all(|n| n.ends_with("SHA384")),
+            "{ours:?}"
+        );
+        let mut sorted = ours.clone();
+        sorted.sort();
+        default.sort();
+        assert_eq!(sorted, default);
+    }
 
     #[test]
     fn at_the_cap_the_longest_idle_connection_makes_room_and_busy_ones_stay() {

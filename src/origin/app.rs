@@ -37,6 +37,10 @@ pub struct ServedMetalink {
     /// The document listing every host in that order: the copy pushed to
     /// partners and what the API shows.
     pub bytes: bytes::Bytes,
+    /// The documents and ETags already rendered from these hosts, by order
+    /// and by listed set (`sync::spread`): a request looks one up instead of
+    /// rendering. A new revision or host list comes with a new, empty one.
+    pub rendered: Arc<crate::origin::sync::spread::Rendered>,
 }
 
 /// One host of a metalink.
@@ -126,6 +130,9 @@ pub struct App {
     pub check_hold_until_secs: std::sync::atomic::AtomicU64,
     /// Hosts dropped from the metalinks until their health probe passes again.
     pub health: HostHealth,
+    /// `/pub` files other than repomd.xml + .asc (those are in `served`),
+    /// kept in memory once read (`io::pub_files::FileCache::hot`).
+    pub pub_cache: crate::io::pub_files::FileCache,
     /// Refused authentications per network (`[server] bad_auth_max`).
     pub auth_limit: crate::io::auth_limit::AuthLimiter,
 }

@@ -63,6 +63,7 @@ pub fn open_app(
         repo_paths,
         check_hold_until_secs: Default::default(),
         health: Default::default(),
+        pub_cache: Default::default(),
         auth_limit: crate::io::auth_limit::AuthLimiter::new(
             config_server.bad_auth_max,
             config_server.bad_auth_window_secs,

@@ -160,16 +160,18 @@ fn load_certified_key(cert_file: &Path, key_file: &Path) -> anyhow::Result<Certi
 }
 
 /// The acceptor for `[tls]`: the reloading certificate, TLS 1.2 and 1.3,
-/// ALPN h2 and http/1.1, session tickets and a session cache.
+/// ALPN h2 and http/1.1, session tickets (one per handshake) and a session
+/// cache, the SHA-256 cipher suites first (`io::serve::tune_tls`).
 pub fn acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
     let resolver = Arc::new(ReloadingCert::load(&tls.cert_file, &tls.key_file)?);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::io::serve::tls_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    crate::io::serve::tune_tls(&mut config);
     config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session tickets")?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
     Ok(TlsAcceptor::from(Arc::new(config)))

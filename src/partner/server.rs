@@ -271,21 +271,21 @@ pub(super) fn tls_config(
             "give the PEM private key of the certificate",
         )
     })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| {
-        user_error(
-            format!(
-                "the TLS certificate `{}` and key do not work together: {e}",
-                cert_file.display()
-            ),
-            "check that the key belongs to the certificate",
-        )
-    })?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(crate::io::serve::tls_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| {
+                user_error(
+                    format!(
+                        "the TLS certificate `{}` and key do not work together: {e}",
+                        cert_file.display()
+                    ),
+                    "check that the key belongs to the certificate",
+                )
+            })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    crate::io::serve::tune_tls(&mut config);
     Ok(Arc::new(config))
 }

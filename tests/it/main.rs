@@ -31,6 +31,7 @@ mod metalink;
 mod mirrors_e2e;
 mod origin;
 mod partner;
+mod partner_nginx;
 mod push_progress;
 mod readpath;
 mod repo_key;

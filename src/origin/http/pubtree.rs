@@ -1,8 +1,9 @@
 //! What clients download: the `/pub/...` tree, the metalink and the repo key.
 //!
 //! repomd.xml, repomd.xml.asc and the metalink come from memory (one value per
-//! repository, swapped whole by the publisher), everything else from disk with
-//! its exact bytes through `io::pub_files` (the responder the receiver uses too):
+//! repository, swapped whole by the publisher), everything else with its exact
+//! bytes through `io::pub_files` (the responder the receiver uses too; packages
+//! and compressed repodata kept in memory once read, `App::pub_cache`):
 //! no `Content-Encoding`, a `Content-Length`, `no-cache` for the index files and
 //! `immutable` for content-named files. Nothing here answers 5xx for a missing
 //! file: unknown paths are 404.
@@ -51,7 +52,7 @@ pub async fn serve_pub(
             return etag::with_etag(bytes_response(body, content_type, NO_CACHE), tag);
         }
     }
-    pub_files::serve(&app.tree.pub_root, &path, &headers, None).await
+    pub_files::serve(&app.tree.pub_root, &path, &headers, Some(&app.pub_cache)).await
 }
 
 /// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters are
@@ -85,7 +86,7 @@ pub async fn metalink(
                 Some(resp) => resp,
                 None => {
                     let body = spread::render_for_request(&app, &s.metalink);
-                    let resp = bytes_response(body.into(), "application/metalink+xml", NO_CACHE);
+                    let resp = bytes_response(body, "application/metalink+xml", NO_CACHE);
                     etag::with_etag(resp, tag)
                 }
             }

@@ -67,6 +67,7 @@ pub fn metalink_body(
         facts,
         hosts,
         bytes,
+        rendered: Default::default(),
     }
 }
 
