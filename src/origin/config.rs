@@ -131,6 +131,8 @@ pub struct AnnounceConfig {
     pub from: Option<String>,
     pub smtp_url: Option<String>,
     pub to: Vec<String>,
+    /// A PEM bundle trusted for the mail server besides the system store.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
@@ -468,6 +470,7 @@ struct RawAnnounce {
     from: Option<String>,
     smtp_url: Option<String>,
     to: Option<Vec<String>>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1147,14 +1150,27 @@ fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<Announce
         }
     }
     if let Some(url) = &raw.smtp_url {
-        if !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-            || url.chars().any(char::is_control)
-        {
+        if let Err(reason) = crate::origin::mail::parse_smtp_url(url) {
             return Err(ctx.invalid(
                 "announce.smtp_url",
-                url,
-                "not an `smtp://` or `smtps://` URL",
-                "write the mail server's URL, e.g. `smtp://[::1]:2525` or `smtps://mail.example.org`",
+                &crate::origin::mail::redact(url).replace(char::is_control, "?"),
+                &reason,
+                "write the mail server's URL, e.g. `smtps://mail.example.org`, `smtp://mail.example.org:587` (STARTTLS required) or `smtp://[::1]:25?tls=none` (a relay on loopback)",
+            ));
+        }
+    }
+    let ca_file = raw
+        .ca_file
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| ctx.resolve(p));
+    if let Some(ca) = &ca_file {
+        if let Err(e) = crate::io::http::read_ca_file(ca) {
+            let hint = crate::logging::hint_of(&e).unwrap_or_default();
+            return Err(ctx.invalid(
+                "announce.ca_file",
+                &ca.display().to_string(),
+                &format!("{e}"),
+                &format!("{hint} (the CA that signed the mail server's certificate)"),
             ));
         }
     }
@@ -1179,6 +1195,7 @@ fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<Announce
         from: raw.from,
         smtp_url: raw.smtp_url,
         to,
+        ca_file,
     })
 }
 
@@ -1593,10 +1610,84 @@ mod tests {
             ("[announce]\nfrom = \"a b@c\"\n", "announce.from"),
             ("[announce]\nsmtp_url = \"http://x\"\n", "announce.smtp_url"),
             ("[announce]\nto = [\"nobody\"]\n", "announce.to"),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?tls=maybe\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?tls=none&tls=required\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?starttls=no\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtps://x?tls=none\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x/ehlo\"\n",
+                "announce.smtp_url",
+            ),
+            ("[announce]\nsmtp_url = \"smtp://\"\n", "announce.smtp_url"),
+            (
+                "[announce]\nsmtp_url = \"smtp://u:pw@x?tls=none\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://u:pw@x?tls=opportunistic\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nca_file = \"/nonexistent/ca.pem\"\n",
+                "announce.ca_file",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(&format!("`{field}`")), "{text}: {err}");
+            assert!(!err.contains("pw@"), "a password is shown: {err}");
         }
+        for ok in [
+            "smtp://[::1]:2525",
+            "smtp://mail.example.org:587?tls=required",
+            "smtp://[::1]:25?tls=none",
+            "smtp://relay?tls=opportunistic",
+            "smtps://u:pw@mail.example.org",
+            "smtp://u:pw@mail.example.org:587",
+        ] {
+            let config = parse(&format!("[announce]\nsmtp_url = {ok:?}\n"));
+            assert!(config.is_ok(), "{ok}: {config:?}");
+        }
+    }
+
+    #[test]
+    fn announce_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = parse(&format!(
+            "[announce]\nca_file = {:?}\n",
+            empty.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`announce.ca_file`"), "{err}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
+        let cert = rcgen::generate_simple_self_signed(vec!["relay.example.org".to_owned()])
+            .unwrap()
+            .cert
+            .pem();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, cert).unwrap();
+        let config = parse(&format!(
+            "[announce]\nca_file = {:?}\n",
+            good.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(config.announce.ca_file.as_deref(), Some(good.as_path()));
     }
 
     #[test]

@@ -1334,7 +1334,7 @@ pub async fn send_announcement(
             StatusCode::BAD_GATEWAY,
             "mail_failed",
             format!("the announcement of `{id}` was not sent: {reason}"),
-            format!("check that the mail server at `{server}` is up and accepts mail from `[announce] from`, then send again"),
+            crate::logging::hint_of(&e).unwrap_or_else(|| format!("check that the mail server at `{server}` is up and accepts mail from `[announce] from`, then send again")),
         ));
     }
     let sent_at_ms = now_ms();
