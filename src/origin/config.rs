@@ -91,6 +91,9 @@ pub struct WebhookConfig {
     pub secret_file: PathBuf,
     /// Dotted event types; `None` = every public type (pre-publication types only when named).
     pub events: Option<Vec<String>>,
+    /// Attempts per message before it is given up (1 to 100; default 20, which
+    /// with `core::webhook::backoff_ms` spans more than a day).
+    pub attempts_max: u32,
 }
 
 /// `[server]`: what one client may hold of the listeners.
@@ -403,6 +406,7 @@ struct RawWebhook {
     url: Option<String>,
     secret_file: Option<PathBuf>,
     events: Option<Vec<String>>,
+    attempts_max: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -894,6 +898,10 @@ fn validate_triggers(
     Ok(out)
 }
 
+/// The most attempts `[[webhook]] attempts_max` allows (at the 6 h backoff cap,
+/// about three weeks of retries).
+const WEBHOOK_ATTEMPTS_MAX: u32 = 100;
+
 fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<WebhookConfig>> {
     if raw.len() > LIST_ENTRIES_MAX {
         return Err(ctx.invalid(
@@ -975,11 +983,21 @@ fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<
                 }
             }
         }
+        let attempts_max = w.attempts_max.unwrap_or(crate::core::webhook::MAX_ATTEMPTS);
+        if !(1..=WEBHOOK_ATTEMPTS_MAX).contains(&attempts_max) {
+            return Err(ctx.invalid(
+                &field("attempts_max"),
+                &attempts_max.to_string(),
+                &format!("must be between 1 and {WEBHOOK_ATTEMPTS_MAX}"),
+                "leave it out for 20 attempts (retries over more than a day); fewer give up sooner",
+            ));
+        }
         out.push(WebhookConfig {
             name,
             url,
             secret_file: ctx.resolve(secret_file),
             events: w.events,
+            attempts_max,
         });
     }
     Ok(out)
@@ -1480,8 +1498,28 @@ mod tests {
         assert_eq!(w.name, "https://chat.example.org/hooks/hotpush");
         assert_eq!(w.secret_file, PathBuf::from("/etc/hotpush/secrets/chat"));
         assert_eq!(w.events.as_ref().unwrap().len(), 3);
+        assert_eq!(w.attempts_max, crate::core::webhook::MAX_ATTEMPTS);
         let ok_url = "url = \"http://[::1]:9/h\"\n";
         let ok_secret = "secret_file = \"s\"\n";
+        for n in [1, 2, 100] {
+            let config = parse(&format!(
+                "[[webhook]]\n{ok_url}{ok_secret}attempts_max = {n}\n"
+            ))
+            .unwrap();
+            assert_eq!(config.webhooks[0].attempts_max, n);
+        }
+        for bad in ["0", "101", "4294967295"] {
+            let err = parse(&format!(
+                "[[webhook]]\n{ok_url}{ok_secret}attempts_max = {bad}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("`webhook[0].attempts_max` = `"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("between 1 and 100"), "{bad}: {err}");
+        }
         for (body, field, value) in [
             (ok_secret.to_owned(), "webhook[0].url", ""),
             (

@@ -1003,7 +1003,7 @@ pub async fn webhook_deliveries(
             .map(|m| WebhookDeliveryView {
                 state: if m.delivered_at_ms.is_some() {
                     "delivered"
-                } else if m.attempts >= crate::core::webhook::MAX_ATTEMPTS {
+                } else if m.given_up() {
                     "given-up"
                 } else {
                     "pending"
