@@ -575,3 +575,121 @@ fn a_key_replaced_while_the_origin_was_down_delists_partners_until_they_hold_the
         },
     );
 }
+
+/// A commit request as a receiver from before `repomd_key_base64` read it:
+/// the same fields, unknown ones refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct OldCommitRequest {
+    repo_path: String,
+    revision: u64,
+    files: Vec<serde_json::Value>,
+    repomd_base64: String,
+    repomd_asc_base64: String,
+}
+
+/// A receiver from before `repomd_key_base64` on `[::1]` (its commit handler
+/// only: it answers as the old `hotpush receive` did, 400 with serde's
+/// message, or, when `refuse_all`, 400 for another reason); returns its URL and
+/// the commit bodies it saw.
+async fn old_receiver(
+    refuse_all: bool,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::response::IntoResponse;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        hotpush::core::protocol::PATH_COMMIT,
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                if refuse_all {
+                    return hotpush::io::http_error::ApiError::with_status(
+                        StatusCode::BAD_REQUEST,
+                        "bad commit request: missing field `repo_path`",
+                    )
+                    .into_response();
+                }
+                match serde_json::from_slice::<OldCommitRequest>(&body) {
+                    Err(e) => hotpush::io::http_error::ApiError::with_status(
+                        StatusCode::BAD_REQUEST,
+                        format!("bad commit request: {e}"),
+                    )
+                    .into_response(),
+                    Ok(r) => axum::Json(serde_json::json!({
+                        "repo_path": r.repo_path,
+                        "revision": r.revision,
+                        "repomd_sha256": "0".repeat(64),
+                        "linked": 0,
+                    }))
+                    .into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let url = format!("http://[::1]:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// The commit to a receiver that refuses the unknown `repomd_key_base64`
+/// (an older `hotpush receive`) is sent again without it, once; a refusal
+/// for any other reason is not retried.
+#[tokio::test]
+async fn a_commit_refused_for_the_key_field_is_retried_once_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let revision = hotpush::origin::sync::RepoRevision {
+        repo_path: "critical/43/x86_64".into(),
+        revision: 7,
+        files: Vec::new(),
+        repomd: b"<repomd/>".to_vec(),
+        repomd_asc: b"signature".to_vec(),
+        repomd_key: b"-----BEGIN PGP PUBLIC KEY BLOCK-----".to_vec(),
+    };
+    for refuse_all in [false, true] {
+        let (url, seen) = old_receiver(refuse_all).await;
+        // Built directly: `mirrors.toml` takes only https push URLs, and the
+        // fallback does not depend on the transport.
+        let mirror = hotpush::origin::mirrors::Mirror {
+            name: "old".into(),
+            public_url: format!("{url}/pub"),
+            method: hotpush::origin::mirrors::PushMethod::Https,
+            push_url: url.clone(),
+            secret_file: secret.clone(),
+            ca_file: None,
+            known_hosts_file: None,
+            weight: 1,
+        };
+        let client = hotpush::origin::sync::https::HttpsClient::new(
+            &mirror,
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let result = client.commit(&revision).await;
+        let seen = seen.lock().unwrap().clone();
+        if refuse_all {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("missing field"), "{err}");
+            assert_eq!(seen.len(), 1, "retried for another reason: {seen:?}");
+        } else {
+            let response = result.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(response.revision, 7);
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen[0]["repomd_key_base64"].is_string(), "{seen:?}");
+            assert!(seen[1].get("repomd_key_base64").is_none(), "{seen:?}");
+            assert_eq!(seen[0]["repomd_asc_base64"], seen[1]["repomd_asc_base64"]);
+        }
+    }
+}
