@@ -693,3 +693,147 @@ async fn a_commit_refused_for_the_key_field_is_retried_once_without_it() {
         }
     }
 }
+
+/// Every served repo's `repodata/` directory and the bytes of its
+/// repomd.xml.asc, and the files of the keys directory.
+fn snapshot(app: &hotpush::origin::app::App) -> (Vec<(PathBuf, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+    let mut ascs = Vec::new();
+    for repo in app.repos() {
+        let dir = app.tree.repo_dir(&repo).join("repodata");
+        ascs.push((
+            dir.clone(),
+            std::fs::read(dir.join("repomd.xml.asc")).unwrap(),
+        ));
+        let debris: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(debris.is_empty(), "{}: {debris:?}", dir.display());
+    }
+    let keys_dir = app.config.data_dir.join("keys");
+    let mut keys: Vec<(String, Vec<u8>)> = std::fs::read_dir(&keys_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    keys.sort();
+    (ascs, keys)
+}
+
+/// A switch that cannot sign one served repo again (its `repodata` cannot be
+/// written: here it is not even a directory, which stops root too) is
+/// reported and switches nothing: the old key still signs, the next stays
+/// prepared, no .asc and no key file changed, no temporary file is left; once
+/// the directory is back the same switch goes through and every repo verifies
+/// with the new key.
+#[tokio::test]
+async fn a_switch_that_cannot_sign_every_repo_switches_nothing() {
+    let t = TestApp::init().start().await;
+    t.run_pending_jobs().await;
+    let admin = t.token("root", "admin");
+    let prepared = t
+        .post_json(
+            "/api/v1/repo-key/next",
+            Some(&admin),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(prepared.status, StatusCode::CREATED, "{}", prepared.text());
+    let new = prepared.json()["changed"].as_str().unwrap().to_owned();
+    let old = t.app().repo_keys().current.fingerprint();
+    let repos = t.app().repos();
+    assert!(repos.len() >= 2, "{repos:?}");
+    let before = snapshot(t.app());
+
+    // The broken repo signed first (nothing staged yet) and last (the others
+    // staged: their temporary files must go).
+    let positions = [0, repos.len() - 1];
+    for broken in positions {
+        let dir = t.app().tree.repo_dir(&repos[broken]).join("repodata");
+        let aside = dir.with_extension("aside");
+        std::fs::rename(&dir, &aside).unwrap();
+        std::fs::write(&dir, "not a directory").unwrap();
+        let switched = t
+            .post_json(
+                "/api/v1/repo-key/switch",
+                Some(&admin),
+                &serde_json::json!({ "fingerprint": new }),
+            )
+            .await;
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&aside, &dir).unwrap();
+        assert_eq!(
+            switched.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            switched.text()
+        );
+        let text = switched.text();
+        assert!(text.contains(&repos[broken].path()), "{text}");
+        assert!(text.contains("nothing was switched"), "{text}");
+        assert!(text.contains("writable"), "{text}");
+
+        let status = t.get("/api/v1/repo-key").await.json();
+        assert_eq!(status["current"]["fingerprint"], old, "{status}");
+        assert_eq!(status["next"]["fingerprint"], new.as_str(), "{status}");
+        assert_eq!(t.app().repo_keys().current.fingerprint(), old);
+        assert_eq!(
+            snapshot(t.app()),
+            before,
+            "files changed (broken repo {broken})"
+        );
+        // What is served still verifies with the old key.
+        let old_key = t.app().repo_keys().current.armored_public();
+        for repo in &repos {
+            let url = format!("/pub/{}/repodata/repomd.xml", repo.path());
+            let repomd = t.get(&url).await.body;
+            let asc = t.get(&format!("{url}.asc")).await.text();
+            verify_detached(&old_key, &repomd, &asc).unwrap();
+        }
+    }
+    // The refusals are audited.
+    let audit = t.get_with("/api/v1/audit", &admin).await.json();
+    let rows = audit
+        .as_array()
+        .or_else(|| audit["entries"].as_array())
+        .cloned()
+        .unwrap();
+    let refused = rows
+        .iter()
+        .filter(|r| r["action"] == "switch-repo-key" && r["allowed"] == false)
+        .count();
+    assert_eq!(refused, positions.len(), "{audit}");
+
+    let switched = t
+        .post_json(
+            "/api/v1/repo-key/switch",
+            Some(&admin),
+            &serde_json::json!({ "fingerprint": new }),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text());
+    assert_eq!(t.app().repo_keys().current.fingerprint(), new);
+    let new_key = t.app().repo_keys().current.armored_public();
+    for repo in &repos {
+        let url = format!("/pub/{}/repodata/repomd.xml", repo.path());
+        let repomd = t.get(&url).await.body;
+        let asc = t.get(&format!("{url}.asc")).await.text();
+        verify_detached(&new_key, &repomd, &asc).unwrap();
+        let on_disk = std::fs::read_to_string(
+            t.app()
+                .tree
+                .repo_dir(repo)
+                .join("repodata")
+                .join("repomd.xml.asc"),
+        )
+        .unwrap();
+        assert_eq!(on_disk, asc, "{}", repo.path());
+    }
+}

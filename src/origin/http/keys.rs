@@ -63,6 +63,15 @@ fn refusal(
             "`hotpush keys list` shows the trusted keys",
         ),
         KeyChangeError::Conflict { message, hint } => ApiError::conflict(message, hint),
+        KeyChangeError::Failed { message, hint } => {
+            tracing::error!(error = message, action, "repo key change failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "key_change_failed",
+                message,
+                hint,
+            )
+        }
         KeyChangeError::Io(e) => ApiError::from(e),
     }
 }
