@@ -382,6 +382,7 @@ fn choice(body: &[u8]) -> Result<RepoKeyChoice, ApiError> {
         (status = 401, description = "error", body = ErrorEnvelope),
         (status = 403, description = "error", body = ErrorEnvelope),
         (status = 409, description = "no such prepared key", body = ErrorEnvelope),
+        (status = 500, description = "`key_change_failed`: a served repomd.xml could not be signed with the new key (nothing switched), or the switch went through but a new .asc could not be put in place (the message says which)", body = ErrorEnvelope),
     )
 )]
 pub async fn switch_repo_key(
