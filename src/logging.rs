@@ -30,11 +30,31 @@ pub fn user_error(message: impl Into<String>, hint: impl Into<String>) -> anyhow
     })
 }
 
-/// The hint of the first [`UserError`] in the chain, if any.
+/// An unexpected failure (exit 2) that still knows what to try: a server
+/// error whose answer carried a hint.
+#[derive(Debug)]
+pub struct HintedError {
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for HintedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HintedError {}
+
+/// The hint of the first [`UserError`] or [`HintedError`] in the chain, if any.
 pub fn hint_of(err: &anyhow::Error) -> Option<String> {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<UserError>())
-        .and_then(|u| u.hint.clone())
+    err.chain().find_map(|e| {
+        if let Some(u) = e.downcast_ref::<UserError>() {
+            u.hint.clone()
+        } else {
+            e.downcast_ref::<HintedError>().map(|h| h.hint.clone())
+        }
+    })
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the level picked by `-v`.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::core::api::{ErrorEnvelope, StatusView};
-use crate::logging::user_error;
+use crate::logging::{hint_of, user_error};
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -109,11 +109,12 @@ pub(crate) async fn check(
         hint,
     );
     if status.is_server_error() {
-        // Not the user's doing: exit 2.
-        return Err(anyhow::anyhow!(
-            "{what}: {message} (HTTP {})",
-            status.as_u16()
-        ));
+        // Not the user's doing: exit 2, with the server's hint if it gave one.
+        let message = format!("{what}: {message} (HTTP {})", status.as_u16());
+        return Err(match hint_of(&err) {
+            Some(hint) => anyhow::Error::new(crate::logging::HintedError { message, hint }),
+            None => anyhow::anyhow!("{message}"),
+        });
     }
     Err(err)
 }

@@ -91,6 +91,9 @@ pub struct WebhookConfig {
     pub secret_file: PathBuf,
     /// Dotted event types; `None` = every public type (pre-publication types only when named).
     pub events: Option<Vec<String>>,
+    /// Attempts per message before it is given up (1 to 100; default 20, which
+    /// with `core::webhook::backoff_ms` spans more than a day).
+    pub attempts_max: u32,
 }
 
 /// `[server]`: what one client may hold of the listeners.
@@ -131,6 +134,8 @@ pub struct AnnounceConfig {
     pub from: Option<String>,
     pub smtp_url: Option<String>,
     pub to: Vec<String>,
+    /// A PEM bundle trusted for the mail server besides the system store.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[tls]`: the origin serves HTTPS (rustls) on `listen`, besides plain HTTP
@@ -401,6 +406,7 @@ struct RawWebhook {
     url: Option<String>,
     secret_file: Option<PathBuf>,
     events: Option<Vec<String>>,
+    attempts_max: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -468,6 +474,7 @@ struct RawAnnounce {
     from: Option<String>,
     smtp_url: Option<String>,
     to: Option<Vec<String>>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -891,6 +898,10 @@ fn validate_triggers(
     Ok(out)
 }
 
+/// The most attempts `[[webhook]] attempts_max` allows (at the 6 h backoff cap,
+/// about three weeks of retries).
+const WEBHOOK_ATTEMPTS_MAX: u32 = 100;
+
 fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<WebhookConfig>> {
     if raw.len() > LIST_ENTRIES_MAX {
         return Err(ctx.invalid(
@@ -972,11 +983,21 @@ fn validate_webhooks(ctx: &Ctx<'_>, raw: Vec<RawWebhook>) -> anyhow::Result<Vec<
                 }
             }
         }
+        let attempts_max = w.attempts_max.unwrap_or(crate::core::webhook::MAX_ATTEMPTS);
+        if !(1..=WEBHOOK_ATTEMPTS_MAX).contains(&attempts_max) {
+            return Err(ctx.invalid(
+                &field("attempts_max"),
+                &attempts_max.to_string(),
+                &format!("must be between 1 and {WEBHOOK_ATTEMPTS_MAX}"),
+                "leave it out for 20 attempts (retries over more than a day); fewer give up sooner",
+            ));
+        }
         out.push(WebhookConfig {
             name,
             url,
             secret_file: ctx.resolve(secret_file),
             events: w.events,
+            attempts_max,
         });
     }
     Ok(out)
@@ -1147,14 +1168,27 @@ fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<Announce
         }
     }
     if let Some(url) = &raw.smtp_url {
-        if !(url.starts_with("smtp://") || url.starts_with("smtps://"))
-            || url.chars().any(char::is_control)
-        {
+        if let Err(reason) = crate::origin::mail::parse_smtp_url(url) {
             return Err(ctx.invalid(
                 "announce.smtp_url",
-                url,
-                "not an `smtp://` or `smtps://` URL",
-                "write the mail server's URL, e.g. `smtp://[::1]:2525` or `smtps://mail.example.org`",
+                &crate::origin::mail::redact(url).replace(char::is_control, "?"),
+                &reason,
+                "write the mail server's URL, e.g. `smtps://mail.example.org`, `smtp://mail.example.org:587` (STARTTLS required) or `smtp://[::1]:25?tls=none` (a relay on loopback)",
+            ));
+        }
+    }
+    let ca_file = raw
+        .ca_file
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| ctx.resolve(p));
+    if let Some(ca) = &ca_file {
+        if let Err(e) = crate::io::http::read_ca_file(ca) {
+            let hint = crate::logging::hint_of(&e).unwrap_or_default();
+            return Err(ctx.invalid(
+                "announce.ca_file",
+                &ca.display().to_string(),
+                &format!("{e}"),
+                &format!("{hint} (the CA that signed the mail server's certificate)"),
             ));
         }
     }
@@ -1179,6 +1213,7 @@ fn validate_announce(ctx: &Ctx<'_>, raw: RawAnnounce) -> anyhow::Result<Announce
         from: raw.from,
         smtp_url: raw.smtp_url,
         to,
+        ca_file,
     })
 }
 
@@ -1463,8 +1498,28 @@ mod tests {
         assert_eq!(w.name, "https://chat.example.org/hooks/hotpush");
         assert_eq!(w.secret_file, PathBuf::from("/etc/hotpush/secrets/chat"));
         assert_eq!(w.events.as_ref().unwrap().len(), 3);
+        assert_eq!(w.attempts_max, crate::core::webhook::MAX_ATTEMPTS);
         let ok_url = "url = \"http://[::1]:9/h\"\n";
         let ok_secret = "secret_file = \"s\"\n";
+        for n in [1, 2, 100] {
+            let config = parse(&format!(
+                "[[webhook]]\n{ok_url}{ok_secret}attempts_max = {n}\n"
+            ))
+            .unwrap();
+            assert_eq!(config.webhooks[0].attempts_max, n);
+        }
+        for bad in ["0", "101", "4294967295"] {
+            let err = parse(&format!(
+                "[[webhook]]\n{ok_url}{ok_secret}attempts_max = {bad}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("`webhook[0].attempts_max` = `"),
+                "{bad}: {err}"
+            );
+            assert!(err.contains("between 1 and 100"), "{bad}: {err}");
+        }
         for (body, field, value) in [
             (ok_secret.to_owned(), "webhook[0].url", ""),
             (
@@ -1593,10 +1648,84 @@ mod tests {
             ("[announce]\nfrom = \"a b@c\"\n", "announce.from"),
             ("[announce]\nsmtp_url = \"http://x\"\n", "announce.smtp_url"),
             ("[announce]\nto = [\"nobody\"]\n", "announce.to"),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?tls=maybe\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?tls=none&tls=required\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x?starttls=no\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtps://x?tls=none\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://x/ehlo\"\n",
+                "announce.smtp_url",
+            ),
+            ("[announce]\nsmtp_url = \"smtp://\"\n", "announce.smtp_url"),
+            (
+                "[announce]\nsmtp_url = \"smtp://u:pw@x?tls=none\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nsmtp_url = \"smtp://u:pw@x?tls=opportunistic\"\n",
+                "announce.smtp_url",
+            ),
+            (
+                "[announce]\nca_file = \"/nonexistent/ca.pem\"\n",
+                "announce.ca_file",
+            ),
         ] {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(&format!("`{field}`")), "{text}: {err}");
+            assert!(!err.contains("pw@"), "a password is shown: {err}");
         }
+        for ok in [
+            "smtp://[::1]:2525",
+            "smtp://mail.example.org:587?tls=required",
+            "smtp://[::1]:25?tls=none",
+            "smtp://relay?tls=opportunistic",
+            "smtps://u:pw@mail.example.org",
+            "smtp://u:pw@mail.example.org:587",
+        ] {
+            let config = parse(&format!("[announce]\nsmtp_url = {ok:?}\n"));
+            assert!(config.is_ok(), "{ok}: {config:?}");
+        }
+    }
+
+    #[test]
+    fn announce_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = parse(&format!(
+            "[announce]\nca_file = {:?}\n",
+            empty.display().to_string()
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`announce.ca_file`"), "{err}");
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
+        let cert = rcgen::generate_simple_self_signed(vec!["relay.example.org".to_owned()])
+            .unwrap()
+            .cert
+            .pem();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, cert).unwrap();
+        let config = parse(&format!(
+            "[announce]\nca_file = {:?}\n",
+            good.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(config.announce.ca_file.as_deref(), Some(good.as_path()));
     }
 
     #[test]

@@ -155,6 +155,10 @@ pub enum KeyChangeError {
     NotFound(String),
     #[error("{message}")]
     Conflict { message: String, hint: String },
+    /// The change failed on our side in a way the operator must hear about
+    /// (what happened to the keys is in `message`).
+    #[error("{message}")]
+    Failed { message: String, hint: String },
     #[error(transparent)]
     Io(#[from] anyhow::Error),
 }

@@ -10,9 +10,11 @@
 //! The rotation is linear: `[current]` → `repo-next` → `[current, next]` →
 //! `repo-switch` → `[current, previous]` → `repo-retire` → `[current]`.
 //! A switch holds the publisher's lock (no revision is signed by the old key
-//! after it), marks every partner unverified (they leave the metalinks until
-//! they serve the re-signed .asc and pass verification with the new key), then
-//! signs every served repomd.xml again; the fan-out worker pushes the new .asc.
+//! after it), signs every served repomd.xml with the new key into temporary
+//! files first (a failure there switches nothing), marks every partner
+//! unverified (they leave the metalinks until they serve the re-signed .asc and
+//! pass verification with the new key), renames the key into place, then each
+//! new .asc; the fan-out worker pushes them.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -262,10 +264,18 @@ fn switch_files(
     )?;
     crate::io::fs::write_atomic(&keys.join(PREVIOUS_PUBLIC), old.armored_public().as_bytes())
         .map_err(anyhow::Error::from)?;
+    // The commit point: from here a start loads the switched ring (the
+    // secret decides; the public copies below are conveniences), so nothing
+    // after it may fail the switch.
     fs_err::rename(keys.join(NEXT), keys.join(CURRENT)).map_err(anyhow::Error::from)?;
-    crate::io::fs::sync_dir(&keys).map_err(anyhow::Error::from)?;
-    crate::io::fs::write_atomic(&keys.join(CURRENT_PUBLIC), next.armored_public().as_bytes())
-        .map_err(anyhow::Error::from)?;
+    if let Err(e) = crate::io::fs::sync_dir(&keys) {
+        tracing::warn!(error = %e, "cannot sync the keys directory after the switch");
+    }
+    if let Err(e) =
+        crate::io::fs::write_atomic(&keys.join(CURRENT_PUBLIC), next.armored_public().as_bytes())
+    {
+        tracing::warn!(error = %e, file = CURRENT_PUBLIC, "cannot write the new key's public copy");
+    }
     let _ = fs_err::remove_file(keys.join(NEXT_PUBLIC));
     Ok(RepoKeyRing {
         current: next.clone(),
@@ -311,22 +321,75 @@ pub fn switch(app: &App, wanted: &str) -> Result<Vec<String>, KeyChangeError> {
             })
         }
     };
+    // Sign every served repomd.xml with the new key first, into temporary
+    // files beside the .asc: a failure here (a full disk, a directory that
+    // cannot be written) leaves nothing switched, and removes what it wrote.
+    let mut staged: Vec<(crate::core::repo::RepoId, std::path::PathBuf, String)> = Vec::new();
+    let unstage = |staged: &[(crate::core::repo::RepoId, std::path::PathBuf, String)]| {
+        for (_, temp, _) in staged {
+            let _ = fs_err::remove_file(temp);
+        }
+    };
+    for repo in app.repos() {
+        let Some(cur) = app.served(&repo.path()) else {
+            continue;
+        };
+        let prepared = next.sign_detached(&cur.repomd).and_then(|asc| {
+            let target = app
+                .tree
+                .repo_dir(&repo)
+                .join("repodata")
+                .join("repomd.xml.asc");
+            let temp = crate::io::fs::temp_path(&target);
+            crate::io::fs::write_synced(&temp, asc.as_bytes()).map_err(|e| {
+                let _ = fs_err::remove_file(&temp);
+                anyhow::Error::from(e)
+            })?;
+            Ok((temp, asc))
+        });
+        match prepared {
+            Ok((temp, asc)) => staged.push((repo, temp, asc)),
+            Err(e) => {
+                unstage(&staged);
+                return Err(KeyChangeError::Failed {
+                    message: format!(
+                        "cannot sign `{}` with the new key: {e:#}; nothing was switched (the current key still signs, the next one stays prepared)",
+                        repo.path()
+                    ),
+                    hint: "make the repo's `repodata` directory under the data directory writable (and check free space), then switch again".into(),
+                });
+            }
+        }
+    }
     app.store.mark_partners_unverified()?;
-    let new_ring = switch_files(&app.config.data_dir, &ring, &next)?;
+    let new_ring = match switch_files(&app.config.data_dir, &ring, &next) {
+        Ok(r) => r,
+        Err(e) => {
+            unstage(&staged);
+            return Err(e);
+        }
+    };
     {
         let _served = app.served.write().unwrap_or_else(|p| p.into_inner());
         app.set_repo_keys(new_ring);
         app.store.mark_partners_unverified()?;
     }
+    // Switched: put each new .asc in place (a rename in its own directory).
     let mut resigned = Vec::new();
-    for repo in app.repos() {
+    let mut failed = Vec::new();
+    for (repo, temp, asc) in staged {
         let Some(cur) = app.served(&repo.path()) else {
+            let _ = fs_err::remove_file(&temp);
             continue;
         };
-        let asc = next.sign_detached(&cur.repomd)?;
         let dir = app.tree.repo_dir(&repo).join("repodata");
-        crate::io::fs::write_atomic(&dir.join("repomd.xml.asc"), asc.as_bytes())
-            .with_context(|| format!("cannot sign `{}` again", repo.path()))?;
+        if let Err(e) = fs_err::rename(&temp, dir.join("repomd.xml.asc"))
+            .and_then(|()| crate::io::fs::sync_dir(&dir))
+        {
+            let _ = fs_err::remove_file(&temp);
+            failed.push(format!("`{}`: {e}", repo.path()));
+            continue;
+        }
         let verified = crate::origin::sync::worker::verified_partners(app, &repo, cur.revision)?;
         let metalink = crate::origin::sync::worker::metalink_body(
             app,
@@ -344,6 +407,18 @@ pub fn switch(app: &App, wanted: &str) -> Result<Vec<String>, KeyChangeError> {
             },
         );
         resigned.push(repo.path());
+    }
+    if !failed.is_empty() {
+        // The key is switched; these repos still serve the old key's .asc
+        // (valid for clients holding both keys) until the next publication
+        // or start signs them again.
+        return Err(KeyChangeError::Failed {
+            message: format!(
+                "switched to the new key, but could not put the new repomd.xml.asc in place for {} (they keep the previous key's signature)",
+                failed.join(", ")
+            ),
+            hint: "fix the directory, then restart the origin: every start signs a served repomd.xml whose .asc is not the current key's again".into(),
+        });
     }
     Ok(resigned)
 }

@@ -128,7 +128,8 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
     delivered_at_ms INTEGER,
-    last_error TEXT
+    last_error TEXT,
+    attempts_max INTEGER NOT NULL DEFAULT 20
 );
 CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox (webhook, delivered_at_ms, seq);
 CREATE TABLE IF NOT EXISTS trigger_ids (
@@ -361,7 +362,7 @@ pub struct Snapshot {
 
 /// Columns added after the first release, for databases created before them:
 /// (table, column, type). `CREATE TABLE IF NOT EXISTS` does not add them.
-const ADDED_COLUMNS: [(&str, &str, &str); 9] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 10] = [
     ("pushes", "severity", "TEXT"),
     ("pushes", "summary", "TEXT"),
     ("pushes", "description", "TEXT"),
@@ -371,6 +372,12 @@ const ADDED_COLUMNS: [(&str, &str, &str); 9] = [
     ("mirror_state", "attempted_revision", "INTEGER"),
     ("mirror_state", "stage", "TEXT"),
     ("mirror_state", "retries", "INTEGER"),
+    // `[[webhook]] attempts_max` at enqueue time; older rows had the fixed 20.
+    (
+        "webhook_outbox",
+        "attempts_max",
+        "INTEGER NOT NULL DEFAULT 20",
+    ),
 ];
 
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
@@ -1545,6 +1552,15 @@ pub struct OutboxMessage {
     pub next_attempt_ms: i64,
     pub delivered_at_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// Given up once `attempts` reaches this (`[[webhook]] attempts_max` when queued).
+    pub attempts_max: u32,
+}
+
+impl OutboxMessage {
+    /// Not delivered and out of attempts.
+    pub fn given_up(&self) -> bool {
+        self.delivered_at_ms.is_none() && self.attempts >= self.attempts_max
+    }
 }
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
@@ -1558,29 +1574,33 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
         next_attempt_ms: r.get(6)?,
         delivered_at_ms: r.get(7)?,
         last_error: r.get(8)?,
+        attempts_max: r.get(9)?,
     })
 }
 
-const OUTBOX_COLUMNS: &str =
-    "seq, id, webhook, type, body, attempts, next_attempt_ms, delivered_at_ms, last_error";
+const OUTBOX_COLUMNS: &str = "seq, id, webhook, type, body, attempts, next_attempt_ms, delivered_at_ms, last_error, attempts_max";
 
 impl Store {
     // --- webhook outbox -------------------------------------------------------
 
-    /// Queues one message per (webhook, type, body), in one transaction, due now.
-    pub fn webhook_enqueue(&self, messages: &[(String, String, String)]) -> anyhow::Result<()> {
+    /// Queues one message per (webhook, type, body, attempts_max), in one
+    /// transaction, due now.
+    pub fn webhook_enqueue(
+        &self,
+        messages: &[(String, String, String, u32)],
+    ) -> anyhow::Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for (webhook, kind_type, body) in messages {
+        for (webhook, kind_type, body, attempts_max) in messages {
             let id = format!("msg_{}", hex::encode(rand::random::<[u8; 16]>()));
             tx.execute(
-                "INSERT INTO webhook_outbox (id, webhook, type, body, created_ms, next_attempt_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![id, webhook, kind_type, body, now],
+                "INSERT INTO webhook_outbox (id, webhook, type, body, created_ms, next_attempt_ms, attempts_max)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+                params![id, webhook, kind_type, body, now, attempts_max],
             )?;
         }
         tx.commit()?;
@@ -1589,20 +1609,16 @@ impl Store {
 
     /// The oldest undelivered message of `webhook` that has attempts left
     /// (messages of one webhook go out in order).
-    pub fn webhook_next(
-        &self,
-        webhook: &str,
-        max_attempts: u32,
-    ) -> anyhow::Result<Option<OutboxMessage>> {
+    pub fn webhook_next(&self, webhook: &str) -> anyhow::Result<Option<OutboxMessage>> {
         Ok(self
             .conn()
             .query_row(
                 &format!(
                     "SELECT {OUTBOX_COLUMNS} FROM webhook_outbox
-                     WHERE webhook = ?1 AND delivered_at_ms IS NULL AND attempts < ?2
+                     WHERE webhook = ?1 AND delivered_at_ms IS NULL AND attempts < attempts_max
                      ORDER BY seq LIMIT 1"
                 ),
-                params![webhook, max_attempts],
+                params![webhook],
                 outbox_row,
             )
             .optional()?)
@@ -1636,8 +1652,8 @@ impl Store {
     pub fn webhook_prune(&self, webhook: &str, before_ms: i64) -> anyhow::Result<usize> {
         Ok(self.conn().execute(
             "DELETE FROM webhook_outbox WHERE webhook = ?1 AND created_ms < ?2
-             AND (delivered_at_ms IS NOT NULL OR attempts >= ?3)",
-            params![webhook, before_ms, crate::core::webhook::MAX_ATTEMPTS],
+             AND (delivered_at_ms IS NOT NULL OR attempts >= attempts_max)",
+            params![webhook, before_ms],
         )?)
     }
 
@@ -1646,7 +1662,7 @@ impl Store {
     pub fn webhook_counts(&self, excluded_types: &[&str]) -> anyhow::Result<Vec<WebhookCounts>> {
         let conn = self.conn();
         let placeholders: Vec<String> = (0..excluded_types.len())
-            .map(|i| format!("?{}", i + 2))
+            .map(|i| format!("?{}", i + 1))
             .collect();
         let filter = if placeholders.is_empty() {
             String::new()
@@ -1656,12 +1672,12 @@ impl Store {
         let mut stmt = conn.prepare(&format!(
             "SELECT webhook,
                     SUM(delivered_at_ms IS NOT NULL),
-                    SUM(delivered_at_ms IS NULL AND attempts < ?1),
-                    SUM(delivered_at_ms IS NULL AND attempts >= ?1),
+                    SUM(delivered_at_ms IS NULL AND attempts < attempts_max),
+                    SUM(delivered_at_ms IS NULL AND attempts >= attempts_max),
                     MAX(delivered_at_ms)
              FROM webhook_outbox {filter} GROUP BY webhook ORDER BY webhook"
         ))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&crate::core::webhook::MAX_ATTEMPTS];
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
         for t in excluded_types {
             values.push(t);
         }

@@ -3,7 +3,8 @@
 //! delivery task per webhook POSTs its messages in order, signed with a fresh
 //! timestamp on every attempt (the `webhook-id` stays, so receivers drop
 //! duplicates), retrying with exponential backoff (`core::webhook::backoff_ms`)
-//! for more than a day. Signing, payloads and the embargo rule live in
+//! up to `[[webhook]] attempts_max` attempts (default 20: more than a day); a
+//! message out of attempts is given up (counted, kept in the delivery log). Signing, payloads and the embargo rule live in
 //! `core::webhook`; this module only does the I/O.
 
 use std::sync::Arc;
@@ -47,12 +48,19 @@ pub fn enqueue(
         advisory: advisory.map(str::to_owned),
         at_ms,
     });
-    let rows: Vec<(String, String, String)> = app
+    let rows: Vec<(String, String, String, u32)> = app
         .config
         .webhooks
         .iter()
         .filter(|w| webhook::wants(w.events.as_deref(), &kind_type))
-        .map(|w| (w.name.clone(), kind_type.clone(), body.clone()))
+        .map(|w| {
+            (
+                w.name.clone(),
+                kind_type.clone(),
+                body.clone(),
+                w.attempts_max,
+            )
+        })
         .collect();
     if let Err(e) = app.store.webhook_enqueue(&rows) {
         tracing::error!(
@@ -141,9 +149,7 @@ async fn deliver_due(
     loop {
         let store = app.store.clone();
         let name = hook.name.clone();
-        let next =
-            tokio::task::spawn_blocking(move || store.webhook_next(&name, webhook::MAX_ATTEMPTS))
-                .await??;
+        let next = tokio::task::spawn_blocking(move || store.webhook_next(&name)).await??;
         let Some(msg) = next else {
             return Ok(IDLE_WAIT);
         };
@@ -169,7 +175,8 @@ async fn deliver_due(
             Err(error) => {
                 let attempts = msg.attempts + 1;
                 let next_ms = done + webhook::backoff_ms(attempts);
-                if attempts >= webhook::MAX_ATTEMPTS {
+                if attempts >= msg.attempts_max {
+                    app.metrics.observe_webhook_given_up(&hook.name);
                     tracing::error!(
                         webhook = hook.name,
                         id = msg.id,

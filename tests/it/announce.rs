@@ -4,13 +4,14 @@
 //! written here: greeting, EHLO, MAIL, RCPT, DATA, QUIT). The send is audited and
 //! ticks the checklist's `announced` step; without a terminal and without
 //! `--yes` nothing is sent; an advisory under embargo is never mailed.
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use crate::common::fixtures::{build_rpm, http_get_with_token, Gpg, Origin};
 use crate::common::support::{hotpush, hotpush_bin, require_tool, run_ok};
+use crate::common::test_ca::TestCa;
 
 /// One mail as the server received it.
 #[derive(Debug, Clone)]
@@ -19,30 +20,51 @@ struct Mail {
     rcpt_to: Vec<String>,
     /// The DATA section, dot-unstuffed, with `\r\n` line ends.
     data: String,
+    /// Whether the mail came over TLS (STARTTLS or implicit).
+    tls: bool,
+}
+
+/// What the test server speaks on its next connections.
+#[derive(Clone)]
+enum Mode {
+    /// Plain SMTP that offers no STARTTLS.
+    Plain,
+    /// Plain SMTP that offers STARTTLS with this certificate.
+    StartTls(Arc<rustls::ServerConfig>),
+    /// TLS from the first byte (`smtps://`).
+    Implicit(Arc<rustls::ServerConfig>),
 }
 
 /// A minimal SMTP server on `[::1]`: accepts everything and keeps the mails.
 struct SmtpServer {
     port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    mode: Arc<Mutex<Mode>>,
 }
 
 impl SmtpServer {
-    fn start() -> SmtpServer {
+    fn start(mode: Mode) -> SmtpServer {
         let listener = TcpListener::bind("[::1]:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
-        let kept = mails.clone();
+        let mode = Arc::new(Mutex::new(mode));
+        let (kept, current) = (mails.clone(), mode.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let kept = kept.clone();
+                let mode = current.lock().unwrap().clone();
                 std::thread::spawn(move || {
-                    let _ = session(conn, &kept);
+                    let _ = serve(conn, mode, &kept);
                 });
             }
         });
-        SmtpServer { port, mails }
+        SmtpServer { port, mails, mode }
+    }
+
+    /// Changes what the next connections get.
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
     }
 
     fn mails(&self) -> Vec<Mail> {
@@ -50,23 +72,59 @@ impl SmtpServer {
     }
 }
 
-fn session(conn: std::net::TcpStream, kept: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
-    let mut out = conn.try_clone()?;
+fn serve(conn: TcpStream, mode: Mode, kept: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
+    let tls = |config: Arc<rustls::ServerConfig>, conn: TcpStream| {
+        rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), conn)
+    };
+    match mode {
+        Mode::Plain => session(conn, true, false, false, kept).map(drop),
+        Mode::Implicit(config) => session(tls(config, conn), true, false, true, kept).map(drop),
+        Mode::StartTls(config) => {
+            if let Some(conn) = session(conn, true, true, false, kept)? {
+                session(tls(config, conn), false, false, true, kept)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One SMTP exchange; returns the stream when the client asked for STARTTLS
+/// (after the `220`), for the caller to wrap it in TLS and talk on without a
+/// new greeting (`greet` false).
+fn session<S: Read + Write>(
+    conn: S,
+    greet: bool,
+    offer_starttls: bool,
+    encrypted: bool,
+    kept: &Mutex<Vec<Mail>>,
+) -> std::io::Result<Option<S>> {
     let mut lines = BufReader::new(conn);
-    out.write_all(b"220 test.invalid ESMTP\r\n")?;
+    if greet {
+        lines.get_mut().write_all(b"220 test.invalid ESMTP\r\n")?;
+    }
     let mut mail = Mail {
         mail_from: String::new(),
         rcpt_to: Vec::new(),
         data: String::new(),
+        tls: encrypted,
     };
     loop {
         let mut line = String::new();
         if lines.read_line(&mut line)? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let out = lines.get_mut();
         match verb.as_str() {
+            "EHLO" | "HELO" if offer_starttls && !encrypted => {
+                out.write_all(b"250-test.invalid\r\n250-8BITMIME\r\n250 STARTTLS\r\n")?
+            }
             "EHLO" | "HELO" => out.write_all(b"250-test.invalid\r\n250 8BITMIME\r\n")?,
+            "STAR" if offer_starttls && !encrypted => {
+                out.write_all(b"220 go ahead\r\n")?;
+                out.flush()?;
+                return Ok(Some(lines.into_inner()));
+            }
             "MAIL" => {
                 mail.mail_from = line.trim_end().to_owned();
                 out.write_all(b"250 OK\r\n")?;
@@ -77,11 +135,12 @@ fn session(conn: std::net::TcpStream, kept: &Mutex<Vec<Mail>>) -> std::io::Resul
             }
             "DATA" => {
                 out.write_all(b"354 go on\r\n")?;
+                out.flush()?;
                 let mut data = String::new();
                 loop {
                     let mut l = String::new();
                     if lines.read_line(&mut l)? == 0 {
-                        return Ok(());
+                        return Ok(None);
                     }
                     if l == ".\r\n" {
                         break;
@@ -90,14 +149,16 @@ fn session(conn: std::net::TcpStream, kept: &Mutex<Vec<Mail>>) -> std::io::Resul
                 }
                 mail.data = data;
                 kept.lock().unwrap().push(mail.clone());
-                out.write_all(b"250 queued\r\n")?;
+                lines.get_mut().write_all(b"250 queued\r\n")?;
             }
             "QUIT" => {
                 out.write_all(b"221 bye\r\n")?;
-                return Ok(());
+                out.flush()?;
+                return Ok(None);
             }
             _ => out.write_all(b"250 OK\r\n")?,
         }
+        lines.get_mut().flush()?;
     }
 }
 
@@ -212,7 +273,11 @@ const ID: &str = "CRIT-2026-0101";
 fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let smtp = SmtpServer::start();
+    // The relay's certificate comes from an internal CA, named by `ca_file`.
+    let ca = TestCa::new("internal mail CA");
+    let ca_file = dir.join("mail-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let smtp = SmtpServer::start(Mode::StartTls(ca.leaf().server_config()));
     let gpg = Gpg::new(dir, "security@example.com");
     let from = "Security Team <security@example.org>";
     let to = ["announce@example.org", "Partners <partners@example.net>"];
@@ -220,8 +285,11 @@ fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
         dir,
         Some(&gpg.public_key),
         &format!(
-            "\n[announce]\nfrom = {from:?}\nsmtp_url = \"smtp://[::1]:{}\"\nto = [{:?}, {:?}]\n",
-            smtp.port, to[0], to[1]
+            "\n[announce]\nfrom = {from:?}\nsmtp_url = \"smtp://[::1]:{}\"\nto = [{:?}, {:?}]\nca_file = {:?}\n",
+            smtp.port,
+            to[0],
+            to[1],
+            ca_file.display().to_string()
         ),
     );
     let token = origin.token("alice", "security");
@@ -326,7 +394,32 @@ fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
     assert!(err.contains("needs a push-group token"), "{err}");
     assert!(smtp.mails().is_empty());
 
-    // --yes: mailed from [announce] from to every [announce] to.
+    // A relay whose certificate the origin does not trust: nothing sent,
+    // audited as refused, and the hint names `[announce] ca_file`.
+    let stranger = TestCa::new("someone else's CA");
+    smtp.set_mode(Mode::StartTls(stranger.leaf().server_config()));
+    let (ok, _, err) = announce(&origin, Some(&token), &["--send", "--yes", ID]);
+    assert!(!ok);
+    assert!(err.contains("was not sent"), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("`[announce] ca_file`"),
+        "{err}"
+    );
+    assert!(smtp.mails().is_empty());
+    let refused = sent_audit_rows(&origin, &admin, ID);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["allowed"], false, "{refused:?}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{refused:?}"
+    );
+    smtp.set_mode(Mode::StartTls(ca.leaf().server_config()));
+
+    // --yes: mailed from [announce] from to every [announce] to, over STARTTLS.
     let (ok, _, err) = announce(&origin, Some(&token), &["--send", "--yes", ID]);
     assert!(ok, "{err}");
     assert!(
@@ -336,6 +429,10 @@ fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1, "{mails:?}");
     let mail = &mails[0];
+    assert!(
+        mail.tls,
+        "the relay offered STARTTLS but the mail came in clear"
+    );
     assert!(
         mail.mail_from.contains("<security@example.org>"),
         "{}",
@@ -383,7 +480,10 @@ fn an_announcement_is_drafted_confirmed_sent_audited_and_ticked() {
     );
 
     // Audited (who, what, where to) and ticked in the checklist.
-    let rows = sent_audit_rows(&origin, &admin, ID);
+    let rows: Vec<_> = sent_audit_rows(&origin, &admin, ID)
+        .into_iter()
+        .filter(|r| r["allowed"] == true)
+        .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["actor"], "alice");
     assert_eq!(rows[0]["allowed"], true);
@@ -467,4 +567,136 @@ fn an_advisory_under_embargo_or_a_dead_mail_server_sends_nothing() {
     let rows = sent_audit_rows(&origin, &admin, ID);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["allowed"], false);
+}
+
+/// `mail::send` to the test server at `url` (`[announce]` with `ca_file`).
+fn send(url: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let cfg = hotpush::origin::config::AnnounceConfig {
+        from: Some("security@example.org".to_owned()),
+        smtp_url: Some(url.to_owned()),
+        to: vec!["announce@example.org".to_owned()],
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(hotpush::origin::mail::send(
+            &cfg,
+            "[SECURITY] test",
+            "the body\n",
+        ))
+}
+
+fn error_and_hint(err: &anyhow::Error) -> String {
+    format!(
+        "{err:#}\nhint: {}",
+        hotpush::logging::hint_of(err).unwrap_or_default()
+    )
+}
+
+#[test]
+fn mail_goes_over_starttls_or_implicit_tls_trusting_only_the_configured_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("internal mail CA");
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    for (scheme, mode) in [
+        ("smtp", Mode::StartTls(ca.leaf().server_config())),
+        ("smtps", Mode::Implicit(ca.leaf().server_config())),
+    ] {
+        let smtp = SmtpServer::start(mode);
+        let url = format!("{scheme}://[::1]:{}", smtp.port);
+        // The private CA is not in the system store: refused without `ca_file`.
+        let err = error_and_hint(&send(&url, None).unwrap_err());
+        assert!(err.contains("certificate"), "{scheme}: {err}");
+        assert!(err.contains("set `[announce] ca_file`"), "{scheme}: {err}");
+        assert!(smtp.mails().is_empty(), "{scheme}");
+        // With it: sent, encrypted.
+        send(&url, Some(&ca_file)).unwrap_or_else(|e| panic!("{scheme}: {e:#}"));
+        let mails = smtp.mails();
+        assert_eq!(mails.len(), 1, "{scheme}: {mails:?}");
+        assert!(mails[0].tls, "{scheme}: sent in clear");
+        assert!(mails[0].data.contains("the body"), "{scheme}");
+    }
+}
+
+#[test]
+fn a_certificate_the_origin_cannot_trust_fails_the_send() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("internal mail CA");
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let stranger = TestCa::new("someone else's CA");
+    // Each a way a certificate can be wrong; the CA file stays the same.
+    for (what, leaf, hint) in [
+        (
+            "signed by another CA",
+            stranger.leaf(),
+            "`[announce] ca_file`",
+        ),
+        (
+            "for another name",
+            ca.leaf_for(&["mail.example.org"], &["2001:db8::25"], false),
+            "does not name the host",
+        ),
+        (
+            "expired",
+            ca.leaf_for(&["localhost"], &["::1"], true),
+            "outside its validity period",
+        ),
+    ] {
+        for (scheme, mode) in [
+            ("smtp", Mode::StartTls(leaf.server_config())),
+            ("smtps", Mode::Implicit(leaf.server_config())),
+        ] {
+            let smtp = SmtpServer::start(mode);
+            let url = format!("{scheme}://[::1]:{}", smtp.port);
+            let err = error_and_hint(&send(&url, Some(&ca_file)).unwrap_err());
+            assert!(err.contains("certificate"), "{what} over {scheme}: {err}");
+            assert!(err.contains(hint), "{what} over {scheme}: {err}");
+            assert!(smtp.mails().is_empty(), "{what} over {scheme}: mail sent");
+        }
+    }
+}
+
+/// Chosen: `smtp://` refuses to send in clear when the server offers no
+/// STARTTLS (an attacker on the path can strip the offer and then read or
+/// change the announcement, and a login would go in clear); the URL must say
+/// `?tls=opportunistic` or `?tls=none` to allow it. A relay on loopback
+/// without a login is the exception (nothing on a network path to strip the
+/// offer): there the default is opportunistic, so the bare URL sends.
+#[test]
+fn smtp_without_starttls_is_refused_unless_the_url_allows_clear_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("internal mail CA");
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+
+    let plain = SmtpServer::start(Mode::Plain);
+    let url = format!("smtp://[::1]:{}?tls=required", plain.port);
+    let err = error_and_hint(&send(&url, Some(&ca_file)).unwrap_err());
+    assert!(err.contains("STARTTLS"), "{url}: {err}");
+    assert!(err.contains("?tls=opportunistic"), "{url}: {err}");
+    assert!(plain.mails().is_empty(), "{url}: sent in clear");
+    for (n, query) in ["?tls=opportunistic", "?tls=none", ""].iter().enumerate() {
+        let url = format!("smtp://[::1]:{}{query}", plain.port);
+        send(&url, None).unwrap_or_else(|e| panic!("{url}: {e:#}"));
+        let mails = plain.mails();
+        assert_eq!(mails.len(), n + 1, "{url}");
+        assert!(!mails[n].tls);
+    }
+
+    // Where STARTTLS is offered, `opportunistic` takes it and `none` does not.
+    let offering = SmtpServer::start(Mode::StartTls(ca.leaf().server_config()));
+    send(
+        &format!("smtp://[::1]:{}?tls=opportunistic", offering.port),
+        Some(&ca_file),
+    )
+    .unwrap();
+    send(&format!("smtp://[::1]:{}?tls=none", offering.port), None).unwrap();
+    let mails = offering.mails();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails[0].tls, "opportunistic did not upgrade");
+    assert!(!mails[1].tls, "none upgraded");
 }

@@ -575,3 +575,265 @@ fn a_key_replaced_while_the_origin_was_down_delists_partners_until_they_hold_the
         },
     );
 }
+
+/// A commit request as a receiver from before `repomd_key_base64` read it:
+/// the same fields, unknown ones refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct OldCommitRequest {
+    repo_path: String,
+    revision: u64,
+    files: Vec<serde_json::Value>,
+    repomd_base64: String,
+    repomd_asc_base64: String,
+}
+
+/// A receiver from before `repomd_key_base64` on `[::1]` (its commit handler
+/// only: it answers as the old `hotpush receive` did, 400 with serde's
+/// message, or, when `refuse_all`, 400 for another reason); returns its URL and
+/// the commit bodies it saw.
+async fn old_receiver(
+    refuse_all: bool,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::response::IntoResponse;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        hotpush::core::protocol::PATH_COMMIT,
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                if refuse_all {
+                    return hotpush::io::http_error::ApiError::with_status(
+                        StatusCode::BAD_REQUEST,
+                        "bad commit request: missing field `repo_path`",
+                    )
+                    .into_response();
+                }
+                match serde_json::from_slice::<OldCommitRequest>(&body) {
+                    Err(e) => hotpush::io::http_error::ApiError::with_status(
+                        StatusCode::BAD_REQUEST,
+                        format!("bad commit request: {e}"),
+                    )
+                    .into_response(),
+                    Ok(r) => axum::Json(serde_json::json!({
+                        "repo_path": r.repo_path,
+                        "revision": r.revision,
+                        "repomd_sha256": "0".repeat(64),
+                        "linked": 0,
+                    }))
+                    .into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let url = format!("http://[::1]:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// The commit to a receiver that refuses the unknown `repomd_key_base64`
+/// (an older `hotpush receive`) is sent again without it, once; a refusal
+/// for any other reason is not retried.
+#[tokio::test]
+async fn a_commit_refused_for_the_key_field_is_retried_once_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let revision = hotpush::origin::sync::RepoRevision {
+        repo_path: "critical/43/x86_64".into(),
+        revision: 7,
+        files: Vec::new(),
+        repomd: b"<repomd/>".to_vec(),
+        repomd_asc: b"signature".to_vec(),
+        repomd_key: b"-----BEGIN PGP PUBLIC KEY BLOCK-----".to_vec(),
+    };
+    for refuse_all in [false, true] {
+        let (url, seen) = old_receiver(refuse_all).await;
+        // Built directly: `mirrors.toml` takes only https push URLs, and the
+        // fallback does not depend on the transport.
+        let mirror = hotpush::origin::mirrors::Mirror {
+            name: "old".into(),
+            public_url: format!("{url}/pub"),
+            method: hotpush::origin::mirrors::PushMethod::Https,
+            push_url: url.clone(),
+            secret_file: secret.clone(),
+            ca_file: None,
+            known_hosts_file: None,
+            weight: 1,
+        };
+        let client = hotpush::origin::sync::https::HttpsClient::new(
+            &mirror,
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let result = client.commit(&revision).await;
+        let seen = seen.lock().unwrap().clone();
+        if refuse_all {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("missing field"), "{err}");
+            assert_eq!(seen.len(), 1, "retried for another reason: {seen:?}");
+        } else {
+            let response = result.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(response.revision, 7);
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen[0]["repomd_key_base64"].is_string(), "{seen:?}");
+            assert!(seen[1].get("repomd_key_base64").is_none(), "{seen:?}");
+            assert_eq!(seen[0]["repomd_asc_base64"], seen[1]["repomd_asc_base64"]);
+        }
+    }
+}
+
+/// Every served repo's `repodata/` directory and the bytes of its
+/// repomd.xml.asc, and the files of the keys directory.
+fn snapshot(app: &hotpush::origin::app::App) -> (Vec<(PathBuf, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
+    let mut ascs = Vec::new();
+    for repo in app.repos() {
+        let dir = app.tree.repo_dir(&repo).join("repodata");
+        ascs.push((
+            dir.clone(),
+            std::fs::read(dir.join("repomd.xml.asc")).unwrap(),
+        ));
+        let debris: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(debris.is_empty(), "{}: {debris:?}", dir.display());
+    }
+    let keys_dir = app.config.data_dir.join("keys");
+    let mut keys: Vec<(String, Vec<u8>)> = std::fs::read_dir(&keys_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    keys.sort();
+    (ascs, keys)
+}
+
+/// A switch that cannot sign one served repo again (its `repodata` cannot be
+/// written: here it is not even a directory, which stops root too) is
+/// reported and switches nothing: the old key still signs, the next stays
+/// prepared, no .asc and no key file changed, no temporary file is left; once
+/// the directory is back the same switch goes through and every repo verifies
+/// with the new key.
+#[tokio::test]
+async fn a_switch_that_cannot_sign_every_repo_switches_nothing() {
+    let t = TestApp::init().start().await;
+    t.run_pending_jobs().await;
+    let admin = t.token("root", "admin");
+    let prepared = t
+        .post_json(
+            "/api/v1/repo-key/next",
+            Some(&admin),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(prepared.status, StatusCode::CREATED, "{}", prepared.text());
+    let new = prepared.json()["changed"].as_str().unwrap().to_owned();
+    let old = t.app().repo_keys().current.fingerprint();
+    let repos = t.app().repos();
+    assert!(repos.len() >= 2, "{repos:?}");
+    let before = snapshot(t.app());
+
+    // The broken repo signed first (nothing staged yet) and last (the others
+    // staged: their temporary files must go).
+    let positions = [0, repos.len() - 1];
+    for broken in positions {
+        let dir = t.app().tree.repo_dir(&repos[broken]).join("repodata");
+        let aside = dir.with_extension("aside");
+        std::fs::rename(&dir, &aside).unwrap();
+        std::fs::write(&dir, "not a directory").unwrap();
+        let switched = t
+            .post_json(
+                "/api/v1/repo-key/switch",
+                Some(&admin),
+                &serde_json::json!({ "fingerprint": new }),
+            )
+            .await;
+        std::fs::remove_file(&dir).unwrap();
+        std::fs::rename(&aside, &dir).unwrap();
+        assert_eq!(
+            switched.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            switched.text()
+        );
+        let text = switched.text();
+        assert!(text.contains(&repos[broken].path()), "{text}");
+        assert!(text.contains("nothing was switched"), "{text}");
+        assert!(text.contains("writable"), "{text}");
+
+        let status = t.get("/api/v1/repo-key").await.json();
+        assert_eq!(status["current"]["fingerprint"], old, "{status}");
+        assert_eq!(status["next"]["fingerprint"], new.as_str(), "{status}");
+        assert_eq!(t.app().repo_keys().current.fingerprint(), old);
+        assert_eq!(
+            snapshot(t.app()),
+            before,
+            "files changed (broken repo {broken})"
+        );
+        // What is served still verifies with the old key.
+        let old_key = t.app().repo_keys().current.armored_public();
+        for repo in &repos {
+            let url = format!("/pub/{}/repodata/repomd.xml", repo.path());
+            let repomd = t.get(&url).await.body;
+            let asc = t.get(&format!("{url}.asc")).await.text();
+            verify_detached(&old_key, &repomd, &asc).unwrap();
+        }
+    }
+    // The refusals are audited.
+    let audit = t.get_with("/api/v1/audit", &admin).await.json();
+    let rows = audit
+        .as_array()
+        .or_else(|| audit["entries"].as_array())
+        .cloned()
+        .unwrap();
+    let refused = rows
+        .iter()
+        .filter(|r| r["action"] == "switch-repo-key" && r["allowed"] == false)
+        .count();
+    assert_eq!(refused, positions.len(), "{audit}");
+
+    let switched = t
+        .post_json(
+            "/api/v1/repo-key/switch",
+            Some(&admin),
+            &serde_json::json!({ "fingerprint": new }),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text());
+    assert_eq!(t.app().repo_keys().current.fingerprint(), new);
+    let new_key = t.app().repo_keys().current.armored_public();
+    for repo in &repos {
+        let url = format!("/pub/{}/repodata/repomd.xml", repo.path());
+        let repomd = t.get(&url).await.body;
+        let asc = t.get(&format!("{url}.asc")).await.text();
+        verify_detached(&new_key, &repomd, &asc).unwrap();
+        let on_disk = std::fs::read_to_string(
+            t.app()
+                .tree
+                .repo_dir(repo)
+                .join("repodata")
+                .join("repomd.xml.asc"),
+        )
+        .unwrap();
+        assert_eq!(on_disk, asc, "{}", repo.path());
+    }
+}

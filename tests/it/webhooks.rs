@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use hotpush::core::webhook;
 
-use crate::common::fixtures::{build_rpm, http_get, http_get_with_token, Origin};
+use crate::common::fixtures::{build_rpm, free_port, http_get, http_get_with_token, Origin};
 
 /// One request the receiver saw.
 #[derive(Debug, Clone)]
@@ -38,7 +38,12 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+        Receiver::start_on(0)
+    }
+
+    /// On `port` (0: any free one).
+    fn start_on(port: u16) -> Receiver {
+        let listener = std::net::TcpListener::bind(("::1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -395,4 +400,179 @@ fn every_event_arrives_signed_in_order_once_across_outage_and_restart() {
             "{metrics}"
         );
     }
+}
+
+/// `GET /api/v1/webhooks/deliveries`, as JSON rows.
+fn deliveries(origin: &Origin, token: &Path) -> Vec<serde_json::Value> {
+    let (code, body) =
+        http_get_with_token(&format!("{}/api/v1/webhooks/deliveries", origin.url), token).unwrap();
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v.as_array()
+        .or_else(|| v["deliveries"].as_array())
+        .cloned()
+        .unwrap_or_else(|| panic!("deliveries answer: {v}"))
+}
+
+/// The value of one `/metrics` sample whose line starts with `prefix`.
+fn metric(origin: &Origin, name: &str, webhook_name: &str, outcome: Option<&str>) -> f64 {
+    let (code, body) = http_get(&format!("{}/metrics", origin.url)).unwrap();
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| l.contains(&format!("webhook=\"{webhook_name}\"")))
+        .filter(|l| outcome.is_none_or(|o| l.contains(&format!("outcome=\"{o}\""))))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A receiver whose port is closed (connection refused) is retried like one
+/// answering 503: the message arrives once it listens. One that never listens
+/// exhausts `attempts_max` and ends `given-up`: in the delivery log, in
+/// `/metrics` and in the dashboard's counts; the next message still goes out.
+#[test]
+fn a_closed_port_is_retried_and_a_message_out_of_attempts_is_given_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_secret(&dir.join("gone.secret"));
+    let key_late = write_secret(&dir.join("late.secret"));
+    // Nothing listens on either port yet.
+    let (gone_port, late_port) = (free_port(), free_port());
+    // `publish.started` comes with the reconcile run of every start and with
+    // every publication: cheap events with no package.
+    let extra = format!(
+        "require_signed_packages = false\n\n[[webhook]]\nname = \"gone\"\nurl = \"http://[::1]:{gone_port}/h\"\nsecret_file = \"gone.secret\"\n\
+         events = [\"publish.started\", \"push.created\"]\nattempts_max = 2\n\n\
+         [[webhook]]\nname = \"late\"\nurl = \"http://[::1]:{late_port}/h\"\nsecret_file = \"late.secret\"\n\
+         events = [\"publish.started\"]\n"
+    );
+    let origin = Origin::start(dir, None, &extra);
+    let token = origin.token("alice", "security");
+
+    // The closed port counts as a failed attempt with the reason, and is retried.
+    let late = poll("a refused attempt of `late`", || {
+        deliveries(&origin, &token)
+            .into_iter()
+            .find(|d| d["webhook"] == "late" && d["attempts"].as_u64().unwrap_or(0) >= 1)
+    });
+    assert_eq!(late["state"], "pending", "{late}");
+    assert!(late["delivered_at_ms"].is_null(), "{late}");
+    let error = late["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        error.contains("connect") || error.contains("refused"),
+        "{late}"
+    );
+    let receiver = Receiver::start_on(late_port);
+    receiver.wait_for("the retried message at `late`", |seen| {
+        seen.iter().any(|s| s.accepted)
+    });
+    let delivered = poll("`late` delivered in the log", || {
+        deliveries(&origin, &token)
+            .into_iter()
+            .find(|d| d["webhook"] == "late" && d["id"] == late["id"] && d["state"] == "delivered")
+    });
+    assert!(delivered["attempts"].as_u64().unwrap() >= 2, "{delivered}");
+    check_signatures_and_ids(&key_late, &receiver.delivered("/h"));
+    assert_eq!(receiver.delivered("/h")[0].id, late["id"].as_str().unwrap());
+
+    // `gone` never listens: given up after exactly two attempts.
+    let gone = poll("`gone` given up", || {
+        deliveries(&origin, &token)
+            .into_iter()
+            .find(|d| d["webhook"] == "gone" && d["state"] == "given-up")
+    });
+    assert_eq!(gone["attempts"], 2, "{gone}");
+    assert!(gone["delivered_at_ms"].is_null(), "{gone}");
+    let gone_error = gone["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        gone_error.contains("connect") || gone_error.contains("refused"),
+        "{gone}"
+    );
+    // Not attempted again: still two attempts a backoff later.
+    std::thread::sleep(Duration::from_secs(6));
+    let again = deliveries(&origin, &token)
+        .into_iter()
+        .find(|d| d["id"] == gone["id"])
+        .unwrap();
+    assert_eq!(again["attempts"], 2, "{again}");
+    assert_eq!(again["state"], "given-up", "{again}");
+
+    // /metrics: the given-up message and its failed attempts, per webhook.
+    assert!(
+        metric(&origin, "hotpush_webhook_given_up_total", "gone", None) >= 1.0,
+        "no given-up count for `gone`"
+    );
+    assert_eq!(
+        metric(&origin, "hotpush_webhook_given_up_total", "late", None),
+        0.0
+    );
+    assert!(
+        metric(
+            &origin,
+            "hotpush_webhook_attempts_total",
+            "gone",
+            Some("failed")
+        ) >= 2.0
+    );
+    assert!(
+        metric(
+            &origin,
+            "hotpush_webhook_attempts_total",
+            "late",
+            Some("delivered")
+        ) >= 1.0
+    );
+
+    // The dashboard's counts (public: numbered, no names): 1 = gone, 2 = late.
+    let (code, body) = http_get(&format!("{}/api/v1/webhooks/summary", origin.url)).unwrap();
+    assert_eq!(code, 200);
+    let summary: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let rows = summary["webhooks"].as_array().unwrap();
+    assert_eq!(rows[0]["number"], 1, "{summary}");
+    assert!(rows[0]["given_up"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(rows[0]["delivered"], 0, "{summary}");
+    assert!(rows[1]["delivered"].as_u64().unwrap() >= 1, "{summary}");
+    assert_eq!(rows[1]["given_up"], 0, "{summary}");
+
+    // A later message of `gone` is still tried: the given-up one does not block it.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+        .arg("-H")
+        .arg(format!(
+            "Authorization: Bearer {}",
+            std::fs::read_to_string(&token).unwrap().trim()
+        ))
+        .args(["-H", "Content-Type: application/json", "--data"])
+        .arg(r#"{"advisory":"CRIT-2026-0301","severity":"critical","cves":[],"summary":"Later"}"#)
+        .arg(format!("{}/api/v1/pushes", origin.url))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(code.starts_with('2'), "create push: {code}");
+    let later = poll("the later message of `gone` tried", || {
+        deliveries(&origin, &token).into_iter().find(|d| {
+            d["webhook"] == "gone"
+                && d["type"] == "push.created"
+                && d["attempts"].as_u64().unwrap_or(0) >= 1
+        })
+    });
+    assert_ne!(later["id"], gone["id"]);
 }

@@ -1005,7 +1005,7 @@ pub async fn webhook_deliveries(
             .map(|m| WebhookDeliveryView {
                 state: if m.delivered_at_ms.is_some() {
                     "delivered"
-                } else if m.attempts >= crate::core::webhook::MAX_ATTEMPTS {
+                } else if m.given_up() {
                     "given-up"
                 } else {
                     "pending"
@@ -1336,7 +1336,7 @@ pub async fn send_announcement(
             StatusCode::BAD_GATEWAY,
             "mail_failed",
             format!("the announcement of `{id}` was not sent: {reason}"),
-            format!("check that the mail server at `{server}` is up and accepts mail from `[announce] from`, then send again"),
+            crate::logging::hint_of(&e).unwrap_or_else(|| format!("check that the mail server at `{server}` is up and accepts mail from `[announce] from`, then send again")),
         ));
     }
     let sent_at_ms = now_ms();

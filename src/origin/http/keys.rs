@@ -63,6 +63,15 @@ fn refusal(
             "`hotpush keys list` shows the trusted keys",
         ),
         KeyChangeError::Conflict { message, hint } => ApiError::conflict(message, hint),
+        KeyChangeError::Failed { message, hint } => {
+            tracing::error!(error = message, action, "repo key change failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "key_change_failed",
+                message,
+                hint,
+            )
+        }
         KeyChangeError::Io(e) => ApiError::from(e),
     }
 }
@@ -373,6 +382,7 @@ fn choice(body: &[u8]) -> Result<RepoKeyChoice, ApiError> {
         (status = 401, description = "error", body = ErrorEnvelope),
         (status = 403, description = "error", body = ErrorEnvelope),
         (status = 409, description = "no such prepared key", body = ErrorEnvelope),
+        (status = 500, description = "`key_change_failed`: a served repomd.xml could not be signed with the new key (nothing switched), or the switch went through but a new .asc could not be put in place (the message says which)", body = ErrorEnvelope),
     )
 )]
 pub async fn switch_repo_key(

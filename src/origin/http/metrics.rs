@@ -26,6 +26,11 @@ struct WebhookLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GivenUpLabels {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
     status: u16,
@@ -54,6 +59,8 @@ pub struct Metrics {
     countme: Family<CountmeLabels, Counter>,
     /// Outbound webhook attempts by webhook and outcome.
     webhook_attempts: Family<WebhookLabels, Counter>,
+    /// Outbound webhook messages given up (out of attempts), by webhook.
+    webhook_given_up: Family<GivenUpLabels, Counter>,
     /// Set from the store and the partner state at each scrape.
     queue_depth: Gauge,
     partner_lag: Family<LagLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -70,7 +77,13 @@ impl Default for Metrics {
         let queue_depth = Gauge::default();
         let partner_lag = Family::default();
         let webhook_attempts = Family::<WebhookLabels, Counter>::default();
+        let webhook_given_up = Family::<GivenUpLabels, Counter>::default();
         let mut registry = Registry::default();
+        registry.register(
+            "hotpush_webhook_given_up",
+            "Outbound webhook messages given up after `[[webhook]] attempts_max` failed attempts",
+            webhook_given_up.clone(),
+        );
         registry.register(
             "hotpush_webhook_attempts",
             "Outbound webhook delivery attempts by webhook and outcome (delivered, failed)",
@@ -111,6 +124,7 @@ impl Default for Metrics {
             registry,
             countme,
             webhook_attempts,
+            webhook_given_up,
             publish_duration,
             publish_failures,
             requests,
@@ -142,6 +156,15 @@ impl Metrics {
             .get_or_create(&WebhookLabels {
                 webhook: webhook.to_owned(),
                 outcome: if delivered { "delivered" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one outbound webhook message given up.
+    pub fn observe_webhook_given_up(&self, webhook: &str) {
+        self.webhook_given_up
+            .get_or_create(&GivenUpLabels {
+                webhook: webhook.to_owned(),
             })
             .inc();
     }

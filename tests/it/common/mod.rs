@@ -11,3 +11,4 @@ pub mod sshd;
 pub mod static_server;
 pub mod support;
 pub mod test_app;
+pub mod test_ca;
