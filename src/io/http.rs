@@ -213,8 +213,15 @@ pub fn describe(err: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut text = what.to_owned();
-    let mut source = std::error::Error::source(err);
+    with_causes(what.to_owned(), std::error::Error::source(err))
+}
+
+/// `text` followed by every cause from `source` on, each once (a cause whose
+/// text the line already ends with is not repeated).
+pub fn with_causes(
+    mut text: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.ends_with(&cause_text) {

@@ -229,17 +229,7 @@ fn transport(cfg: &AnnounceConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Ex
 
 /// The error and its causes on one line.
 fn causes(err: &lettre::transport::smtp::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::io::http::with_causes(err.to_string(), std::error::Error::source(err))
 }
 
 /// What to do about a failed send, when the failure says it.

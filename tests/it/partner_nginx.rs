@@ -101,32 +101,13 @@ fn get(url: &str, if_none_match: Option<&str>) -> (u16, Option<String>, Option<S
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .unwrap();
-        let mut req = client.get(url);
-        if let Some(tag) = if_none_match {
-            req = req.header("if-none-match", tag);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-        };
-        let (status, etag, cache) = (
-            resp.status().as_u16(),
-            header("etag"),
-            header("cache-control"),
-        );
-        (status, etag, cache, resp.bytes().await.unwrap().to_vec())
-    })
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let got = rt.block_on(crate::common::conditional::get(&client, url, if_none_match));
+    (got.status, got.etag, got.cache, got.body)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::conditional::get;
 use crate::common::fixtures::{build_rpm, Gpg, Origin};
 use crate::common::partner::{poll, Receiver};
 
@@ -52,42 +53,6 @@ fn push(origin: &Origin, dir: &Path, gpg: &Gpg, advisory: &str, name: &str) {
         "hotpush push failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Status, ETag, Cache-Control and body of one GET.
-struct Got {
-    status: u16,
-    etag: Option<String>,
-    cache: Option<String>,
-    body: Vec<u8>,
-}
-
-async fn get(client: &reqwest::Client, url: &str, if_none_match: Option<&str>) -> Got {
-    let mut req = client.get(url);
-    if let Some(tag) = if_none_match {
-        req = req.header("if-none-match", tag);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
-    let (status, etag, cache) = (
-        resp.status().as_u16(),
-        header("etag"),
-        header("cache-control"),
-    );
-    let body = resp.bytes().await.unwrap().to_vec();
-    Got {
-        status,
-        etag,
-        cache,
-        body,
-    }
 }
 
 /// A 200 with an ETag, then a 304 (no body, same ETag, same cache policy)

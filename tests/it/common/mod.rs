@@ -2,6 +2,7 @@
 //! helpers from here, never from each other.
 #![allow(dead_code)]
 
+pub mod conditional;
 pub mod craft;
 pub mod fixtures;
 pub mod partner;
