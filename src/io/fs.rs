@@ -183,3 +183,51 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Why [`stream_to_file`] stopped before the end of the stream.
+#[derive(Debug)]
+pub enum StreamStop<E> {
+    /// More than the limit arrived (nothing past it was written).
+    TooLarge,
+    /// The stream itself failed (the sender went away, a broken body).
+    Source(E),
+    /// Writing failed (a full disk included).
+    Io(std::io::Error),
+}
+
+/// Writes a stream of chunks to `path` (created or truncated), at most
+/// `limit` bytes, then flushes and fsyncs it; returns the size and the
+/// sha256 (lowercase hex). The one path for bytes that arrive over the
+/// network into `incoming/`: uploads and trigger fetches. The caller removes
+/// the file on failure.
+pub async fn stream_to_file<S, E>(
+    mut stream: S,
+    path: &Path,
+    limit: u64,
+) -> Result<(u64, String), StreamStop<E>>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures_util::StreamExt;
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(StreamStop::Io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(StreamStop::Source)?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(StreamStop::TooLarge);
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(StreamStop::Io)?;
+    }
+    // tokio's File reports the error of its last background write on
+    // `flush`, not on `sync_all`: without this a full disk left an empty file.
+    file.flush().await.map_err(StreamStop::Io)?;
+    file.sync_all().await.map_err(StreamStop::Io)?;
+    Ok((size, hex::encode(hasher.finalize())))
+}

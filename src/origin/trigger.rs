@@ -20,11 +20,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::Digest;
-use tokio::io::AsyncWriteExt;
-
 use crate::core::rpm::IntakeError;
 use crate::core::trigger::{retry_wait, FetchItem, FETCH_ATTEMPTS_MAX};
+use crate::io::fs::StreamStop;
 use crate::origin::app::App;
 use crate::origin::config::TriggerConfig;
 use crate::origin::intake::{admit, Incoming, Refusal};
@@ -509,7 +507,7 @@ async fn download(
     path: &std::path::Path,
     limit: u64,
 ) -> anyhow::Result<Result<(u64, String), Failure>> {
-    let mut response = match client.get(url).send().await {
+    let response = match client.get(url).send().await {
         Ok(r) => r,
         Err(e) => {
             let reason = crate::io::http::describe(&e);
@@ -559,28 +557,16 @@ async fn download(
     if response.content_length().is_some_and(|n| n > limit) {
         return Ok(Err(too_large()));
     }
-    let mut file = tokio::fs::File::create(path).await?;
-    let mut hasher = sha2::Sha256::new();
-    let mut size: u64 = 0;
-    loop {
-        let chunk = match response.chunk().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                return Ok(Err(Failure::transient(format!(
-                    "the download broke off: {}",
-                    crate::io::http::describe(&e)
-                ))))
-            }
-        };
-        size += chunk.len() as u64;
-        if size > limit {
-            return Ok(Err(too_large()));
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await?;
+    let chunks = futures_util::stream::try_unfold(response, |mut r| async move {
+        Ok::<_, reqwest::Error>(r.chunk().await?.map(|c| (c, r)))
+    });
+    match crate::io::fs::stream_to_file(Box::pin(chunks), path, limit).await {
+        Ok(done) => Ok(Ok(done)),
+        Err(StreamStop::TooLarge) => Ok(Err(too_large())),
+        Err(StreamStop::Source(e)) => Ok(Err(Failure::transient(format!(
+            "the download broke off: {}",
+            crate::io::http::describe(&e)
+        )))),
+        Err(StreamStop::Io(e)) => Err(e.into()),
     }
-    file.flush().await?;
-    file.sync_all().await?;
-    Ok(Ok((size, hex::encode(hasher.finalize()))))
 }

@@ -4,8 +4,6 @@
 //! shared intake's (`origin::intake::admit`, which a trigger's fetch uses too).
 use axum::body::Body;
 use axum::http::StatusCode;
-use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -220,28 +218,15 @@ pub(crate) async fn receive_to_file(
     path: &std::path::Path,
     limit: u64,
 ) -> ApiResult<u64> {
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let mut stream = body.into_data_stream();
-    let mut size: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "upload_interrupted",
-                format!("the upload was interrupted: {e}"),
-                "upload the file again",
-            )
-        })?;
-        size += chunk.len() as u64;
-        if size > limit {
-            return Err(too_large(limit));
-        }
-        file.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+    use crate::io::fs::StreamStop;
+    match crate::io::fs::stream_to_file(body.into_data_stream(), path, limit).await {
+        Ok((size, _)) => Ok(size),
+        Err(StreamStop::TooLarge) => Err(too_large(limit)),
+        Err(StreamStop::Source(e)) => Err(ApiError::bad_request(
+            "upload_interrupted",
+            format!("the upload was interrupted: {e}"),
+            "upload the file again",
+        )),
+        Err(StreamStop::Io(e)) => Err(anyhow::Error::from(e).into()),
     }
-    // tokio's File reports the error of its last background write on
-    // `flush`, not on `sync_all`: without this a full disk left an empty file.
-    file.flush().await.map_err(anyhow::Error::from)?;
-    file.sync_all().await.map_err(anyhow::Error::from)?;
-    Ok(size)
 }

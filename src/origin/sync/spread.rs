@@ -57,17 +57,8 @@ pub fn etag_for(m: &ServedMetalink, listed: &[usize]) -> HeaderValue {
 /// The copy a partner serves (a static document, so no per-request order):
 /// the listed hosts in their order, the origin first. Pushed again whenever a
 /// probe changes which hosts are listed.
-pub fn render_copy(app: &App, m: &ServedMetalink) -> String {
-    let urls: Vec<String> = listed(app, m)
-        .iter()
-        .map(|&i| m.hosts[i].url.clone())
-        .collect();
-    metalink::render(&MetalinkDoc {
-        repomd: &m.facts,
-        alternates: &[],
-        urls: &urls,
-        pubdate_unix: m.facts.timestamp,
-    })
+pub fn render_copy(app: &App, m: &ServedMetalink) -> Bytes {
+    document_in_order(m, &listed(app, m))
 }
 
 /// The document for one request: the listed hosts in an order drawn by
@@ -98,7 +89,13 @@ pub fn document_for(
         .into_iter()
         .map(|pos| listed[pos])
         .collect();
-    m.rendered.document(&order, || {
+    document_in_order(m, &order)
+}
+
+/// The document listing the hosts `order` (indices into `m.hosts`) in that
+/// order; rendered once per order, then served from [`Rendered`].
+fn document_in_order(m: &ServedMetalink, order: &[usize]) -> Bytes {
+    m.rendered.document(order, || {
         let urls: Vec<String> = order.iter().map(|&i| m.hosts[i].url.clone()).collect();
         metalink::render(&MetalinkDoc {
             repomd: &m.facts,

@@ -404,13 +404,9 @@ pub(crate) async fn push_metalinks(app: &App, mirrors: &[Mirror]) {
         for m in mirrors.iter().filter(|m| {
             m.method == crate::origin::mirrors::PushMethod::Https && !app.health.is_failing(&m.name)
         }) {
-            if let Err(e) = crate::origin::sync::push_metalink(
-                m,
-                &app.metalink_id(&repo),
-                &repo.arch,
-                copy.as_bytes(),
-            )
-            .await
+            if let Err(e) =
+                crate::origin::sync::push_metalink(m, &app.metalink_id(&repo), &repo.arch, &copy)
+                    .await
             {
                 tracing::debug!(
                     mirror = m.name,
