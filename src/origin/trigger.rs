@@ -291,7 +291,7 @@ async fn process(app: &Arc<App>, row: &TriggerFetchRow) -> anyhow::Result<()> {
 /// Ends the push `failed` with `reason`, audited and announced.
 fn fail(app: &App, row: &TriggerFetchRow, reason: &str) -> anyhow::Result<()> {
     let push_id = row.push_id;
-    let reason = redact(reason, app);
+    let reason = crate::origin::jobs::redact_data_dir(reason, &app.config.data_dir);
     tracing::warn!(
         push_id,
         trigger = row.trigger,
@@ -316,16 +316,6 @@ fn fail(app: &App, row: &TriggerFetchRow, reason: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Paths of the data directory shown relative to it.
-fn redact(text: &str, app: &App) -> String {
-    let dir = app.config.data_dir.display().to_string();
-    if dir.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(&dir, "DATA_DIR")
-    }
 }
 
 /// Fetches and records one package. `Ok(Ok(true))`: recorded; `Ok(Ok(false))`:
@@ -373,7 +363,7 @@ async fn fetch_one(
             false,
             &format!(
                 "attempt {attempts} of {FETCH_ATTEMPTS_MAX} failed: {}; trying again in {} s",
-                redact(&failure.reason, app),
+                crate::origin::jobs::redact_data_dir(&failure.reason, &app.config.data_dir),
                 wait.as_secs()
             ),
             "",
