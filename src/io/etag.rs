@@ -12,8 +12,9 @@
 //! Knows nothing about which service uses it.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+
+use crate::io::lane::Answer;
 
 /// A strong ETag: the lower-case hex sha256 of `bytes`, quoted.
 pub fn strong_of(bytes: &[u8]) -> HeaderValue {
@@ -64,8 +65,9 @@ pub fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// The 304 answer: the validator and the cache policy again, no body.
-pub fn not_modified(etag: HeaderValue, cache: &'static str) -> Response {
-    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+pub fn not_modified(etag: HeaderValue, cache: &'static str) -> Answer {
+    let mut resp = Answer::default();
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
     let h = resp.headers_mut();
     h.insert(header::ETAG, etag);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -74,12 +76,12 @@ pub fn not_modified(etag: HeaderValue, cache: &'static str) -> Response {
 
 /// `Some(304)` when the request already holds `etag`, else `None` (serve
 /// the body and add the ETag with [`with_etag`]).
-pub fn check(headers: &HeaderMap, etag: &HeaderValue, cache: &'static str) -> Option<Response> {
+pub fn check(headers: &HeaderMap, etag: &HeaderValue, cache: &'static str) -> Option<Answer> {
     if_none_match(headers, etag).then(|| not_modified(etag.clone(), cache))
 }
 
 /// Adds `etag` to a response.
-pub fn with_etag(mut resp: Response, etag: HeaderValue) -> Response {
+pub fn with_etag(mut resp: Answer, etag: HeaderValue) -> Answer {
     resp.headers_mut().insert(header::ETAG, etag);
     resp
 }

@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::io::etag;
+use crate::io::lane::{into_response, Answer};
 
 /// For repomd.xml, its signature and the metalink: caches must revalidate.
 pub const NO_CACHE: &str = "no-cache";
@@ -82,8 +83,14 @@ pub fn cache_control(path: &str) -> &'static str {
 }
 
 /// A 404 with a short text body.
-pub fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
+pub fn not_found() -> Answer {
+    let mut a = Answer::new(bytes::Bytes::from_static(b"not found\n"));
+    *a.status_mut() = StatusCode::NOT_FOUND;
+    a.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    a
 }
 
 /// Files at most this big are kept in memory by [`FileCache`] (repomd.xml is
@@ -199,22 +206,13 @@ impl FileCache {
     /// copies. `None` too for a missing file, a symlink, and files outside
     /// ([`SMALL_FILE_BYTES_MAX`], [`HOT_FILE_BYTES_MAX`]].
     pub async fn hot(&self, path: &Path) -> Option<bytes::Bytes> {
-        let meta = fs_err::symlink_metadata(path).ok()?;
-        if !meta.is_file() || meta.len() <= SMALL_FILE_BYTES_MAX || meta.len() > HOT_FILE_BYTES_MAX
-        {
+        let stamp = match self.hot_now(path) {
+            HotNow::Held(bytes) => return Some(bytes),
+            HotNow::NotHeld(stamp) => stamp,
+            HotNow::NotHot => return None,
+        };
+        if !self.lock_hot().loading.insert(path.to_path_buf()) {
             return None;
-        }
-        let stamp = Stamp::of(&meta);
-        {
-            let mut hot = self.lock_hot();
-            if let Some((s, bytes)) = hot.files.get(path) {
-                if *s == stamp {
-                    return Some(bytes.clone());
-                }
-            }
-            if !hot.loading.insert(path.to_path_buf()) {
-                return None;
-            }
         }
         // Removes the path from `loading` on every way out, also when this
         // request is dropped while the file is read.
@@ -247,6 +245,35 @@ impl FileCache {
     }
 }
 
+/// What [`FileCache::hot_now`] finds.
+#[derive(Debug)]
+enum HotNow {
+    /// This version of the file, from memory.
+    Held(bytes::Bytes),
+    /// A file of a size the hot set takes, not held (or an older version).
+    NotHeld(Stamp),
+    /// Missing, not a plain file, or outside the hot set's sizes.
+    NotHot,
+}
+
+impl FileCache {
+    /// The hot set's view of `path` without reading anything: one `lstat`.
+    fn hot_now(&self, path: &Path) -> HotNow {
+        let Ok(meta) = fs_err::symlink_metadata(path) else {
+            return HotNow::NotHot;
+        };
+        if !meta.is_file() || meta.len() <= SMALL_FILE_BYTES_MAX || meta.len() > HOT_FILE_BYTES_MAX
+        {
+            return HotNow::NotHot;
+        }
+        let stamp = Stamp::of(&meta);
+        match self.lock_hot().files.get(path) {
+            Some((s, bytes)) if *s == stamp => HotNow::Held(bytes.clone()),
+            _ => HotNow::NotHeld(stamp),
+        }
+    }
+}
+
 /// Whether a file name is repomd.xml, its signature or the key beside them.
 pub fn is_index(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or_default();
@@ -258,14 +285,10 @@ pub fn content_name_sha256(rel: &str) -> Option<&str> {
     (cache_control(rel) == IMMUTABLE).then(|| &rel.rsplit('/').next().unwrap_or_default()[..64])
 }
 
-/// A response with `body` from memory and the headers of [`serve_file`].
-pub fn bytes_response(
-    body: bytes::Bytes,
-    content_type: &'static str,
-    cache: &'static str,
-) -> Response {
+/// An answer with `body` from memory and the headers of [`serve_file`].
+pub fn bytes_answer(body: bytes::Bytes, content_type: &'static str, cache: &'static str) -> Answer {
     let len = body.len();
-    let mut resp = Response::new(Body::from(body));
+    let mut resp = Answer::new(body);
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -284,36 +307,65 @@ pub async fn serve(
     headers: &HeaderMap,
     cache: Option<&FileCache>,
 ) -> Response {
+    if let Some(answer) = serve_now(root, rel, headers, cache) {
+        return into_response(answer);
+    }
+    let path = root.join(rel);
+    let cache_policy = cache_control(rel);
+    let resp = serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await;
+    match content_name_sha256(rel) {
+        Some(sha256) if resp.status() == StatusCode::OK => {
+            let mut resp = resp;
+            resp.headers_mut()
+                .insert(header::ETAG, etag::strong_from_hex(sha256));
+            resp
+        }
+        _ => resp,
+    }
+}
+
+/// What [`serve`] answers when it needs no read from disk (the fast lane's
+/// `/pub`, `io::lane`): a refused path, repomd.xml and its signature from
+/// `cache`, a 304 for a content-named file, a file the hot set holds.
+/// `None`: the file must be read (or streamed) first, which [`serve`] does.
+pub fn serve_now(
+    root: &Path,
+    rel: &str,
+    headers: &HeaderMap,
+    cache: Option<&FileCache>,
+) -> Option<Answer> {
     if !safe_path(rel) {
-        return not_found();
+        return Some(not_found());
     }
     let path = root.join(rel);
     let cache_policy = cache_control(rel);
     if let (true, Some(cache)) = (is_index(rel), cache) {
         let Some(file) = cache.get(&path) else {
-            return not_found();
+            return Some(not_found());
         };
         if let Some(resp) = etag::check(headers, &file.etag, cache_policy) {
-            return resp;
+            return Some(resp);
         }
-        let resp = bytes_response(file.bytes.clone(), content_type(rel), cache_policy);
-        return etag::with_etag(resp, file.etag.clone());
+        let resp = bytes_answer(file.bytes.clone(), content_type(rel), cache_policy);
+        return Some(etag::with_etag(resp, file.etag.clone()));
     }
-    if let Some(sha256) = content_name_sha256(rel) {
-        let tag = etag::strong_from_hex(sha256);
-        if etag::if_none_match(headers, &tag) {
-            return match tokio::fs::symlink_metadata(&path).await {
-                Ok(meta) if meta.is_file() => etag::not_modified(tag, cache_policy),
+    let tag = content_name_sha256(rel).map(etag::strong_from_hex);
+    if let Some(tag) = &tag {
+        if etag::if_none_match(headers, tag) {
+            return Some(match fs_err::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => etag::not_modified(tag.clone(), cache_policy),
                 _ => not_found(),
-            };
+            });
         }
-        let resp = serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await;
-        if resp.status() != StatusCode::OK {
-            return resp;
-        }
-        return etag::with_etag(resp, tag);
     }
-    serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await
+    let HotNow::Held(bytes) = cache?.hot_now(&path) else {
+        return None;
+    };
+    let resp = bytes_answer(bytes, content_type(rel), cache_policy);
+    Some(match tag {
+        Some(tag) => etag::with_etag(resp, tag),
+        None => resp,
+    })
 }
 
 /// From memory when `cache` holds the file (or reads it in), else streamed
@@ -326,7 +378,7 @@ async fn serve_hot_or_file(
 ) -> Response {
     if let Some(cache) = cache {
         if let Some(bytes) = cache.hot(path).await {
-            return bytes_response(bytes, content_type, cache_policy);
+            return into_response(bytes_answer(bytes, content_type, cache_policy));
         }
     }
     serve_file(path, content_type, cache_policy).await
@@ -337,13 +389,13 @@ async fn serve_hot_or_file(
 pub async fn serve_file(path: &Path, content_type: &'static str, cache: &'static str) -> Response {
     match tokio::fs::symlink_metadata(path).await {
         Ok(meta) if meta.is_file() => {}
-        _ => return not_found(),
+        _ => return into_response(not_found()),
     }
     let Ok(file) = tokio::fs::File::open(path).await else {
-        return not_found();
+        return into_response(not_found());
     };
     let Ok(meta) = file.metadata().await else {
-        return not_found();
+        return into_response(not_found());
     };
     // Large reads: each one is a trip through the blocking pool.
     let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK_BYTES);

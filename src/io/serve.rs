@@ -7,6 +7,18 @@
 //! `axum::serve` has none of these knobs; this module owns them, the
 //! `ConnectInfo<SocketAddr>` of each request, graceful shutdown and raising
 //! `RLIMIT_NOFILE`. It knows nothing about the routes it serves.
+//!
+//! With a fast lane (`io::lane`), a plain-HTTP listener is served by accept
+//! threads, one per CPU, each blocking in `accept` on the listening socket
+//! (the kernel wakes one per connection). A thread reads what has arrived
+//! and, when that is a whole plain head the lane answers and the answer fits
+//! the socket at once, writes it and, if the client asked to close, closes:
+//! no task, no epoll registration, no hyper. Every other connection (nothing
+//! read yet, a partial head, keep-alive, the rest of a large answer, a
+//! request the lane leaves) is handed to the runtime, where a connection task
+//! goes on with the lane until a request is not the lane's and then hands
+//! hyper the connection with the bytes already read. Over TLS the lane runs in
+//! the connection's task after the handshake (HTTP/1.1 only).
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -17,9 +29,14 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::Method;
 use axum::Router;
+use bytes::{Buf as _, Bytes, BytesMut};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tower::ServiceExt;
+
+use crate::io::lane::{self, Lane, Parsed};
 
 /// The connection limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,16 +117,45 @@ pub fn tune_tls(config: &mut rustls::ServerConfig) {
     config.send_tls13_tickets = 1;
 }
 
+/// What every connection of one listener shares.
+struct Shared {
+    router: Router,
+    lane: Option<Lane>,
+    limits: ConnLimits,
+    tracker: Arc<Tracker>,
+}
+
 /// Serves `router` on `listener` until `stop` turns true, then lets the
-/// requests in flight finish (the caller bounds how long it waits).
+/// requests in flight finish (the caller bounds how long it waits). With a
+/// `lane`, plain GET/HEAD requests it answers skip the router (module doc).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     tls: Option<Tls>,
+    lane: Option<Lane>,
     limits: ConnLimits,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        router,
+        lane,
+        limits,
+        tracker: Arc::new(Tracker::new(limits.connections_max)),
+    });
+    match (&tls, &shared.lane) {
+        (None, Some(lane)) => serve_inline(listener, lane.clone(), shared, stop).await,
+        _ => serve_tasks(listener, tls, shared, stop).await,
+    }
+}
+
+/// A task per connection, accepted by one accept task: TLS listeners, and
+/// plain ones without a lane.
+async fn serve_tasks(
+    listener: tokio::net::TcpListener,
+    tls: Option<Tls>,
+    shared: Arc<Shared>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let tracker = Arc::new(Tracker::new(limits.connections_max));
     // Dropping this set (the listener's task aborted) closes every connection.
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -123,37 +169,48 @@ pub async fn serve(
             Err(e) => {
                 // Out of descriptors (EMFILE/ENFILE) or a connection reset
                 // before accept: make room and try again shortly.
-                tracker.evict_idle();
+                shared.tracker.evict_idle();
                 tracing::warn!(error = %e, "accepting a connection failed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        let Some(slot) = tracker.admit() else {
+        let Some(slot) = shared.tracker.admit() else {
             tracing::debug!(%remote, "connection refused: the listener is at its cap and none is idle");
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let shared = shared.clone();
         let tls = tls.clone();
         let stop = stop.clone();
         conns.spawn(async move {
             let guard = SlotGuard(slot.clone());
+            let conn = Conn {
+                shared: &shared,
+                remote,
+                slot,
+                stop,
+            };
             match tls {
                 // Plain HTTP: HTTP/1 or HTTP/2 with prior knowledge, told
                 // apart by the first bytes.
-                None => run_conn(stream, remote, router, limits, slot, stop, None).await,
+                None => conn.hyper(stream, None).await,
                 Some(acceptor) => {
                     let handshake = tokio::select! {
-                        h = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => h,
-                        _ = slot.evict.notified() => return,
+                        h = tokio::time::timeout(shared.limits.header_read_timeout, acceptor.accept(stream)) => h,
+                        _ = conn.slot.evict.notified() => return,
                     };
                     if let Ok(Ok(stream)) = handshake {
                         // Over TLS the protocol is what ALPN settled (h2
                         // needs it, RFC 9113 3.2): nothing to sniff.
-                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                        run_conn(stream, remote, router, limits, slot, stop, Some(h2)).await;
+                        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            conn.hyper(stream, Some(true)).await;
+                        } else if let Some(lane) = &shared.lane {
+                            conn.lane(stream, lane, Pending::default()).await;
+                        } else {
+                            conn.hyper(stream, Some(false)).await;
+                        }
                     }
                 }
             }
@@ -164,6 +221,413 @@ pub async fn serve(
     drop(listener);
     while conns.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A connection an accept thread hands to the runtime, with what it read
+/// and did not answer, and what it could not write yet.
+struct Handoff {
+    stream: std::net::TcpStream,
+    remote: SocketAddr,
+    pending: Pending,
+}
+
+/// Where an accept thread left a connection.
+#[derive(Default)]
+struct Pending {
+    /// Bytes read and not yet answered.
+    input: BytesMut,
+    /// The rest of an answer begun on the accept thread.
+    output: Vec<Bytes>,
+    /// Close once `output` is written.
+    close: bool,
+    /// A request was answered already: the connection is idle after it.
+    answered: bool,
+}
+
+/// The accept threads of a plain listener with a lane (module doc).
+async fn serve_inline(
+    listener: tokio::net::TcpListener,
+    lane: Lane,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    listener.set_nonblocking(false)?;
+    let acceptors = Acceptors {
+        listener: Arc::new(listener),
+        stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Handoff>();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+    let mut handles = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let listener = acceptors.listener.clone();
+        let stopping = acceptors.stopping.clone();
+        let (lane, tx, tracker) = (lane.clone(), tx.clone(), shared.tracker.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("hotpush-accept-{i}"))
+                .spawn(move || accept_loop(&listener, &lane, &tx, &stopping, &tracker))?,
+        );
+    }
+    drop(tx);
+    let mut conns = tokio::task::JoinSet::new();
+    let ended = loop {
+        let handoff = tokio::select! {
+            h = rx.recv() => h,
+            Ok(_) = stop.wait_for(|s| *s) => break Ok(()),
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Some(h) = handoff else {
+            break Err(std::io::Error::other(
+                "every accept thread of the listener ended",
+            ));
+        };
+        let Some(slot) = shared.tracker.admit() else {
+            tracing::debug!(remote = %h.remote, "connection refused: the listener is at its cap and none is idle");
+            continue;
+        };
+        let Ok(stream) = tokio::net::TcpStream::from_std(h.stream) else {
+            continue;
+        };
+        let (shared, lane, stop) = (shared.clone(), lane.clone(), stop.clone());
+        conns.spawn(async move {
+            let guard = SlotGuard(slot.clone());
+            let conn = Conn {
+                shared: &shared,
+                remote: h.remote,
+                slot,
+                stop,
+            };
+            conn.lane(stream, &lane, h.pending).await;
+            drop(guard);
+        });
+    };
+    // Wakes the threads blocked in accept and closes the socket once they
+    // are gone, before this returns: the port is free then.
+    drop(acceptors);
+    let _ = tokio::task::spawn_blocking(move || {
+        for h in handles {
+            let _ = h.join();
+        }
+    })
+    .await;
+    drop(rx);
+    while conns.join_next().await.is_some() {}
+    ended
+}
+
+/// The listening socket shared by the accept threads; dropping this tells
+/// them to stop and wakes those blocked in `accept` (`shutdown(2)` on a
+/// listening socket ends its `accept`s with `EINVAL`).
+struct Acceptors {
+    listener: Arc<std::net::TcpListener>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Acceptors {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd as _;
+        self.stopping.store(true, Ordering::Release);
+        // SAFETY: shutdown only changes the state of the socket this struct
+        // keeps open; the descriptor stays valid until the last Arc is gone.
+        unsafe {
+            libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+}
+
+/// One accept thread: accept, answer what is whole and the lane's, hand the
+/// rest to the runtime.
+fn accept_loop(
+    listener: &std::net::TcpListener,
+    lane: &Lane,
+    tx: &tokio::sync::mpsc::UnboundedSender<Handoff>,
+    stopping: &std::sync::atomic::AtomicBool,
+    tracker: &Tracker,
+) {
+    let mut buf = vec![0u8; lane::HEAD_BYTES_MAX];
+    loop {
+        let accepted = listener.accept();
+        if stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    // Out of descriptors: make room and try again shortly.
+                    tracker.evict_idle();
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                continue;
+            }
+        };
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        if let Some(handoff) = answer_inline(stream, remote, &mut buf, lane) {
+            if tx.send(handoff).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Answers the first request of a new connection on the accept thread when
+/// it is all there and the lane's; `None` when the connection is done (closed
+/// after its answer, or by the client, or failed).
+fn answer_inline(
+    stream: std::net::TcpStream,
+    remote: SocketAddr,
+    buf: &mut [u8],
+    lane: &Lane,
+) -> Option<Handoff> {
+    use std::io::Read as _;
+    let n = match (&stream).read(buf) {
+        Ok(0) => return None,
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return None,
+    };
+    let mut pending = Pending {
+        input: BytesMut::from(&buf[..n]),
+        ..Pending::default()
+    };
+    if let Some((len, close, mut output)) = lane_answer(&pending.input, lane) {
+        write_now(&stream, &mut output).ok()?;
+        if output.is_empty() && close {
+            return None;
+        }
+        pending.input.advance(len);
+        pending.output = output;
+        pending.close = close;
+        pending.answered = true;
+    }
+    Some(Handoff {
+        stream,
+        remote,
+        pending,
+    })
+}
+
+/// The lane's answer to the head at the start of `input`: the head's length,
+/// whether to close after it, and the bytes to write. `None`: not a whole
+/// plain head, or one the lane leaves to hyper. A panicking lane leaves it
+/// to hyper too (whose router answers 500).
+fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Bytes>)> {
+    let Parsed::Lane(head) = lane::parse(input) else {
+        return None;
+    };
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lane(&head.req)))
+        .ok()
+        .flatten()?;
+    let (bytes, body) = lane::encode(&answer, head.req.method() == Method::HEAD, head.close);
+    let mut output = vec![Bytes::from(bytes)];
+    if !body.is_empty() {
+        output.push(body);
+    }
+    Some((head.len, head.close, output))
+}
+
+/// Writes what the socket takes now (non-blocking); what is left stays in
+/// `segments`.
+fn write_now(stream: &std::net::TcpStream, segments: &mut Vec<Bytes>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    while !segments.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> =
+            segments.iter().map(|s| std::io::IoSlice::new(s)).collect();
+        match (&*stream).write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => advance(segments, n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Drops `n` written bytes from the front of `segments`.
+fn advance(segments: &mut Vec<Bytes>, mut n: usize) {
+    let mut done = 0;
+    for s in segments.iter_mut() {
+        if n >= s.len() {
+            n -= s.len();
+            done += 1;
+        } else {
+            s.advance(n);
+            break;
+        }
+    }
+    segments.drain(..done);
+}
+
+/// Writes every segment.
+async fn write_all<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    segments: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    while !segments.is_empty() {
+        let slices: Vec<std::io::IoSlice<'_>> =
+            segments.iter().map(|s| std::io::IoSlice::new(s)).collect();
+        let n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        advance(segments, n);
+    }
+    stream.flush().await
+}
+
+/// One connection in its task.
+struct Conn<'a> {
+    shared: &'a Shared,
+    remote: SocketAddr,
+    slot: Arc<Slot>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Conn<'_> {
+    /// Answers with the lane while requests are the lane's, then hands the
+    /// connection, with the bytes read, to hyper. A head must arrive whole
+    /// within the header-read timeout of its first byte (of the connection,
+    /// for the first request); between requests the connection is idle: the
+    /// idle timeout, eviction and shutdown close it.
+    async fn lane<S>(mut self, mut stream: S, lane: &Lane, pending: Pending)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = self.shared.limits;
+        let Pending {
+            mut input,
+            mut output,
+            mut close,
+            answered,
+        } = pending;
+        // The first head counts from the connection's start, a later one
+        // from its first byte.
+        let mut head_started = (!answered || !input.is_empty()).then(Instant::now);
+        loop {
+            if !output.is_empty() {
+                let busy = Busy::start(self.slot.clone());
+                let written = tokio::select! {
+                    w = write_all(&mut stream, &mut output) => w.is_ok(),
+                    _ = self.slot.evict.notified() => false,
+                };
+                drop(busy);
+                if !written {
+                    return;
+                }
+                head_started = (!input.is_empty()).then(Instant::now);
+            }
+            if close {
+                let _ = stream.shutdown().await;
+                return;
+            }
+            if let Some((len, c, out)) = lane_answer(&input, lane) {
+                input.advance(len);
+                (output, close) = (out, c);
+                continue;
+            }
+            if !matches!(lane::parse(&input), Parsed::Partial) {
+                break;
+            }
+            let idle = input.is_empty();
+            let deadline = match head_started {
+                Some(t) => t + limits.header_read_timeout,
+                None => self.slot.idle_deadline(limits.idle_timeout),
+            };
+            input.reserve(4096);
+            tokio::select! {
+                r = stream.read_buf(&mut input) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        head_started.get_or_insert_with(Instant::now);
+                    }
+                },
+                _ = self.slot.evict.notified() => return,
+                _ = tokio::time::sleep_until(deadline.into()) => return,
+                Ok(_) = self.stop.wait_for(|s| *s), if idle => return,
+            }
+        }
+        let stream = Prefixed {
+            prefix: input.freeze(),
+            inner: stream,
+        };
+        self.hyper(stream, Some(false)).await;
+    }
+
+    async fn hyper<S>(self, stream: S, h2: Option<bool>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        run_conn(
+            stream,
+            self.remote,
+            self.shared.router.clone(),
+            self.shared.limits,
+            self.slot,
+            self.stop,
+            h2,
+        )
+        .await;
+    }
+}
+
+/// A stream that first yields bytes already read from it.
+struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn run_conn<S>(

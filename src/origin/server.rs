@@ -334,6 +334,7 @@ pub async fn start_on(
     tracing::debug!(nofile, ?limits, "connection limits");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let router = crate::origin::http::router(app.clone());
+    let lane = crate::origin::http::pubtree::lane(app.clone());
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners.listeners {
         tracing::info!(listen = %listener.local_addr()?, public_url = app.config.public_url, "origin listening");
@@ -341,12 +342,13 @@ pub async fn start_on(
             listener,
             router.clone(),
             None,
+            Some(lane.clone()),
             limits,
             stopped.clone(),
         ));
     }
     if let Some(tls) = tls {
-        tls.spawn(&router, limits, &stopped, &mut servers)?;
+        tls.spawn(&router, &lane, limits, &stopped, &mut servers)?;
     }
     Ok(Running {
         addrs: listeners.addrs,

@@ -207,6 +207,7 @@ impl Prepared {
     pub fn spawn(
         self,
         router: &axum::Router,
+        lane: &crate::io::lane::Lane,
         limits: crate::io::serve::ConnLimits,
         stopped: &tokio::sync::watch::Receiver<bool>,
         servers: &mut tokio::task::JoinSet<io::Result<()>>,
@@ -220,6 +221,7 @@ impl Prepared {
                 tcp,
                 router.clone(),
                 Some(self.acceptor.clone()),
+                Some(lane.clone()),
                 limits,
                 stopped.clone(),
             ));

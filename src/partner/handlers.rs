@@ -280,7 +280,12 @@ pub(super) async fn get_metalink(
     Query(query): Query<MetalinkQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(path) = metalink_file(&rx, &query) else {
+    into_response(metalink_answer(&rx, &query, &headers))
+}
+
+/// The answer of [`get_metalink`] (and of the fast lane).
+fn metalink_answer(rx: &Receiver, query: &MetalinkQuery, headers: &HeaderMap) -> Answer {
+    let Some(path) = metalink_file(rx, query) else {
         return not_found();
     };
     let Some(copy) = rx.read_cache.files.get(&path) else {
@@ -303,10 +308,10 @@ pub(super) async fn get_metalink(
         );
         return not_found();
     }
-    if let Some(resp) = crate::io::etag::check(&headers, &facts.etag, pub_files::NO_CACHE) {
+    if let Some(resp) = crate::io::etag::check(headers, &facts.etag, pub_files::NO_CACHE) {
         return resp;
     }
-    let resp = pub_files::bytes_response(
+    let resp = pub_files::bytes_answer(
         copy.bytes.clone(),
         "application/metalink+xml",
         pub_files::NO_CACHE,
@@ -323,8 +328,35 @@ pub(super) async fn serve_pub(
     UrlPath(path): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    if protocol::check_relative_path(&path).is_err() {
-        return not_found();
+    match pub_answer_now(&rx, &path, &headers) {
+        Some(answer) => into_response(answer),
+        None => {
+            pub_files::serve(&rx.dirs.public, &path, &headers, Some(&rx.read_cache.files)).await
+        }
     }
-    pub_files::serve(&rx.dirs.public, &path, &headers, Some(&rx.read_cache.files)).await
+}
+
+/// What [`serve_pub`] answers without reading from disk; `None`: the file
+/// must be read first (`pub_files::serve`).
+fn pub_answer_now(rx: &Receiver, path: &str, headers: &HeaderMap) -> Option<Answer> {
+    if protocol::check_relative_path(path).is_err() {
+        return Some(not_found());
+    }
+    pub_files::serve_now(&rx.dirs.public, path, headers, Some(&rx.read_cache.files))
+}
+
+/// The receiver's fast lane (`io::lane`): its metalink copies, and every
+/// `/pub` file that needs no read from disk, answered on the listener's own
+/// threads by the same functions as [`get_metalink`] and [`serve_pub`].
+/// Everything else goes to the router (a query the router would refuse too).
+pub(super) fn lane(rx: Arc<Receiver>) -> Lane {
+    Arc::new(move |req| {
+        let path = req.uri().path();
+        if path == "/metalink" {
+            let Query(query) = Query::<MetalinkQuery>::try_from_uri(req.uri()).ok()?;
+            return Some(metalink_answer(&rx, &query, req.headers()));
+        }
+        let rest = path.strip_prefix("/pub/").filter(|r| !r.is_empty())?;
+        pub_answer_now(&rx, rest, req.headers())
+    })
 }

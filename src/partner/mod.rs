@@ -44,6 +44,7 @@ use crate::core::protocol::{
 };
 use crate::io::fs;
 use crate::io::http_error::ApiError;
+use crate::io::lane::{into_response, Answer, Lane};
 use crate::io::pub_files::{self, not_found};
 use crate::logging::user_error;
 

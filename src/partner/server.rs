@@ -78,6 +78,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let limits = settings.conn;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
     let app = router(receiver.clone());
+    let lane = lane(receiver.clone());
     for addr in &settings.listen {
         let listener = tokio::net::TcpListener::from_std(bind(*addr)?)?;
         let local = listener.local_addr()?;
@@ -87,6 +88,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             listener,
             app.clone(),
             Some(acceptor.clone()),
+            Some(lane.clone()),
             limits,
             stopped.clone(),
         ));
@@ -101,6 +103,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             listener,
             public.clone(),
             None,
+            Some(lane.clone()),
             limits,
             stopped.clone(),
         ));

@@ -17,7 +17,29 @@ use crate::origin::app::App;
 use crate::origin::sync::spread;
 
 use crate::io::etag;
-use crate::io::pub_files::{self, bytes_response, not_found, NO_CACHE};
+use crate::io::lane::{into_response, Answer, Lane};
+use crate::io::pub_files::{self, bytes_answer, not_found, NO_CACHE};
+
+/// The origin's fast lane (`io::lane`): the metalink, and every `/pub` file
+/// that needs no read from disk, answered on the listener's own threads by
+/// the same functions as [`metalink`] and [`serve_pub`], and counted in
+/// `/metrics` under the same routes. Everything else goes to the router.
+pub fn lane(app: Arc<App>) -> Lane {
+    Arc::new(move |req| {
+        let path = req.uri().path();
+        let (route, answer) = if path == "/metalink" {
+            (
+                "/metalink",
+                metalink_answer(&app, req.uri().query(), req.headers()),
+            )
+        } else {
+            let rest = path.strip_prefix("/pub/").filter(|r| !r.is_empty())?;
+            ("/pub/{*path}", pub_answer_now(&app, rest, req.headers())?)
+        };
+        app.metrics.observe_request(route, answer.status().as_u16());
+        Some(answer)
+    })
+}
 
 /// `GET /pub/{channel}/{release}/{arch}/...`; repomd.xml and its signature
 /// answer `If-None-Match` with 304 (strong ETags: the sha256 of the bytes,
@@ -27,17 +49,26 @@ pub async fn serve_pub(
     Path(path): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    if !pub_files::safe_path(&path) {
-        return not_found();
+    match pub_answer_now(&app, &path, &headers) {
+        Some(answer) => into_response(answer),
+        None => pub_files::serve(&app.tree.pub_root, &path, &headers, Some(&app.pub_cache)).await,
+    }
+}
+
+/// What [`serve_pub`] answers without reading from disk; `None`: the file
+/// must be read first (`pub_files::serve`).
+fn pub_answer_now(app: &App, path: &str, headers: &axum::http::HeaderMap) -> Option<Answer> {
+    if !pub_files::safe_path(path) {
+        return Some(not_found());
     }
     if let Some(repo) = path.strip_suffix("/repodata/repomd.xml.key") {
-        return repomd_key(&app, repo);
+        return Some(repomd_key(app, repo));
     }
     // repomd.xml and its signature: from the served snapshot, as one pair.
     for suffix in ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"] {
         if let Some(repo) = path.strip_suffix(suffix) {
             let Some(s) = app.served(repo) else {
-                return not_found();
+                return Some(not_found());
             };
             let (body, content_type, tag) = if suffix.ends_with(".asc") {
                 let tag = etag::strong_of(&s.asc);
@@ -46,13 +77,16 @@ pub async fn serve_pub(
                 let tag = etag::strong_from_hex(&s.metalink.facts.sha256);
                 (s.repomd.clone(), "application/xml", tag)
             };
-            if let Some(resp) = etag::check(&headers, &tag, NO_CACHE) {
-                return resp;
+            if let Some(resp) = etag::check(headers, &tag, NO_CACHE) {
+                return Some(resp);
             }
-            return etag::with_etag(bytes_response(body, content_type, NO_CACHE), tag);
+            return Some(etag::with_etag(
+                bytes_answer(body, content_type, NO_CACHE),
+                tag,
+            ));
         }
     }
-    pub_files::serve(&app.tree.pub_root, &path, &headers, Some(&app.pub_cache)).await
+    pub_files::serve_now(&app.tree.pub_root, path, headers, Some(&app.pub_cache))
 }
 
 /// `GET /metalink?repo=critical-f43&arch=x86_64` (other parameters are
@@ -68,8 +102,13 @@ pub async fn metalink(
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    into_response(metalink_answer(&app, uri.query(), &headers))
+}
+
+/// The answer of [`metalink`] (and of the fast lane).
+fn metalink_answer(app: &App, query: Option<&str>, headers: &axum::http::HeaderMap) -> Answer {
     let (mut repo, mut arch) = (None, None);
-    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "repo" => repo = Some(v),
             "arch" => arch = Some(v),
@@ -81,24 +120,24 @@ pub async fn metalink(
     let arch = arch.unwrap_or_default();
     let mut resp = match app.served_by_metalink(&repo, &arch) {
         Some(s) => {
-            let tag = spread::etag_of(&app, &s.metalink);
-            match etag::check(&headers, &tag, NO_CACHE) {
+            let tag = spread::etag_of(app, &s.metalink);
+            match etag::check(headers, &tag, NO_CACHE) {
                 Some(resp) => resp,
                 None => {
-                    let body = spread::render_for_request(&app, &s.metalink);
-                    let resp = bytes_response(body, "application/metalink+xml", NO_CACHE);
+                    let body = spread::render_for_request(app, &s.metalink);
+                    let resp = bytes_answer(body, "application/metalink+xml", NO_CACHE);
                     etag::with_etag(resp, tag)
                 }
             }
         }
         None => {
             let body = crate::core::metalink::render_not_found(&repo, &arch);
-            let mut resp = bytes_response(body.into(), "application/metalink+xml", NO_CACHE);
+            let mut resp = bytes_answer(body.into(), "application/metalink+xml", NO_CACHE);
             *resp.status_mut() = StatusCode::NOT_FOUND;
             resp
         }
     };
-    let hold = crate::origin::http::api::check_hold_remaining_secs(&app);
+    let hold = crate::origin::http::api::check_hold_remaining_secs(app);
     if hold > 0 {
         resp.headers_mut()
             .insert(CHECK_HOLD_HEADER, HeaderValue::from(hold));
@@ -112,18 +151,22 @@ pub const CHECK_HOLD_HEADER: &str = "hotpush-check-hold";
 /// `GET /keys/repo.asc`: the repo-signing public keys: the one that signs,
 /// and during a rotation the next or previous one (one armor block each).
 pub async fn repo_key(State(app): State<Arc<App>>) -> Response {
-    bytes_response(
+    into_response(bytes_answer(
         app.repo_keys().armored_publics().into(),
         "application/pgp-keys",
         "max-age=300",
-    )
+    ))
 }
 
 /// `GET /keys/packages.asc`: the trusted package-signing keys, for dnf's `gpgkey=`.
 pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
     // The same set uploads are checked against, including keys added live.
     let text = app.trusted().armored.join("\n");
-    bytes_response(text.into(), "application/pgp-keys", "max-age=300")
+    into_response(bytes_answer(
+        text.into(),
+        "application/pgp-keys",
+        "max-age=300",
+    ))
 }
 
 /// `GET /pub/{channel}/{release}/{arch}/repodata/repomd.xml.key`: the repo
@@ -131,11 +174,11 @@ pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
 /// always tries it). Trusting it is the client's choice: the `.repo` files
 /// hotpush writes name the key by `gpgkey=` instead. Only for repositories that
 /// are served.
-fn repomd_key(app: &App, repo: &str) -> Response {
+fn repomd_key(app: &App, repo: &str) -> Answer {
     if app.served(repo).is_none() {
         return not_found();
     }
-    bytes_response(
+    bytes_answer(
         app.repo_keys().armored_publics().into(),
         "application/pgp-keys",
         "max-age=300",
