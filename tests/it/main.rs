@@ -25,6 +25,7 @@ mod hooks;
 mod hostile;
 mod intake;
 mod keys;
+mod lane;
 mod last_mile;
 mod manifest;
 mod metalink;

@@ -53,6 +53,8 @@ pub struct Metrics {
     publish_duration: Histogram,
     publish_failures: Counter,
     requests: Family<RequestLabels, Counter>,
+    /// Of those, the ones the fast lane answered (`io::lane`).
+    lane_answers: Counter,
     /// Metalink requests carrying `countme=1..4` (dnf's and the critical
     /// check's weekly, identifier-free "how long has this system been counted"
     /// bucket), by bucket.
@@ -73,6 +75,7 @@ impl Default for Metrics {
         let publish_duration = Histogram::new(BUCKETS_S);
         let publish_failures = Counter::default();
         let requests = Family::<RequestLabels, Counter>::default();
+        let lane_answers = Counter::default();
         let countme = Family::<CountmeLabels, Counter>::default();
         let queue_depth = Gauge::default();
         let partner_lag = Family::default();
@@ -116,6 +119,11 @@ impl Default for Metrics {
             requests.clone(),
         );
         registry.register(
+            "hotpush_http_fast_lane_answers",
+            "Of the HTTP requests, those the read path's fast lane answered without the router",
+            lane_answers.clone(),
+        );
+        registry.register(
             "hotpush_metalink_countme",
             "Metalink requests with countme=BUCKET (weekly, no identifier)",
             countme.clone(),
@@ -128,6 +136,7 @@ impl Default for Metrics {
             publish_duration,
             publish_failures,
             requests,
+            lane_answers,
             queue_depth,
             partner_lag,
             scrape: Mutex::new(()),
@@ -176,6 +185,12 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// One request answered by the fast lane (counted by
+    /// [`Metrics::observe_request`] too).
+    pub fn observe_lane_answer(&self) {
+        self.lane_answers.inc();
     }
 
     /// Renders everything, with the gauges the caller reads at scrape time.

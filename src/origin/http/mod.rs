@@ -1,5 +1,6 @@
 //! The origin's HTTP surface: `router(app)` wires the `/pub` tree, the metalink,
-//! the repo key, `/api/v1` (with the build-system trigger), `/metrics` and the dashboard. Handlers do I/O only
+//! the repo key, `/api/v1` (with the build-system trigger), `/metrics` and the dashboard,
+//! and the fast lane of the read path (`pubtree::lane`). Handlers do I/O only
 //! through `App` (store, tree, served snapshot).
 pub mod access;
 pub mod api;

@@ -37,6 +37,7 @@ pub fn lane(app: Arc<App>) -> Lane {
             ("/pub/{*path}", pub_answer_now(&app, rest, req.headers())?)
         };
         app.metrics.observe_request(route, answer.status().as_u16());
+        app.metrics.observe_lane_answer();
         Some(answer)
     })
 }
@@ -62,7 +63,7 @@ fn pub_answer_now(app: &App, path: &str, headers: &axum::http::HeaderMap) -> Opt
         return Some(not_found());
     }
     if let Some(repo) = path.strip_suffix("/repodata/repomd.xml.key") {
-        return Some(repomd_key(app, repo));
+        return Some(repomd_key(app, repo, headers));
     }
     // repomd.xml and its signature: from the served snapshot, as one pair.
     for suffix in ["/repodata/repomd.xml", "/repodata/repomd.xml.asc"] {
@@ -173,14 +174,16 @@ pub async fn package_keys(State(app): State<Arc<App>>) -> Response {
 /// public key beside the signature, where openSUSE repositories put it (zypper
 /// always tries it). Trusting it is the client's choice: the `.repo` files
 /// hotpush writes name the key by `gpgkey=` instead. Only for repositories that
-/// are served.
-fn repomd_key(app: &App, repo: &str) -> Answer {
+/// are served; `no-cache` with the sha256 of its bytes as ETag, as a partner
+/// serves its copy.
+fn repomd_key(app: &App, repo: &str, headers: &axum::http::HeaderMap) -> Answer {
     if app.served(repo).is_none() {
         return not_found();
     }
-    bytes_answer(
-        app.repo_keys().armored_publics().into(),
-        "application/pgp-keys",
-        "max-age=300",
-    )
+    let body = bytes::Bytes::from(app.repo_keys().armored_publics());
+    let tag = etag::strong_of(&body);
+    if let Some(resp) = etag::check(headers, &tag, NO_CACHE) {
+        return resp;
+    }
+    etag::with_etag(bytes_answer(body, "application/pgp-keys", NO_CACHE), tag)
 }
