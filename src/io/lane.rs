@@ -30,6 +30,12 @@ pub type Answer = http::Response<Bytes>;
 /// so it must not block for long (memory, a `stat`, a small cached read).
 pub type Lane = Arc<dyn Fn(&http::Request<()>) -> Option<Answer> + Send + Sync>;
 
+/// Attached to an [`Answer`] whose body is the whole of this file (the very
+/// bytes read from it): a plain TCP connection sends them with `sendfile(2)`
+/// instead of copying them from memory.
+#[derive(Debug, Clone)]
+pub struct FileBody(pub Arc<std::fs::File>);
+
 /// A request head longer than this goes to hyper.
 pub const HEAD_BYTES_MAX: usize = 8 * 1024;
 /// A request with more headers than this goes to hyper.

@@ -22,7 +22,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use crate::io::etag;
-use crate::io::lane::{into_response, Answer};
+use crate::io::lane::{into_response, Answer, FileBody};
 
 /// For repomd.xml, its signature and the metalink: caches must revalidate.
 pub const NO_CACHE: &str = "no-cache";
@@ -151,7 +151,7 @@ pub struct FileCache {
 /// The larger files kept in memory, and those being read in.
 #[derive(Debug, Default)]
 struct HotFiles {
-    files: HashMap<PathBuf, (Stamp, bytes::Bytes)>,
+    files: HashMap<PathBuf, (Stamp, HotFile)>,
     bytes: u64,
     loading: std::collections::HashSet<PathBuf>,
 }
@@ -205,9 +205,9 @@ impl FileCache {
     /// stream it from disk, so a burst of first requests never holds many
     /// copies. `None` too for a missing file, a symlink, and files outside
     /// ([`SMALL_FILE_BYTES_MAX`], [`HOT_FILE_BYTES_MAX`]].
-    pub async fn hot(&self, path: &Path) -> Option<bytes::Bytes> {
+    pub async fn hot(&self, path: &Path) -> Option<HotFile> {
         let stamp = match self.hot_now(path) {
-            HotNow::Held(bytes) => return Some(bytes),
+            HotNow::Held(hot) => return Some(hot),
             HotNow::NotHeld(stamp) => stamp,
             HotNow::NotHot => return None,
         };
@@ -225,31 +225,53 @@ impl FileCache {
         let _loading = Loading(self, path);
         let owned = path.to_path_buf();
         let read = tokio::task::spawn_blocking(move || {
-            let bytes = fs_err::read(&owned).ok()?;
-            // Keep what was stat'ed: a file replaced in between is taken next time.
-            let after = fs_err::symlink_metadata(&owned).ok()?;
-            (Stamp::of(&after) == stamp && bytes.len() as u64 == stamp.size).then_some(bytes)
+            use std::io::Read as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&owned)
+                .ok()?;
+            // Keep what was stat'ed: a file replaced in between is taken next
+            // time. The bytes and the descriptor are of this one inode.
+            if Stamp::of(&file.metadata().ok()?) != stamp {
+                return None;
+            }
+            let mut bytes = Vec::with_capacity(stamp.size as usize);
+            file.read_to_end(&mut bytes).ok()?;
+            (bytes.len() as u64 == stamp.size).then(|| HotFile {
+                bytes: bytes.into(),
+                file: Arc::new(file),
+            })
         });
-        let bytes = bytes::Bytes::from(read.await.ok()??);
+        let file = read.await.ok()??;
         let mut hot = self.lock_hot();
         if let Some((_, old)) = hot.files.remove(path) {
-            hot.bytes -= old.len() as u64;
+            hot.bytes -= old.bytes.len() as u64;
         }
         if hot.bytes + stamp.size > HOT_BYTES_MAX {
             hot.files.clear();
             hot.bytes = 0;
         }
         hot.bytes += stamp.size;
-        hot.files.insert(path.to_path_buf(), (stamp, bytes.clone()));
-        Some(bytes)
+        hot.files.insert(path.to_path_buf(), (stamp, file.clone()));
+        Some(file)
     }
+}
+
+/// One version of a file in the hot set: its bytes, and the open file they
+/// were read from (for `sendfile(2)`, `io::lane::FileBody`).
+#[derive(Debug, Clone)]
+pub struct HotFile {
+    pub bytes: bytes::Bytes,
+    pub file: Arc<std::fs::File>,
 }
 
 /// What [`FileCache::hot_now`] finds.
 #[derive(Debug)]
 enum HotNow {
     /// This version of the file, from memory.
-    Held(bytes::Bytes),
+    Held(HotFile),
     /// A file of a size the hot set takes, not held (or an older version).
     NotHeld(Stamp),
     /// Missing, not a plain file, or outside the hot set's sizes.
@@ -268,7 +290,7 @@ impl FileCache {
         }
         let stamp = Stamp::of(&meta);
         match self.lock_hot().files.get(path) {
-            Some((s, bytes)) if *s == stamp => HotNow::Held(bytes.clone()),
+            Some((s, hot)) if *s == stamp => HotNow::Held(hot.clone()),
             _ => HotNow::NotHeld(stamp),
         }
     }
@@ -358,10 +380,11 @@ pub fn serve_now(
             });
         }
     }
-    let HotNow::Held(bytes) = cache?.hot_now(&path) else {
+    let HotNow::Held(hot) = cache?.hot_now(&path) else {
         return None;
     };
-    let resp = bytes_answer(bytes, content_type(rel), cache_policy);
+    let mut resp = bytes_answer(hot.bytes, content_type(rel), cache_policy);
+    resp.extensions_mut().insert(FileBody(hot.file));
     Some(match tag {
         Some(tag) => etag::with_etag(resp, tag),
         None => resp,
@@ -377,8 +400,8 @@ async fn serve_hot_or_file(
     cache: Option<&FileCache>,
 ) -> Response {
     if let Some(cache) = cache {
-        if let Some(bytes) = cache.hot(path).await {
-            return into_response(bytes_answer(bytes, content_type, cache_policy));
+        if let Some(hot) = cache.hot(path).await {
+            return into_response(bytes_answer(hot.bytes, content_type, cache_policy));
         }
     }
     serve_file(path, content_type, cache_policy).await
@@ -435,9 +458,9 @@ mod tests {
         let cache = FileCache::default();
         let one = vec![1u8; SMALL_FILE_BYTES_MAX as usize + 1];
         crate::io::fs::write_atomic(&path, &one).unwrap();
-        let first = cache.hot(&path).await.expect("read in");
+        let first = cache.hot(&path).await.expect("read in").bytes;
         assert_eq!(first, one);
-        let again = cache.hot(&path).await.expect("from memory");
+        let again = cache.hot(&path).await.expect("from memory").bytes;
         assert_eq!(
             again.as_ptr(),
             first.as_ptr(),
@@ -446,7 +469,7 @@ mod tests {
         // A new version renamed into place is read again at once.
         let two = vec![2u8; SMALL_FILE_BYTES_MAX as usize + 7];
         crate::io::fs::write_atomic(&path, &two).unwrap();
-        assert_eq!(cache.hot(&path).await.unwrap(), two);
+        assert_eq!(cache.hot(&path).await.unwrap().bytes, two);
         assert_eq!(cache.lock_hot().bytes, two.len() as u64);
         // Small files, symlinks and missing files are not taken.
         let small = dir.path().join("small");
@@ -463,7 +486,7 @@ mod tests {
         cache.lock_hot().loading.insert(other.clone());
         assert!(cache.hot(&other).await.is_none());
         cache.lock_hot().loading.remove(&other);
-        assert_eq!(cache.hot(&other).await.unwrap(), one);
+        assert_eq!(cache.hot(&other).await.unwrap().bytes, one);
         assert!(cache.lock_hot().loading.is_empty());
     }
 

@@ -238,7 +238,7 @@ struct Pending {
     /// Bytes read and not yet answered.
     input: BytesMut,
     /// The rest of an answer begun on the accept thread.
-    output: Vec<Bytes>,
+    output: Vec<Segment>,
     /// Close once `output` is written.
     close: bool,
     /// A request was answered already: the connection is idle after it.
@@ -445,7 +445,7 @@ fn answer_inline(
 /// whether to close after it, and the bytes to write. `None`: not a whole
 /// plain head, or one the lane leaves to hyper. A panicking lane leaves it
 /// to hyper too (whose router answers 500).
-fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Bytes>)> {
+fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Segment>)> {
     let Parsed::Lane(head) = lane::parse(input) else {
         return None;
     };
@@ -453,21 +453,94 @@ fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Bytes>)> {
         .ok()
         .flatten()?;
     let (bytes, body) = lane::encode(&answer, head.req.method() == Method::HEAD, head.close);
-    let mut output = vec![Bytes::from(bytes)];
+    let mut output = vec![Segment {
+        bytes: Bytes::from(bytes),
+        file: None,
+    }];
     if !body.is_empty() {
-        output.push(body);
+        let file = answer.extensions().get::<lane::FileBody>();
+        output.push(Segment {
+            bytes: body,
+            file: file.map(|f| (f.0.clone(), 0)),
+        });
     }
     Some((head.len, head.close, output))
 }
 
+/// Part of an answer still to write: bytes that may also be a file's from
+/// `offset` on, which plain TCP sends with `sendfile(2)` (`lane::FileBody`).
+struct Segment {
+    bytes: Bytes,
+    file: Option<(Arc<std::fs::File>, u64)>,
+}
+
+/// Drops `n` written bytes from the front of `segments`.
+fn advance(segments: &mut Vec<Segment>, mut n: usize) {
+    let mut done = 0;
+    for s in segments.iter_mut() {
+        let len = s.bytes.len();
+        let step = n.min(len);
+        s.bytes.advance(step);
+        if let Some((_, offset)) = &mut s.file {
+            *offset += step as u64;
+        }
+        n -= step;
+        if step == len {
+            done += 1;
+        } else {
+            break;
+        }
+    }
+    segments.drain(..done);
+}
+
+/// `sendfile(2)` of up to `len` bytes of `file` from `offset` to `socket`.
+fn send_file(
+    socket: std::os::fd::RawFd,
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd as _;
+    let mut off = libc::off_t::try_from(offset).map_err(std::io::Error::other)?;
+    // SAFETY: both descriptors are open for the duration of the call; `off`
+    // is a valid off_t the kernel reads and updates.
+    let n = unsafe { libc::sendfile(socket, file.as_raw_fd(), &mut off, len.min(1 << 30)) };
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
 /// Writes what the socket takes now (non-blocking); what is left stays in
-/// `segments`.
-fn write_now(stream: &std::net::TcpStream, segments: &mut Vec<Bytes>) -> std::io::Result<()> {
+/// `segments`. The head goes with `MSG_MORE` when file bytes follow, so that
+/// both leave in one packet where they fit.
+fn write_now(stream: &std::net::TcpStream, segments: &mut Vec<Segment>) -> std::io::Result<()> {
     use std::io::Write as _;
-    while !segments.is_empty() {
-        let slices: Vec<std::io::IoSlice<'_>> =
-            segments.iter().map(|s| std::io::IoSlice::new(s)).collect();
-        match (&*stream).write_vectored(&slices) {
+    use std::os::fd::AsRawFd as _;
+    let fd = stream.as_raw_fd();
+    while let Some(first) = segments.first() {
+        let written = match &first.file {
+            Some((file, offset)) => send_file(fd, file, *offset, first.bytes.len()),
+            None if segments.get(1).is_some_and(|s| s.file.is_some()) => {
+                let b = &first.bytes;
+                // SAFETY: `b` is valid for `b.len()` bytes for the call.
+                let n = unsafe {
+                    libc::send(
+                        fd,
+                        b.as_ptr().cast(),
+                        b.len(),
+                        libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                    )
+                };
+                usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+            }
+            None => {
+                let slices: Vec<std::io::IoSlice<'_>> = segments
+                    .iter()
+                    .map(|s| std::io::IoSlice::new(&s.bytes))
+                    .collect();
+                (&*stream).write_vectored(&slices)
+            }
+        };
+        match written {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => advance(segments, n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
@@ -478,30 +551,85 @@ fn write_now(stream: &std::net::TcpStream, segments: &mut Vec<Bytes>) -> std::io
     Ok(())
 }
 
-/// Drops `n` written bytes from the front of `segments`.
-fn advance(segments: &mut Vec<Bytes>, mut n: usize) {
-    let mut done = 0;
-    for s in segments.iter_mut() {
-        if n >= s.len() {
-            n -= s.len();
-            done += 1;
-        } else {
-            s.advance(n);
-            break;
-        }
+/// A stream the lane answers on: plain TCP sends file bytes with
+/// `sendfile(2)`, TLS copies them.
+trait LaneStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn sends_files(&self) -> bool {
+        false
     }
-    segments.drain(..done);
+
+    /// Sends up to `len` bytes of `file` from `offset` (only called when
+    /// [`LaneStream::sends_files`]).
+    fn poll_send_file(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::ErrorKind::Unsupported.into()))
+    }
 }
 
+impl LaneStream for tokio::net::TcpStream {
+    fn sends_files(&self) -> bool {
+        true
+    }
+
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        use std::os::fd::AsRawFd as _;
+        let fd = self.as_raw_fd();
+        loop {
+            match self.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other.map(|r| r.map(|()| 0)),
+            }
+            match self.try_io(tokio::io::Interest::WRITABLE, || {
+                send_file(fd, file, offset, len)
+            }) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+}
+
+impl LaneStream for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {}
+
 /// Writes every segment.
-async fn write_all<S: AsyncWrite + Unpin>(
+async fn write_all<S: LaneStream>(
     stream: &mut S,
-    segments: &mut Vec<Bytes>,
+    segments: &mut Vec<Segment>,
 ) -> std::io::Result<()> {
-    while !segments.is_empty() {
-        let slices: Vec<std::io::IoSlice<'_>> =
-            segments.iter().map(|s| std::io::IoSlice::new(s)).collect();
-        let n = stream.write_vectored(&slices).await?;
+    let files = stream.sends_files();
+    while let Some(first) = segments.first() {
+        let n = match &first.file {
+            Some((file, offset)) if files => {
+                let (file, offset, len) = (file.clone(), *offset, first.bytes.len());
+                std::future::poll_fn(|cx| stream.poll_send_file(cx, &file, offset, len)).await?
+            }
+            _ => {
+                let upto = if files {
+                    segments
+                        .iter()
+                        .position(|s| s.file.is_some())
+                        .unwrap_or(segments.len())
+                } else {
+                    segments.len()
+                };
+                let slices: Vec<std::io::IoSlice<'_>> = segments[..upto]
+                    .iter()
+                    .map(|s| std::io::IoSlice::new(&s.bytes))
+                    .collect();
+                stream.write_vectored(&slices).await?
+            }
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -524,10 +652,7 @@ impl Conn<'_> {
     /// within the header-read timeout of its first byte (of the connection,
     /// for the first request); between requests the connection is idle: the
     /// idle timeout, eviction and shutdown close it.
-    async fn lane<S>(mut self, mut stream: S, lane: &Lane, pending: Pending)
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    async fn lane<S: LaneStream>(mut self, mut stream: S, lane: &Lane, pending: Pending) {
         let limits = self.shared.limits;
         let Pending {
             mut input,
@@ -902,6 +1027,30 @@ mod tests {
         sorted.sort();
         default.sort();
         assert_eq!(sorted, default);
+    }
+
+    #[test]
+    fn advancing_segments_moves_bytes_and_file_offsets_together() {
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let mut segs = vec![
+            Segment {
+                bytes: Bytes::from_static(b"head"),
+                file: None,
+            },
+            Segment {
+                bytes: Bytes::from_static(b"0123456789"),
+                file: Some((file, 0)),
+            },
+        ];
+        advance(&mut segs, 2);
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].bytes, "ad");
+        advance(&mut segs, 5);
+        assert_eq!(segs.len(), 1, "the head is written");
+        assert_eq!(segs[0].bytes, "3456789");
+        assert_eq!(segs[0].file.as_ref().unwrap().1, 3);
+        advance(&mut segs, 7);
+        assert!(segs.is_empty());
     }
 
     #[test]
