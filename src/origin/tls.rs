@@ -136,15 +136,18 @@ fn load_certified_key(cert_file: &Path, key_file: &Path) -> anyhow::Result<Certi
             hint,
         )
     })?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| {
-        user_error(
-            format!(
-                "the TLS private key `{}` is not usable: {e}",
-                key_file.display()
-            ),
-            "use an RSA, ECDSA (P-256/P-384) or Ed25519 key",
-        )
-    })?;
+    let signing = crate::io::serve::tls_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| {
+            user_error(
+                format!(
+                    "the TLS private key `{}` is not usable: {e}",
+                    key_file.display()
+                ),
+                "use an RSA, ECDSA (P-256/P-384) or Ed25519 key",
+            )
+        })?;
     let certified = CertifiedKey::new(certs, signing);
     certified.keys_match().map_err(|e| {
         user_error(
@@ -172,7 +175,7 @@ pub fn acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     crate::io::serve::tune_tls(&mut config);
-    config.ticketer = rustls::crypto::ring::Ticketer::new().context("TLS session tickets")?;
+    config.ticketer = crate::io::serve::tls_ticketer().context("TLS session tickets")?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
