@@ -11,7 +11,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(rpm_intake repomd primary updateinfo metalink protocol config trigger)
+    targets=(rpm_intake repomd primary updateinfo metalink protocol config trigger lane)
 fi
 shared="${HOTPUSH_SHARED:-$here/../../shared}"
 work="${FUZZ_CORPUS_DIR:-$here/corpus}"
