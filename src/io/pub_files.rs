@@ -346,10 +346,12 @@ pub async fn serve(
     }
 }
 
-/// What [`serve`] answers when it needs no read from disk (the fast lane's
-/// `/pub`, `io::lane`): a refused path, repomd.xml and its signature from
-/// `cache`, a 304 for a content-named file, a file the hot set holds.
-/// `None`: the file must be read (or streamed) first, which [`serve`] does.
+/// What [`serve`] answers without streaming from disk (the fast lane's
+/// `/pub`, `io::lane`): a refused path; a 404 for what is not a plain file;
+/// repomd.xml and its signature, content-named repodata and other small files
+/// from `cache`; a 304 for a content-named file; a file the hot set holds.
+/// `None`: a larger file must be read in or streamed first, which [`serve`]
+/// does.
 pub fn serve_now(
     root: &Path,
     rel: &str,
@@ -380,11 +382,24 @@ pub fn serve_now(
             });
         }
     }
-    let HotNow::Held(hot) = cache?.hot_now(&path) else {
-        return None;
+    // What `serve_file` answers 404 to: missing, a symlink, not a file.
+    let meta = match fs_err::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => meta,
+        _ => return Some(not_found()),
     };
-    let mut resp = bytes_answer(hot.bytes, content_type(rel), cache_policy);
-    resp.extensions_mut().insert(FileBody(hot.file));
+    let cache = cache?;
+    let resp = if meta.len() <= SMALL_FILE_BYTES_MAX {
+        // Content-named repodata and other small files, from memory.
+        let file = cache.get(&path)?;
+        bytes_answer(file.bytes.clone(), content_type(rel), cache_policy)
+    } else {
+        let HotNow::Held(hot) = cache.hot_now(&path) else {
+            return None;
+        };
+        let mut resp = bytes_answer(hot.bytes, content_type(rel), cache_policy);
+        resp.extensions_mut().insert(FileBody(hot.file));
+        resp
+    };
     Some(match tag {
         Some(tag) => etag::with_etag(resp, tag),
         None => resp,

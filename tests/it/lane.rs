@@ -239,10 +239,11 @@ fn the_lane_and_the_router_answer_every_read_request_alike() {
         // Reads the package in once, so that the lane finds it in memory.
         let warm = exchange(addr, &[("GET", &package, "")]);
         assert_eq!(warm[0].status, 200, "{addr}: {:?}", warm[0].headers);
-        let (mut compared, mut not_modified) = (0, 0);
+        let (mut compared, mut not_modified, mut lane_spelled) = (0, 0, 0);
         let lane_before = lane_answers(&origin_addr);
         for target in &targets {
             let plain = exchange(addr, &[("GET", target, "")]);
+            lane_spelled += 1;
             let etag = plain[0].header("etag").map(str::to_owned);
             let mut extras = vec![String::new(), "If-None-Match: \"0000\"\r\n".to_owned()];
             if let Some(etag) = &etag {
@@ -252,6 +253,7 @@ fn the_lane_and_the_router_answer_every_read_request_alike() {
             for method in ["GET", "HEAD"] {
                 for extra in &extras {
                     let lane = exchange(addr, &[(method, target, extra)]);
+                    lane_spelled += 1;
                     let router = exchange(addr, &[(method, &via_router(target), extra)]);
                     let (mut l, mut r) = (
                         lane.into_iter().next().unwrap(),
@@ -286,7 +288,7 @@ fn the_lane_and_the_router_answer_every_read_request_alike() {
         if addr == &origin_addr {
             // Each request in the lane's spelling was the lane's, and none in
             // the router's (`/metrics` counts them).
-            assert_eq!(lane_answers(&origin_addr) - lane_before, compared);
+            assert_eq!(lane_answers(&origin_addr) - lane_before, lane_spelled);
         }
     }
 
@@ -416,4 +418,131 @@ fn slow_stalled_and_silent_clients_never_hold_up_the_lane() {
         }
     }
     drop(idle);
+}
+
+/// One answer over HTTPS: status, headers without `date`, sorted, and body.
+async fn https_get(client: &reqwest::Client, url: &str, if_none_match: Option<&str>) -> Resp {
+    let mut req = client.get(url);
+    if let Some(tag) = if_none_match {
+        req = req.header("if-none-match", tag);
+    }
+    let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = resp.status().as_u16();
+    let mut headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str() != "date")
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    let body = resp.bytes().await.unwrap().to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[test]
+fn over_tls_the_lane_answers_as_the_router_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let gpg = Gpg::new(dir, "security@example.com");
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:::1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tls_port = crate::common::fixtures::free_port();
+    let origin = Origin::start(
+        dir,
+        Some(&gpg.public_key),
+        &format!(
+            "\n[tls]\ncert_file = {:?}\nkey_file = {:?}\nlisten = [\"[::1]:{tls_port}\"]\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    let rpm = build_rpm_sized(dir, "tlsfix", "1.0", "1", "noarch", 400 * 1024);
+    gpg.sign(&rpm);
+    let token = origin.token("alice", "security");
+    let pushed = origin.push(&token, "CRIT-2026-0302", &[&rpm], &["--timeout-secs", "60"]);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let package = format!(
+        "{REPO}/Packages/t/{}",
+        rpm.file_name().unwrap().to_str().unwrap()
+    );
+    let plain_addr = addr_of(&origin.url);
+    let https = format!("https://[::1]:{tls_port}");
+    // HTTP/1.1 only (h2 is hyper's) and a new connection per request, so
+    // that each request is the first of its connection.
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let rt = crate::common::partner::runtime();
+    // Reads the package in, so that the lane finds it in memory.
+    assert_eq!(
+        rt.block_on(https_get(&client, &format!("{https}{package}"), None))
+            .status,
+        200
+    );
+    let before = lane_answers(&plain_addr);
+    let mut lane_spelled = 0;
+    for target in [
+        METALINK.to_owned(),
+        format!("{REPO}/repodata/repomd.xml"),
+        format!("{REPO}/repodata/repomd.xml.asc"),
+        format!("{REPO}/repodata/repomd.xml.key"),
+        package.clone(),
+        format!("{REPO}/Packages/n/nothing-1-1.noarch.rpm"),
+    ] {
+        let first = rt.block_on(https_get(&client, &format!("{https}{target}"), None));
+        lane_spelled += 1;
+        let etag = first.header("etag").map(str::to_owned);
+        for tag in [None, etag.as_deref()] {
+            let mut lane = rt.block_on(https_get(&client, &format!("{https}{target}"), tag));
+            let router = rt.block_on(https_get(
+                &client,
+                &format!("{https}{}", via_router(&target)),
+                tag,
+            ));
+            lane_spelled += 1;
+            if target.starts_with("/metalink") && lane.status == 200 {
+                assert_eq!(lane.body.len(), router.body.len());
+                lane.body.clone_from(&router.body);
+            }
+            assert_eq!(lane, router, "{target} {tag:?}");
+            if tag.is_some() {
+                assert_eq!(lane.status, 304, "{target}");
+            }
+        }
+    }
+    // Every lane-spelled request over TLS was the lane's; none of the
+    // router's.
+    assert_eq!(lane_answers(&plain_addr) - before, lane_spelled);
 }
