@@ -5,6 +5,9 @@
 #   metalink GET /metalink, 200
 #   repomd   GET .../repodata/repomd.xml, 200
 #   package  GET .../Packages/.../*.rpm (PKG_BYTES), 200
+#   metalink-https-full  the metalink over HTTPS with a full handshake per connection
+#            (openssl s_time -new: no session resumption, as from a fresh dnf or curl
+#            process; CPU per connection compared, conns/s bound by the clients)
 # with a NEW CONNECTION PER REQUEST (wrk -H 'Connection: close'), over plain HTTP and
 # over HTTPS (a new TLS handshake each; wrk resumes its previous session where the
 # server offers resumption, as nginx and hotpush do: no certificate signature then,
@@ -17,7 +20,7 @@
 # wrk -t2 -c$CONNS -d${SECS}s --latency; each cell is the median of REPEAT runs
 # (req/s, p99 and CPU each), the three servers taking turns.
 #
-# Usage: bench/readpath.sh   (as root; env: HOTPUSH=target/release/hotpush, SECS=5,
+# Usage: bench/readpath.sh   (as root; env: HOTPUSH=target/release/hotpush, SECS=5, CLIENTS=2,
 #                             CONNS=50, PKG_BYTES=2097152, REPEAT=3, KEY=ec (P-256) or
 #                             rsa (2048) for the certificate hotpush's origin and nginx
 #                             share, ROWS="304-https metalink-http ..." to measure only
@@ -30,6 +33,7 @@ SECS=${SECS:-5}
 CONNS=${CONNS:-50}
 PKG_BYTES=${PKG_BYTES:-2097152}
 REPEAT=${REPEAT:-3}
+CLIENTS=${CLIENTS:-2}
 KEY=${KEY:-ec}
 ROWS=${ROWS:-}
 need rpmbuild rpmsign gpg wrk curl openssl python3
@@ -208,6 +212,31 @@ wrk_run() {
   echo "$rps $p99 ${errs:-0} ${non:-0} $cpu"
 }
 
+# full_run SERVER BASE: "conns/s cpu_us_per_conn" for the metalink over HTTPS with a
+# FULL handshake per connection (no session resumption: what a fleet check from a
+# fresh dnf or curl process does), driven by $CLIENTS parallel `openssl s_time -new`
+# (HTTP/1.0 GET, so the server closes after the answer). The clients are the limit
+# of conns/s here, the same for every server; the server's CPU per connection is
+# the comparable number.
+full_run() {
+  local server=$1 hostport=${2#https://} t0 t1 total=0 i n
+  t0=$(cpu_ticks "$server")
+  for i in $(seq 1 "$CLIENTS"); do
+    nice -n 5 openssl s_time -connect "$hostport" -new -time "$SECS" -www "$ML" \
+      > "$WORK/s_time-$server-$i.txt" 2>&1 &
+  done
+  # Runs in a command substitution: `wait` waits for these clients only.
+  wait
+  t1=$(cpu_ticks "$server")
+  for i in $(seq 1 "$CLIENTS"); do
+    n=$(awk '/connections in/ && /real seconds/ { print $1; exit }' "$WORK/s_time-$server-$i.txt")
+    [ -n "$n" ] || die "openssl s_time against $server failed: $(tail -3 "$WORK/s_time-$server-$i.txt")"
+    total=$(( total + n ))
+  done
+  awk -v n="$total" -v s="$SECS" -v d=$(( (t1 - t0) * TICK_US )) \
+    'BEGIN { printf "%.0f %.0f\n", n / s, (n > 0 ? d / n : 0) }'
+}
+
 # median VALUES...: the middle one (the lower middle of an even count).
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
@@ -242,6 +271,21 @@ for proto in http https; do
     unset RPS P99 ERRS NON CPU
   done
 done
+if [ -z "$ROWS" ] || [[ " $ROWS " == *" metalink-https-full "* ]]; then
+  declare -A FRPS=() FCPU=()
+  for _ in $(seq 1 "$REPEAT"); do
+    for s in origin partner nginx; do
+      read -r rps cpu <<<"$(full_run "$s" "${HTTPS[$s]}")"
+      FRPS[$s]="${FRPS[$s]:-} $rps"; FCPU[$s]="${FCPU[$s]:-} $cpu"
+    done
+  done
+  for s in origin partner nginx; do
+    # shellcheck disable=SC2086
+    RES[full-$s]="$(median ${FRPS[$s]}) $(median ${FCPU[$s]})"
+    printf '%-9s %-6s %-8s %10s %9s %8s %8s %10s  %s\n' metalink https-full "$s" \
+      "${RES[full-$s]% *}" - - - "${RES[full-$s]#* }" "${FRPS[$s]}"
+  done
+fi
 echo "== load after: $(cut -d" " -f1-3 /proc/loadavg)"
 
 echo
@@ -258,3 +302,8 @@ for proto in http https; do
       'BEGIN { printf "%-9s %-6s %8.2fx (%5.1f) %8.2fx (%5.1f)   nginx p99 %5.1f ms   %5.2fx %5.2fx\n", r, pr, o / n, op, p / n, pp, np, (oc > 0 ? nc / oc : 0), (pc > 0 ? nc / pc : 0) }'
   done
 done
+if [ -n "${RES[full-nginx]:-}" ]; then
+  read -r n nc <<<"${RES[full-nginx]}"; read -r o oc <<<"${RES[full-origin]}"; read -r p pc <<<"${RES[full-partner]}"
+  awk -v n="$n" -v o="$o" -v p="$p" -v nc="$nc" -v oc="$oc" -v pc="$pc" \
+    'BEGIN { printf "%-9s %-6s %8.2fx         %8.2fx          (conns/s: client-bound)      %5.2fx %5.2fx\n", "metalink", "https-full", o / n, p / n, (oc > 0 ? nc / oc : 0), (pc > 0 ? nc / pc : 0) }'
+fi
