@@ -48,9 +48,10 @@ impl Nginx {
         let access_log = dir.join("logs/access.log");
         let d = dir.display();
         // `user root`: the receiver's tree is in a temporary directory only
-        // its owner may enter.
+        // its owner may enter. `master_process off`: one process, so that
+        // killing it at the end of the test leaves no worker behind.
         let main = format!(
-            "user root;\ndaemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
+            "user root;\ndaemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
              events {{ worker_connections 256; }}\n\
              http {{\n  access_log {};\n  client_body_temp_path {d}/tmp-body;\n  proxy_temp_path {d}/tmp-proxy;\n\
              fastcgi_temp_path {d}/tmp-fcgi;\n  uwsgi_temp_path {d}/tmp-uwsgi;\n  scgi_temp_path {d}/tmp-scgi;\n\
