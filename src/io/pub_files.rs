@@ -318,23 +318,14 @@ pub fn bytes_answer(body: bytes::Bytes, content_type: &'static str, cache: &'sta
     resp
 }
 
-/// Answers with the bytes of the file at `path` (a checked `/pub` path
-/// `rel` under `root`), its content type and cache policy, and a 304 when
-/// `If-None-Match` names its ETag. With a `cache`, repomd.xml and its
-/// signature come from memory, and so do other files once read
-/// ([`FileCache::hot`]).
-pub async fn serve(
-    root: &Path,
-    rel: &str,
-    headers: &HeaderMap,
-    cache: Option<&FileCache>,
-) -> Response {
-    if let Some(answer) = serve_now(root, rel, headers, cache) {
-        return into_response(answer);
-    }
+/// Answers with the bytes of the file at `rel` under `root` when
+/// [`serve_now`] left it (`None`): a larger file, read into the hot set
+/// (`FileCache::hot`) or streamed from disk, with its content type, cache
+/// policy and, for a content-named file, its ETag. The `/pub` handlers call
+/// [`serve_now`] first and this for what it leaves.
+pub async fn serve_read(root: &Path, rel: &str, cache: Option<&FileCache>) -> Response {
     let path = root.join(rel);
-    let cache_policy = cache_control(rel);
-    let resp = serve_hot_or_file(&path, content_type(rel), cache_policy, cache).await;
+    let resp = serve_hot_or_file(&path, content_type(rel), cache_control(rel), cache).await;
     match content_name_sha256(rel) {
         Some(sha256) if resp.status() == StatusCode::OK => {
             let mut resp = resp;
@@ -346,12 +337,11 @@ pub async fn serve(
     }
 }
 
-/// What [`serve`] answers without streaming from disk (the fast lane's
+/// What the `/pub` responder answers without streaming from disk (the fast lane's
 /// `/pub`, `io::lane`): a refused path; a 404 for what is not a plain file;
 /// repomd.xml and its signature, content-named repodata and other small files
 /// from `cache`; a 304 for a content-named file; a file the hot set holds.
-/// `None`: a larger file must be read in or streamed first, which [`serve`]
-/// does.
+/// `None`: a larger file must be read in or streamed first ([`serve_read`]).
 pub fn serve_now(
     root: &Path,
     rel: &str,

@@ -330,14 +330,12 @@ pub(super) async fn serve_pub(
 ) -> Response {
     match pub_answer_now(&rx, &path, &headers) {
         Some(answer) => into_response(answer),
-        None => {
-            pub_files::serve(&rx.dirs.public, &path, &headers, Some(&rx.read_cache.files)).await
-        }
+        None => pub_files::serve_read(&rx.dirs.public, &path, Some(&rx.read_cache.files)).await,
     }
 }
 
 /// What [`serve_pub`] answers without reading from disk; `None`: the file
-/// must be read first (`pub_files::serve`).
+/// must be read first (`pub_files::serve_read`).
 fn pub_answer_now(rx: &Receiver, path: &str, headers: &HeaderMap) -> Option<Answer> {
     if protocol::check_relative_path(path).is_err() {
         return Some(not_found());

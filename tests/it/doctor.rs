@@ -95,17 +95,7 @@ fn healthy_origin_and_partner_pass() {
     let gpg = Gpg::new(dir, "security@example.com");
     let partner = Receiver::start();
     let mirrors = dir.join("mirrors.toml");
-    std::fs::write(
-        &mirrors,
-        format!(
-            "[[mirror]]\nname = \"partner-a\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\n",
-            partner.public_url,
-            partner.push_url,
-            partner.secret_file.display().to_string(),
-            partner.cert().display().to_string()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&mirrors, partner.mirror_toml("partner-a")).unwrap();
     // Starting the origin once creates the data directory and the repo key.
     let origin = Origin::start_full(dir, Some(&gpg.public_key), "", Some(&mirrors), None);
     let (out, text) = doctor(&origin.config, &mirrors);

@@ -162,17 +162,7 @@ fn setup(dir: &Path, payload: usize) -> (Origin, Receiver, Gpg, String) {
     let gpg = Gpg::new(dir, "security@example.com");
     let partner = Receiver::start();
     let mirrors = dir.join("mirrors.toml");
-    std::fs::write(
-        &mirrors,
-        format!(
-            "[[mirror]]\nname = \"p\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\n",
-            partner.public_url,
-            partner.push_url,
-            partner.secret_file.display().to_string(),
-            partner.cert().display().to_string()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&mirrors, partner.mirror_toml("p")).unwrap();
     let origin = Origin::start_full(
         dir,
         Some(&gpg.public_key),

@@ -16,16 +16,6 @@ fn toml_str(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 
-fn https_entry(r: &Receiver, name: &str) -> String {
-    format!(
-        "[[mirror]]\nname = \"{name}\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {}\nca_file = {}\n\n",
-        r.public_url,
-        r.push_url,
-        toml_str(&r.secret_file),
-        toml_str(&r.cert())
-    )
-}
-
 fn rsync_entry(sshd: &Sshd, public_url: &str, name: &str) -> String {
     format!(
         "[[mirror]]\nname = \"{name}\"\npublic_url = \"{public_url}\"\nmethod = \"rsync\"\npush_url = \"ssh://{}@[::1]:{}/\"\nsecret_file = {}\n\n",
@@ -87,8 +77,8 @@ fn push_reaches_three_partners_verify_passes_and_dnf_fails_over() {
         &mirrors,
         format!(
             "{}{}{}",
-            https_entry(&a, "partner-a"),
-            https_entry(&b, "partner-b"),
+            a.mirror_toml("partner-a"),
+            b.mirror_toml("partner-b"),
             rsync_entry(&sshd, &c.public_url, "partner-rsync")
         ),
     )
@@ -227,11 +217,12 @@ fn a_partner_behind_is_never_listed_nor_accepted_and_catches_up() {
     )
     .unwrap();
     let mirrors = dir.join("mirrors.toml");
-    let stale_entry = https_entry(&stale, "partner-stale")
+    let stale_entry = stale
+        .mirror_toml("partner-stale")
         .replace(&toml_str(&stale.secret_file), &toml_str(&stale_secret));
     std::fs::write(
         &mirrors,
-        format!("{}{}", https_entry(&good, "partner-good"), stale_entry),
+        format!("{}{}", good.mirror_toml("partner-good"), stale_entry),
     )
     .unwrap();
     let proxy_port = free_port();

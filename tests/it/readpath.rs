@@ -17,13 +17,7 @@ const METALINK_QUERY: &str = "metalink?repo=critical-f43&arch=x86_64";
 const REPODATA: &str = "critical/43/x86_64/repodata";
 
 fn mirror_entry(r: &Receiver, name: &str, weight: u32) -> String {
-    format!(
-        "[[mirror]]\nname = \"{name}\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\nweight = {weight}\n\n",
-        r.public_url,
-        r.push_url,
-        r.secret_file.display().to_string(),
-        r.cert().display().to_string()
-    )
+    format!("{}\nweight = {weight}\n\n", r.mirror_toml(name).trim_end())
 }
 
 /// An origin pushing to `partners` (name, receiver, weight) with `extra` config.

@@ -203,16 +203,6 @@ async fn next_key_is_served_first_then_signs_after_the_switch_and_retires() {
         .exists());
 }
 
-fn https_entry(r: &Receiver, name: &str) -> String {
-    format!(
-        "[[mirror]]\nname = \"{name}\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\n\n",
-        r.public_url,
-        r.push_url,
-        r.secret_file.display().to_string(),
-        r.cert().display().to_string()
-    )
-}
-
 fn keys_cmd(origin: &Origin, token: &Path, args: &[&str]) -> String {
     let out = run_ok(
         hotpush()
@@ -305,7 +295,7 @@ fn dnf_and_zypper_holding_both_keys_follow_a_switch_and_the_old_key_alone_fails(
     let gpg = Gpg::new(dir, "security@example.com");
     let partner = Receiver::start();
     let mirrors = dir.join("mirrors.toml");
-    std::fs::write(&mirrors, https_entry(&partner, "partner-a")).unwrap();
+    std::fs::write(&mirrors, partner.mirror_toml("partner-a")).unwrap();
     let origin = Origin::start_full(
         dir,
         Some(&gpg.public_key),
@@ -533,7 +523,7 @@ fn a_key_replaced_while_the_origin_was_down_delists_partners_until_they_hold_the
     let gpg = Gpg::new(dir, "security@example.com");
     let partner = Receiver::start();
     let mirrors = dir.join("mirrors.toml");
-    std::fs::write(&mirrors, https_entry(&partner, "partner-a")).unwrap();
+    std::fs::write(&mirrors, partner.mirror_toml("partner-a")).unwrap();
     let mut origin = Origin::start_full(
         dir,
         Some(&gpg.public_key),

@@ -219,7 +219,7 @@ fn answer_inline(
         input: BytesMut::from(&buf[..n]),
         ..Pending::default()
     };
-    if let Some((len, close, mut output)) = lane_answer(&pending.input, lane) {
+    if let Step::Answer(len, close, mut output) = lane_step(&pending.input, lane) {
         write_now(&stream, &mut output).ok()?;
         if output.is_empty() && close {
             return None;
@@ -236,17 +236,29 @@ fn answer_inline(
     })
 }
 
-/// The lane's answer to the head at the start of `input`: the head's length,
-/// whether to close after it, and the bytes to write. `None`: not a whole
-/// plain head, or one the lane leaves to hyper. A panicking lane leaves it
-/// to hyper too (whose router answers 500).
-fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Segment>)> {
-    let Parsed::Lane(head) = lane::parse(input) else {
-        return None;
+/// What the lane does with the bytes at the start of `input`.
+enum Step {
+    /// Answered: the head's length, whether to close after it, the bytes to
+    /// write.
+    Answer(usize, bool, Vec<Segment>),
+    /// Not a whole head yet: read more.
+    Partial,
+    /// Not the lane's (or the lane left it; a panicking lane too, whose
+    /// router then answers 500): hyper takes the connection.
+    Hyper,
+}
+
+/// The lane's [`Step`] for the head at the start of `input`.
+fn lane_step(input: &[u8], lane: &Lane) -> Step {
+    let head = match lane::parse(input) {
+        Parsed::Lane(head) => head,
+        Parsed::Partial => return Step::Partial,
+        Parsed::Other => return Step::Hyper,
     };
-    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lane(&head.req)))
-        .ok()
-        .flatten()?;
+    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lane(&head.req)));
+    let Ok(Some(answer)) = answered else {
+        return Step::Hyper;
+    };
     let (bytes, body) = lane::encode(&answer, head.req.method() == Method::HEAD, head.close);
     let mut output = vec![Segment {
         bytes: Bytes::from(bytes),
@@ -259,7 +271,7 @@ fn lane_answer(input: &[u8], lane: &Lane) -> Option<(usize, bool, Vec<Segment>)>
             file: file.map(|f| (f.0.clone(), 0)),
         });
     }
-    Some((head.len, head.close, output))
+    Step::Answer(head.len, head.close, output)
 }
 
 /// Part of an answer still to write: bytes that may also be a file's from
@@ -472,13 +484,14 @@ impl Conn<'_> {
                 let _ = stream.shutdown().await;
                 return;
             }
-            if let Some((len, c, out)) = lane_answer(&input, lane) {
-                input.advance(len);
-                (output, close) = (out, c);
-                continue;
-            }
-            if !matches!(lane::parse(&input), Parsed::Partial) {
-                break;
+            match lane_step(&input, lane) {
+                Step::Answer(len, c, out) => {
+                    input.advance(len);
+                    (output, close) = (out, c);
+                    continue;
+                }
+                Step::Hyper => break,
+                Step::Partial => {}
             }
             let idle = input.is_empty();
             let deadline = match head_started {

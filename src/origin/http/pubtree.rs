@@ -52,12 +52,12 @@ pub async fn serve_pub(
 ) -> Response {
     match pub_answer_now(&app, &path, &headers) {
         Some(answer) => into_response(answer),
-        None => pub_files::serve(&app.tree.pub_root, &path, &headers, Some(&app.pub_cache)).await,
+        None => pub_files::serve_read(&app.tree.pub_root, &path, Some(&app.pub_cache)).await,
     }
 }
 
 /// What [`serve_pub`] answers without reading from disk; `None`: the file
-/// must be read first (`pub_files::serve`).
+/// must be read first (`pub_files::serve_read`).
 fn pub_answer_now(app: &App, path: &str, headers: &axum::http::HeaderMap) -> Option<Answer> {
     if !pub_files::safe_path(path) {
         return Some(not_found());

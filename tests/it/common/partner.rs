@@ -140,6 +140,18 @@ impl Receiver {
         }
     }
 
+    /// The `mirrors.toml` entry for this receiver as an https partner serving
+    /// clients from its plain-HTTP `public_url`, with a blank line after it.
+    pub(crate) fn mirror_toml(&self, name: &str) -> String {
+        format!(
+            "[[mirror]]\nname = \"{name}\"\npublic_url = \"{}\"\nmethod = \"https\"\npush_url = \"{}\"\nsecret_file = {:?}\nca_file = {:?}\n\n",
+            self.public_url,
+            self.push_url,
+            self.secret_file.display().to_string(),
+            self.cert().display().to_string()
+        )
+    }
+
     /// sha256 of every file in the served tree.
     pub(crate) fn tree(&self) -> BTreeMap<String, String> {
         snapshot(&self.data().join("pub"))
